@@ -255,10 +255,8 @@ fn infer(raw: &RawColumn) -> Values {
         let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
         !(digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
     });
-    if no_leading_zero_ints {
-        if let Some(v) = parse_all(raw, parse_float) {
-            return Values::Float(v);
-        }
+    if no_leading_zero_ints && let Some(v) = parse_all(raw, parse_float) {
+        return Values::Float(v);
     }
     if let Some(v) = parse_all(raw, parse_bool) {
         return Values::Boolean(v);

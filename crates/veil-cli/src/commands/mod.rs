@@ -1,0 +1,18 @@
+//! One module per command family; each turns parsed arguments into library calls and output.
+
+mod data;
+mod demo;
+mod model;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command.
+pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Data(cmd) => data::run(cmd, cli.json),
+        Command::Train(args) => model::train(args, cli.json),
+        Command::Eval(args) => model::eval(args, cli.json),
+        Command::Predict(args) => model::predict(args, cli.json),
+        Command::Demo(args) => demo::run(args, cli.json),
+    }
+}

@@ -1,0 +1,302 @@
+//! `veil train`, `veil eval`, `veil predict`
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use veil_core::{Column, Table, Values};
+use veil_ml::pipeline::{Columns, Holdout, ModelConfig, Prepared, prepare};
+use veil_ml::{Evaluation, Model, ModelKind, OptimizerKind, Predictions, model_file};
+
+use crate::cli::{EvalArgs, PredictArgs, TrainArgs};
+use crate::report;
+
+/// The outcome of a training run, as reported by `veil train` and the demo.
+pub struct Trained {
+    pub model: Model,
+    pub prepared: Prepared,
+    pub test: Evaluation,
+    pub seconds: f64,
+    pub epochs: usize,
+    pub final_loss: f64,
+}
+
+impl Trained {
+    /// The JSON report of `veil train`.
+    pub fn to_json(&self, out: &Path, seed: u64) -> Value {
+        json!({
+            "model": out,
+            "kind": self.model.kind.name(),
+            "task": self.model.task.name(),
+            "label": self.model.label,
+            "classes": self.model.task.classes(),
+            "features": self.model.features.len(),
+            "parameters": self.model.network.num_params(),
+            "train_rows": self.prepared.x_train.nrows(),
+            "test_rows": self.prepared.x_test.nrows(),
+            "epochs": self.epochs,
+            "final_loss": self.final_loss,
+            "seed": seed,
+            "train_seconds": self.seconds,
+            "test_accuracy": self.test.accuracy,
+            "test_auc": self.test.auc,
+            "test_precision": self.test.precision,
+            "test_recall": self.test.recall,
+            "test_f1": self.test.f1,
+            "test_log_loss": self.test.log_loss,
+            "test_confusion_matrix": self.test.confusion_matrix,
+            "test_mse": self.test.mse,
+            "test_r2": self.test.r2,
+        })
+    }
+}
+
+/// The model settings of `args`, with defaults filled in.
+pub fn model_config(args: &TrainArgs) -> ModelConfig {
+    let kind = args.model.or(args.hidden.as_ref().map(|_| ModelKind::Mlp));
+    let mut config = ModelConfig::defaults(kind, args.seed);
+    if let Some(hidden) = &args.hidden {
+        config.hidden = hidden.clone();
+    }
+    config.activation = args.activation;
+    config.train.optimizer = args.optimizer;
+    if args.optimizer == OptimizerKind::Sgd {
+        config.train.lr = 0.1;
+    }
+    if let Some(v) = args.epochs {
+        config.train.epochs = v;
+    }
+    if let Some(v) = args.lr {
+        config.train.lr = v;
+    }
+    if let Some(v) = args.batch_size {
+        config.train.batch_size = v;
+    }
+    if let Some(v) = args.l2 {
+        config.train.l2 = v;
+    }
+    config
+}
+
+/// What to train: data, columns, settings and where the model goes.
+pub struct FitRequest<'a> {
+    pub data: &'a str,
+    pub test_data: Option<&'a str>,
+    pub columns: Columns,
+    pub config: ModelConfig,
+    pub test_fraction: f64,
+    pub standardize: bool,
+    pub out: &'a Path,
+}
+
+/// Loads, prepares, trains with a progress bar, evaluates on the test rows and saves.
+pub fn fit(request: &FitRequest<'_>, json: bool) -> anyhow::Result<Trained> {
+    let FitRequest {
+        data,
+        test_data,
+        columns,
+        config,
+        test_fraction: holdout_fraction,
+        standardize,
+        out,
+    } = request;
+    let table = Table::load(data)?;
+    let test_table = test_data.map(Table::load).transpose()?;
+    let holdout = match &test_table {
+        Some(t) => Holdout::Table(t),
+        None => Holdout::Split {
+            fraction: *holdout_fraction,
+            seed: config.train.seed,
+        },
+    };
+    let prepared = prepare(&table, columns, config.kind, holdout, *standardize)?;
+    tracing::info!(
+        train = prepared.x_train.nrows(),
+        test = prepared.x_test.nrows(),
+        features = prepared.features.len(),
+        task = prepared.task.name(),
+        "prepared {data}"
+    );
+    let bar = report::bar(config.train.epochs as u64, "training", json);
+    let start = Instant::now();
+    let result = veil_ml::pipeline::train(&prepared, config, |e| {
+        bar.set_position(e.epoch as u64);
+        bar.set_message(format!("loss {:.4}", e.loss));
+        tracing::debug!(epoch = e.epoch, loss = e.loss, "epoch done");
+    });
+    bar.finish_and_clear();
+    let (model, run) = result?;
+    let seconds = start.elapsed().as_secs_f64();
+    let test = model.evaluate_inputs(prepared.x_test.view(), &prepared.y_test.to_vec())?;
+    model_file::save(&model, out)
+        .with_context(|| format!("saving the model to {}", out.display()))?;
+    Ok(Trained {
+        model,
+        prepared,
+        test,
+        seconds,
+        epochs: run.epochs,
+        final_loss: run.final_loss,
+    })
+}
+
+pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
+    let request = FitRequest {
+        data: &args.data,
+        test_data: args.test_data.as_deref(),
+        columns: Columns {
+            label: args.label.clone(),
+            features: args.columns.features.clone(),
+            drop: args.columns.drop.clone(),
+        },
+        config: model_config(args),
+        test_fraction: args.test_fraction,
+        standardize: !args.no_standardize,
+        out: &args.out,
+    };
+    let trained = fit(&request, json)?;
+    if json {
+        return report::json(&trained.to_json(&args.out, args.seed));
+    }
+    let m = &trained.model;
+    println!(
+        "trained {} on {} ({} training rows, {} features, {} parameters) in {:.2} s",
+        m.kind,
+        args.data,
+        trained.prepared.x_train.nrows(),
+        m.features.len(),
+        m.network.num_params(),
+        trained.seconds
+    );
+    print_evaluation("test", &trained.test);
+    println!("model written to {}", args.out.display());
+    Ok(())
+}
+
+/// Prints the headline metrics of an evaluation.
+pub fn print_evaluation(what: &str, e: &Evaluation) {
+    if e.mse.is_some() {
+        println!(
+            "{what} ({} rows): MSE {}  R² {}",
+            e.rows,
+            report::metric(e.mse),
+            report::metric(e.r2)
+        );
+    } else {
+        let auc = e.auc.map(|a| format!("  AUC {a:.3}")).unwrap_or_default();
+        println!(
+            "{what} ({} rows): accuracy {}{auc}  precision {}  recall {}  F1 {}",
+            e.rows,
+            report::metric(e.accuracy),
+            report::metric(e.precision),
+            report::metric(e.recall),
+            report::metric(e.f1)
+        );
+    }
+}
+
+pub fn eval(args: &EvalArgs, json: bool) -> anyhow::Result<()> {
+    let mut model = model_file::load(&args.model)?;
+    if let Some(label) = &args.label {
+        model.label = label.clone();
+    }
+    let table = Table::load(&args.data)?;
+    let evaluation = model.evaluate(&table)?;
+    if json {
+        let mut value = serde_json::to_value(&evaluation)?;
+        value["model"] = json!(args.model);
+        value["kind"] = json!(model.kind.name());
+        return report::json(&value);
+    }
+    print_evaluation(
+        &format!("{} on {}", args.model.display(), args.data),
+        &evaluation,
+    );
+    Ok(())
+}
+
+pub fn predict(args: &PredictArgs, json: bool) -> anyhow::Result<()> {
+    let model = model_file::load(&args.model)?;
+    let table = Table::load(&args.data)?;
+    let predictions = model.predict(&table)?;
+    let predicted = predicted_labels(&model, &predictions);
+    if let Some(out) = &args.out {
+        predictions_table(&model, &predictions, &predicted)?.save(out)?;
+    }
+    if json {
+        return report::json(&json!({
+            "model": args.model,
+            "rows": table.num_rows(),
+            "classes": model.task.classes(),
+            "predictions": predictions,
+            "predicted": predicted,
+        }));
+    }
+    match &args.out {
+        Some(out) => println!(
+            "wrote {} predictions to {}",
+            table.num_rows(),
+            out.display()
+        ),
+        None => predictions_table(&model, &predictions, &predicted)?
+            .write_csv(std::io::stdout().lock())?,
+    }
+    Ok(())
+}
+
+/// The predicted class of each row (empty for regression).
+fn predicted_labels(model: &Model, predictions: &Predictions) -> Vec<String> {
+    let classes = model.task.classes();
+    match predictions {
+        Predictions::Positive(p) => p
+            .iter()
+            .map(|&p| classes[usize::from(p >= 0.5)].clone())
+            .collect(),
+        Predictions::Classes(rows) => {
+            let scores =
+                ndarray::Array2::from_shape_fn((rows.len(), classes.len()), |(i, j)| rows[i][j]);
+            model.predicted_classes(scores.view())
+        }
+        Predictions::Values(_) => Vec::new(),
+    }
+}
+
+/// Predictions as a table: `predicted,probability` (binary), `predicted,p_<class>...`
+/// (multiclass) or `prediction` (regression).
+fn predictions_table(
+    model: &Model,
+    predictions: &Predictions,
+    predicted: &[String],
+) -> anyhow::Result<Table> {
+    let predicted_col = || {
+        Column::new(
+            "predicted",
+            Values::String(predicted.iter().cloned().map(Some).collect()),
+        )
+    };
+    let columns = match predictions {
+        Predictions::Positive(p) => vec![
+            predicted_col(),
+            Column::new(
+                "probability",
+                Values::Float(p.iter().copied().map(Some).collect()),
+            ),
+        ],
+        Predictions::Classes(rows) => {
+            let mut cols = vec![predicted_col()];
+            for (j, class) in model.task.classes().iter().enumerate() {
+                cols.push(Column::new(
+                    format!("p_{class}"),
+                    Values::Float(rows.iter().map(|r| Some(r[j])).collect()),
+                ));
+            }
+            cols
+        }
+        Predictions::Values(v) => vec![Column::new(
+            "prediction",
+            Values::Float(v.iter().copied().map(Some).collect()),
+        )],
+    };
+    Ok(Table::new("predictions", columns)?)
+}
