@@ -140,7 +140,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Learning rate [default: 0.01 linear, 0.003 mlp; 0.1 with sgd].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Rows per mini-batch.
     #[arg(long)]
@@ -148,14 +148,14 @@ pub struct TrainArgs {
     /// Optimiser: adam or sgd (with momentum 0.9).
     #[arg(long, default_value = "adam")]
     pub optimizer: OptimizerKind,
-    /// L2 regularisation strength on the weights.
-    #[arg(long)]
+    /// L2 regularisation strength on the weights [default: 1e-4].
+    #[arg(long, allow_negative_numbers = true)]
     pub l2: Option<f64>,
     /// Seed of the split, the initial weights and the batch order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Fraction of rows held out for testing (ignored with --test-data).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub test_fraction: f64,
     /// Separate test data, instead of holding out part of --data.
     #[arg(long)]

@@ -1,0 +1,541 @@
+//! End-to-end tests that run the built `veil` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn veil(args: &[&str]) -> Output {
+    veil_in(Path::new("."), args)
+}
+
+fn veil_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the veil binary runs")
+}
+
+/// Runs a `--json` command that must succeed and returns its single JSON object.
+fn json(args: &[&str]) -> Value {
+    let out = veil(args);
+    assert!(
+        out.status.success(),
+        "veil {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 output");
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "exactly one JSON line: {text}"
+    );
+    serde_json::from_str(&text).expect("stdout is one JSON object")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
+#[test]
+fn logistic_regression_meets_the_quality_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "bc.model");
+    let r = json(&[
+        "train",
+        "--data",
+        "builtin:breast-cancer",
+        "--label",
+        "malignant",
+        "--seed",
+        "42",
+        "--out",
+        s(&model),
+        "--json",
+    ]);
+    assert_eq!(r["kind"], "logreg");
+    let acc = r["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "test accuracy {acc}");
+    let auc = r["test_auc"].as_f64().unwrap();
+    assert!((0.95..=1.0).contains(&auc), "test AUC {auc}");
+    assert_eq!(r["test_rows"], 114);
+    assert!(r["train_seconds"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn mlp_on_digits_meets_the_quality_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "digits.model");
+    let r = json(&[
+        "train",
+        "--data",
+        "builtin:digits",
+        "--label",
+        "digit",
+        "--model",
+        "mlp",
+        "--seed",
+        "42",
+        "--out",
+        s(&model),
+        "--json",
+    ]);
+    let acc = r["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "test accuracy {acc}");
+    assert!(
+        r.get("test_auc").is_none_or(Value::is_null),
+        "no AUC for multiclass"
+    );
+}
+
+#[test]
+fn train_eval_predict_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test, model, preds) = (
+        path(&dir, "train.csv"),
+        path(&dir, "test.parquet"),
+        path(&dir, "m.model"),
+        path(&dir, "preds.csv"),
+    );
+    let split = json(&[
+        "data",
+        "split",
+        "builtin:breast-cancer",
+        "--label",
+        "malignant",
+        "--train",
+        s(&train),
+        "--test",
+        s(&test),
+        "--json",
+    ]);
+    assert_eq!(
+        (split["train_rows"].as_u64(), split["test_rows"].as_u64()),
+        (Some(455), Some(114))
+    );
+
+    let trained = json(&[
+        "train",
+        "--data",
+        s(&train),
+        "--test-data",
+        s(&test),
+        "--label",
+        "malignant",
+        "--out",
+        s(&model),
+        "--json",
+    ]);
+    let evaluated = json(&["eval", "--model", s(&model), "--data", s(&test), "--json"]);
+    // The model file alone (with its standardisation) reproduces the training-time test metrics.
+    assert_eq!(evaluated["accuracy"], trained["test_accuracy"]);
+    assert_eq!(evaluated["auc"], trained["test_auc"]);
+    assert_eq!(evaluated["rows"], 114);
+
+    let predicted = json(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&test),
+        "--out",
+        s(&preds),
+        "--json",
+    ]);
+    let p = predicted["predictions"].as_array().unwrap();
+    assert_eq!(p.len(), 114);
+    assert!(p.iter().all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap())));
+    // Predicted classes agree with the accuracy reported by eval.
+    let labels = json(&["data", "inspect", s(&test), "--json"]);
+    assert_eq!(labels["rows"], 114);
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("predicted,probability"));
+    assert_eq!(lines.count(), 114);
+
+    // A regression model predicts values, and eval reports MSE.
+    let lin = path(&dir, "lin.model");
+    let r = json(&[
+        "train",
+        "--data",
+        s(&train),
+        "--label",
+        "perimeter_mean",
+        "--features",
+        "radius_mean,texture_mean",
+        "--model",
+        "linear",
+        "--out",
+        s(&lin),
+        "--json",
+    ]);
+    // Perimeter is nearly proportional to radius.
+    assert!(r["test_r2"].as_f64().unwrap() > 0.99, "{r}");
+    let e = json(&["eval", "--model", s(&lin), "--data", s(&test), "--json"]);
+    assert!(e["mse"].as_f64().is_some() && e.get("accuracy").is_none());
+}
+
+#[test]
+fn multiclass_predictions_are_class_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "softmax.model");
+    json(&[
+        "train",
+        "--data",
+        "builtin:digits",
+        "--label",
+        "digit",
+        "--epochs",
+        "5",
+        "--out",
+        s(&model),
+        "--json",
+    ]);
+    let r = json(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        "builtin:digits",
+        "--json",
+    ]);
+    let rows = r["predictions"].as_array().unwrap();
+    assert_eq!(rows.len(), 1797);
+    for row in rows.iter().take(50) {
+        let p: Vec<f64> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(p.len(), 10);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+    assert_eq!(r["classes"].as_array().unwrap().len(), 10);
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let p = path(dir, name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A failed command: non-zero exit, a message with all of `needles`, and no output file.
+fn assert_fails(args: &[&str], code: i32, needles: &[&str], out: &Path) {
+    let o = veil(args);
+    assert_eq!(o.status.code(), Some(code), "veil {args:?}: {}", stderr(&o));
+    let err = stderr(&o);
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "stderr of veil {args:?} lacks {n:?}: {err}"
+        );
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+}
+
+#[test]
+fn bad_input_fails_cleanly_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.model");
+    let ragged = write(&dir, "ragged.csv", "a,b,y\n1,2,0\n3,4,1\n5,1\n7,8,0\n");
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            s(&ragged),
+            "--label",
+            "y",
+            "--out",
+            s(&model),
+        ],
+        3,
+        &["ragged.csv", "line 4", "ragged row"],
+        &model,
+    );
+    let text = write(&dir, "text.csv", "a,b,y\n1,2,0\n3,4,1\n5,n/a,1\n7,8,0\n");
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            s(&text),
+            "--label",
+            "y",
+            "--out",
+            s(&model),
+        ],
+        3,
+        &["line 4", "\"b\"", "non-numeric", "n/a"],
+        &model,
+    );
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            s(&text),
+            "--label",
+            "outcome",
+            "--out",
+            s(&model),
+        ],
+        3,
+        &["label column \"outcome\" not found", "a, b, y"],
+        &model,
+    );
+    let missing = path(&dir, "nope.csv");
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            s(&missing),
+            "--label",
+            "y",
+            "--out",
+            s(&model),
+        ],
+        4,
+        &["nope.csv"],
+        &model,
+    );
+    let empty = write(&dir, "empty.csv", "");
+    assert_fails(&["data", "inspect", s(&empty)], 3, &["empty"], &model);
+    let nan = write(&dir, "nan.csv", "a,y\n1,0\nNaN,1\n2,1\n3,0\n");
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            s(&nan),
+            "--label",
+            "y",
+            "--out",
+            s(&model),
+        ],
+        3,
+        &["line 3", "\"a\"", "not a finite number"],
+        &model,
+    );
+}
+
+#[test]
+fn failure_keeps_an_existing_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(&dir, "m.model", "precious");
+    let ragged = write(&dir, "r.csv", "a,y\n1,0\n2\n");
+    let o = veil(&[
+        "train",
+        "--data",
+        s(&ragged),
+        "--label",
+        "y",
+        "--out",
+        s(&model),
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_to_string(&model).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn corrupt_model_file_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.model");
+    json(&[
+        "train",
+        "--data",
+        "builtin:breast-cancer",
+        "--label",
+        "malignant",
+        "--epochs",
+        "2",
+        "--out",
+        s(&model),
+        "--json",
+    ]);
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() - 3]).unwrap();
+    let o = veil(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        "builtin:breast-cancer",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a valid Veil model file"));
+}
+
+#[test]
+fn predict_needs_the_model_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.model");
+    json(&[
+        "train",
+        "--data",
+        "builtin:breast-cancer",
+        "--label",
+        "malignant",
+        "--epochs",
+        "2",
+        "--out",
+        s(&model),
+        "--json",
+    ]);
+    let other = write(&dir, "other.csv", "radius_mean,x\n1,2\n");
+    let out = path(&dir, "p.csv");
+    assert_fails(
+        &[
+            "predict",
+            "--model",
+            s(&model),
+            "--data",
+            s(&other),
+            "--out",
+            s(&out),
+        ],
+        3,
+        &["feature column \"texture_mean\" not found"],
+        &out,
+    );
+}
+
+#[test]
+fn inspect_and_export_csv_gzip_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = json(&["data", "inspect", "builtin:breast-cancer", "--json"]);
+    assert_eq!(r["rows"], 569);
+    let cols = r["columns"].as_array().unwrap();
+    assert_eq!(cols.len(), 31);
+    let label = cols.iter().find(|c| c["name"] == "malignant").unwrap();
+    assert_eq!(
+        (label["type"].as_str(), label["distinct"].as_u64()),
+        (Some("integer"), Some(2))
+    );
+    assert!((label["mean"].as_f64().unwrap() - 212.0 / 569.0).abs() < 1e-12);
+
+    let pq = path(&dir, "bc.parquet");
+    json(&[
+        "data",
+        "export",
+        "builtin:breast-cancer",
+        "-o",
+        s(&pq),
+        "--json",
+    ]);
+    let from_parquet = json(&["data", "inspect", s(&pq), "--json"]);
+    assert_eq!(from_parquet["columns"], r["columns"]);
+
+    // gzip-compressed CSV, with CRLF line ends and quoting.
+    let csv = "id,\"note, free text\",x,y\r\n1,\"multi\r\nline\",0.5,a\r\n2,,1.5,b\r\n";
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, csv.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    let gz_path = path(&dir, "t.csv.gz");
+    std::fs::write(&gz_path, gz).unwrap();
+    let t = json(&["data", "inspect", s(&gz_path), "--json"]);
+    assert_eq!(t["rows"], 2);
+    assert_eq!(t["columns"][1]["name"], "note, free text");
+    assert_eq!(t["columns"][1]["missing"], 1);
+}
+
+#[test]
+fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_veil"))
+            .args(["demo", "--json"])
+            .env("TMPDIR", tmp.path())
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a["ok"], true);
+    assert_eq!(a["stages"], b["stages"]);
+    assert!(a["stages"][0]["test_accuracy"].as_f64().unwrap() >= 0.95);
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the demo left files behind"
+    );
+
+    let kept = tmp.path().join("kept");
+    let o = veil(&["demo", "--dir", s(&kept)]);
+    assert!(o.status.success());
+    assert!(kept.join("breast-cancer.model").exists());
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in [
+        &["--help"][..],
+        &["train", "--help"],
+        &["eval", "--help"],
+        &["predict", "--help"],
+        &["demo", "--help"],
+        &["data", "inspect", "--help"],
+        &["data", "export", "--help"],
+        &["data", "split", "--help"],
+    ] {
+        let o = veil(cmd);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("Example"), "veil {cmd:?} has no example");
+    }
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(
+        veil(&["train", "--data", "builtin:digits"]).status.code(),
+        Some(2)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.model");
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            "builtin:digits",
+            "--label",
+            "digit",
+            "--lr",
+            "-1",
+            "--out",
+            s(&model),
+        ],
+        2,
+        &["learning rate"],
+        &model,
+    );
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            "builtin:digits",
+            "--label",
+            "digit",
+            "--test-fraction",
+            "1.5",
+            "--out",
+            s(&model),
+        ],
+        2,
+        &["test fraction"],
+        &model,
+    );
+}
