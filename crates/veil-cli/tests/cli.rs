@@ -225,7 +225,7 @@ fn multiclass_predictions_are_class_probabilities() {
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let p = path(dir, name);
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, text).expect("writes a test file");
     p
 }
 
