@@ -14,13 +14,9 @@ cd "$(dirname "$0")/.."
 OUT=bench/out/ml
 mkdir -p "$OUT"
 
-if [ ! -x bench/.venv/bin/python ]; then
-  python3 -m venv bench/.venv
-  bench/.venv/bin/pip install --quiet --upgrade pip
-fi
-bench/.venv/bin/pip install --quiet "scikit-learn==1.7.*" numpy
-cargo build --release --quiet
-VEIL=target/release/veil
+source bench/lib.sh
+venv_install "scikit-learn==1.7.*" numpy
+build_veil
 
 "$VEIL" data split builtin:breast-cancer --label malignant --seed 42 --train "$OUT/bc-train.csv" --test "$OUT/bc-test.csv" > /dev/null
 "$VEIL" data split builtin:digits --label digit --seed 42 --train "$OUT/digits-train.csv" --test "$OUT/digits-test.csv" > /dev/null

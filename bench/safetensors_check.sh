@@ -7,13 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out/safetensors
 mkdir -p "$OUT"
-if [ ! -x bench/.venv/bin/python ]; then
-  python3 -m venv bench/.venv
-  bench/.venv/bin/pip install --quiet --upgrade pip
-fi
-bench/.venv/bin/pip install --quiet safetensors numpy
-cargo build --release --quiet
-VEIL=target/release/veil
+source bench/lib.sh
+venv_install safetensors numpy
+build_veil
 
 "$VEIL" train --data builtin:breast-cancer --label malignant --out "$OUT/logreg.model" --json > /dev/null
 "$VEIL" train --data builtin:digits --label digit --model mlp --hidden 32,16 --out "$OUT/mlp.model" --json > /dev/null

@@ -72,6 +72,15 @@ pub enum DataCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Print the SHA-256 digest of files (streamed: any size, constant memory).
+    #[command(
+        after_help = "Examples:\n  veil data digest train.csv test.csv\n  veil data digest model.safetensors --json"
+    )]
+    Digest {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Split a table into training and test files (seeded; stratified by the label).
     #[command(
         after_help = "Example:\n  veil data split builtin:breast-cancer --label malignant --seed 42 --train train.csv --test test.csv"

@@ -348,10 +348,9 @@ fn failure_keeps_an_existing_output_file() {
     );
 }
 
-#[test]
-fn corrupt_model_file_is_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "m.model");
+/// Trains a small breast-cancer model (2 epochs) in `dir` and returns its path.
+fn quick_model(dir: &tempfile::TempDir) -> PathBuf {
+    let model = path(dir, "m.model");
     json(&[
         "train",
         "--data",
@@ -364,6 +363,13 @@ fn corrupt_model_file_is_rejected() {
         s(&model),
         "--json",
     ]);
+    model
+}
+
+#[test]
+fn corrupt_model_file_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = quick_model(&dir);
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() - 3]).unwrap();
     let o = veil(&[
@@ -380,19 +386,7 @@ fn corrupt_model_file_is_rejected() {
 #[test]
 fn predict_needs_the_model_features() {
     let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "m.model");
-    json(&[
-        "train",
-        "--data",
-        "builtin:breast-cancer",
-        "--label",
-        "malignant",
-        "--epochs",
-        "2",
-        "--out",
-        s(&model),
-        "--json",
-    ]);
+    let model = quick_model(&dir);
     let other = write(&dir, "other.csv", "radius_mean,x\n1,2\n");
     let out = path(&dir, "p.csv");
     assert_fails(
@@ -451,6 +445,21 @@ fn inspect_and_export_csv_gzip_and_parquet() {
 }
 
 #[test]
+fn digest_of_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let abc = write(&dir, "abc.txt", "abc");
+    let r = json(&["data", "digest", s(&abc), "--json"]);
+    // FIPS 180-4 example: SHA-256("abc").
+    assert_eq!(
+        r["files"][0]["sha256"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(r["files"][0]["bytes"], 3);
+    let o = veil(&["data", "digest", s(&path(&dir, "missing"))]);
+    assert_eq!(o.status.code(), Some(4));
+}
+
+#[test]
 fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let run = || {
@@ -490,6 +499,7 @@ fn every_command_has_help_with_an_example() {
         &["data", "inspect", "--help"],
         &["data", "export", "--help"],
         &["data", "split", "--help"],
+        &["data", "digest", "--help"],
     ] {
         let o = veil(cmd);
         assert!(o.status.success());

@@ -5,10 +5,9 @@
 //!   under homomorphic encryption (CryptoNets, Gilad-Bachrach et al., ICML 2016, §4.1), where
 //!   only additions and multiplications are available.
 
-use std::fmt;
-use std::str::FromStr;
-
 use ndarray::{Array2, Zip};
+
+use crate::names::named_enum;
 
 /// A hidden-layer activation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,29 +38,6 @@ impl Activation {
             Activation::Square => Zip::from(grad).and(z).for_each(|g, &v| *g *= 2.0 * v),
         }
     }
-
-    /// The name used on the command line and in model files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Square => "square",
-        }
-    }
 }
 
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "relu" => Ok(Activation::Relu),
-            "square" => Ok(Activation::Square),
-            _ => Err(format!("unknown activation \"{s}\" (relu or square)")),
-        }
-    }
-}
+named_enum!(Activation, "activation", { Relu => "relu", Square => "square" });

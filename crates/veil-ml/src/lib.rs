@@ -43,6 +43,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod model_file;
+mod names;
 pub mod network;
 pub mod optim;
 pub mod output;

@@ -8,12 +8,10 @@
 //! * Adam: Kingma and Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
 //!   Algorithm 1, with β₁ = 0.9, β₂ = 0.999, ε = 10⁻⁸.
 
-use std::fmt;
-use std::str::FromStr;
-
 use ndarray::{Array1, ArrayView1, ArrayViewMut1, Zip};
 
 use crate::error::{Error, Result};
+use crate::names::named_enum;
 
 /// Which optimiser to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,32 +22,7 @@ pub enum OptimizerKind {
     Adam,
 }
 
-impl OptimizerKind {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adam => "adam",
-        }
-    }
-}
-
-impl fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for OptimizerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "sgd" => Ok(OptimizerKind::Sgd),
-            "adam" => Ok(OptimizerKind::Adam),
-            _ => Err(format!("unknown optimizer \"{s}\" (sgd or adam)")),
-        }
-    }
-}
+named_enum!(OptimizerKind, "optimizer", { Sgd => "sgd", Adam => "adam" });
 
 /// An optimiser with its state.
 #[derive(Debug, Clone)]

@@ -15,12 +15,10 @@
 //!
 //! Targets are `f64`: 0/1 for binary, the class index for softmax, the value for regression.
 
-use std::fmt;
-use std::str::FromStr;
-
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::error::{Error, Result};
+use crate::names::named_enum;
 
 /// An output layer: link function plus loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +32,6 @@ pub enum Output {
 }
 
 impl Output {
-    /// The name used in model files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Output::Sigmoid => "sigmoid",
-            Output::Softmax => "softmax",
-            Output::Identity => "identity",
-        }
-    }
-
     /// Checks that `y` holds valid targets for this output with `k` output units.
     pub fn check_targets(self, y: ArrayView1<'_, f64>, k: usize) -> Result<()> {
         let bad = match self {
@@ -137,23 +126,7 @@ pub fn sigmoid(z: f64) -> f64 {
     }
 }
 
-impl fmt::Display for Output {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Output {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "sigmoid" => Ok(Output::Sigmoid),
-            "softmax" => Ok(Output::Softmax),
-            "identity" => Ok(Output::Identity),
-            _ => Err(format!("unknown output \"{s}\"")),
-        }
-    }
-}
+named_enum!(Output, "output", { Sigmoid => "sigmoid", Softmax => "softmax", Identity => "identity" });
 
 #[cfg(test)]
 mod tests {

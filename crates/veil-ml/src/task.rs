@@ -5,13 +5,11 @@
 //! lexicographically otherwise. For a binary task the second class is the positive one, so
 //! for 0/1 labels the model gives the probability of 1, and for `false`/`true` of `true`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use ndarray::Array1;
 use veil_core::{Role, Table};
 
 use crate::error::{Error, Result};
+use crate::names::named_enum;
 use crate::output::Output;
 
 /// The kinds of model Veil trains.
@@ -28,16 +26,6 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    /// The name used on the command line and in model files.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Logreg => "logreg",
-            ModelKind::Softmax => "softmax",
-            ModelKind::Linear => "linear",
-            ModelKind::Mlp => "mlp",
-        }
-    }
-
     /// The linear model suited to `task`.
     pub fn linear_for(task: &Task) -> ModelKind {
         match task {
@@ -48,26 +36,12 @@ impl ModelKind {
     }
 }
 
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "logreg" => Ok(ModelKind::Logreg),
-            "softmax" => Ok(ModelKind::Softmax),
-            "linear" => Ok(ModelKind::Linear),
-            "mlp" => Ok(ModelKind::Mlp),
-            _ => Err(format!(
-                "unknown model \"{s}\" (logreg, softmax, linear or mlp)"
-            )),
-        }
-    }
-}
+named_enum!(ModelKind, "model", {
+    Logreg => "logreg",
+    Softmax => "softmax",
+    Linear => "linear",
+    Mlp => "mlp",
+});
 
 /// What a model predicts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! `veil data inspect | export | split`
 
 use serde_json::json;
-use veil_core::Table;
 use veil_core::split::train_test_split;
+use veil_core::{Sha256Digest, Table};
 use veil_ml::task::sorted_classes;
 
 use crate::cli::DataCommand;
@@ -11,6 +11,7 @@ use crate::report;
 pub fn run(cmd: &DataCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Inspect { data } => inspect(data, json),
+        DataCommand::Digest { files } => digest(files, json),
         DataCommand::Export { data, output } => {
             let table = Table::load(data)?;
             table.save(output)?;
@@ -79,6 +80,24 @@ pub fn run(cmd: &DataCommand, json: bool) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn digest(files: &[std::path::PathBuf], json: bool) -> anyhow::Result<()> {
+    let mut rows = Vec::with_capacity(files.len());
+    for file in files {
+        let digest = Sha256Digest::of_file(file)?;
+        let bytes = std::fs::metadata(file)
+            .map_err(|e| veil_core::Error::io(file, e))?
+            .len();
+        if !json {
+            println!("{digest}  {}", file.display());
+        }
+        rows.push(json!({"path": file, "sha256": digest.to_hex(), "bytes": bytes}));
+    }
+    if json {
+        report::json(&json!({ "files": rows }))?;
+    }
+    Ok(())
 }
 
 fn inspect(data: &str, json: bool) -> anyhow::Result<()> {
