@@ -268,9 +268,18 @@ fn infer(raw: &RawColumn) -> Values {
     )
 }
 
-/// Writes `table` as CSV to `path`, atomically.
-pub(super) fn write_path(table: &Table, path: &Path) -> Result<()> {
-    write_atomic(path, |out| write(table, out, &path.display().to_string()))
+/// Writes `table` as CSV to `path`, atomically, gzip-compressed if `gzip`.
+pub(super) fn write_path(table: &Table, path: &Path, gzip: bool) -> Result<()> {
+    let dest = path.display().to_string();
+    write_atomic(path, |out| {
+        if gzip {
+            let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            write(table, &mut gz, &dest)?;
+            gz.try_finish().map_err(|e| Error::io(path, e))
+        } else {
+            write(table, out, &dest)
+        }
+    })
 }
 
 /// Writes `table` as CSV. Floats use the shortest text that reads back to the same value.
@@ -450,6 +459,19 @@ mod tests {
         let bytes = gz.finish().unwrap();
         let t = read_bytes("data.bin", &bytes).unwrap();
         assert_eq!(t.num_rows(), 1);
+    }
+
+    #[test]
+    fn gzip_output_by_extension() {
+        let t = table("a,b\n1,x\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv.gz");
+        t.save(&path).unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(&GZIP_MAGIC));
+        assert_eq!(
+            Table::load(path.to_str().unwrap()).unwrap().columns(),
+            t.columns()
+        );
     }
 
     #[test]

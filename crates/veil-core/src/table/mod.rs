@@ -203,13 +203,14 @@ impl Table {
         csv::read_bytes(source, bytes)
     }
 
-    /// Writes the table to `path` as CSV, or as Parquet when the name ends in `.parquet`.
-    /// The file is written to a temporary name and renamed into place only once complete.
+    /// Writes the table to `path`: Parquet when the name ends in `.parquet`, gzip-compressed
+    /// CSV when it ends in `.gz`, plain CSV otherwise. The file is written to a temporary name
+    /// and renamed into place only once complete.
     pub fn save(&self, path: &Path) -> Result<()> {
         if has_extension(path, "parquet") {
             parquet::write(self, path)
         } else {
-            csv::write_path(self, path)
+            csv::write_path(self, path, has_extension(path, "gz"))
         }
     }
 
