@@ -11,11 +11,30 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Who may read a file written by [`write_atomic_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Mode 0644 for a new file; a replaced file keeps the permissions it had.
+    Public,
+    /// Mode 0600, always — for secret keys. The file never exists with wider permissions,
+    /// not even for a moment: the temporary file is created 0600.
+    Secret,
+}
+
 /// Writes `path` atomically with the content produced by `produce`.
 ///
 /// A new file gets mode 0644 (on Unix); a replaced file keeps the permissions it had.
 pub fn write_atomic<T>(
     path: &Path,
+    produce: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
+) -> Result<T> {
+    write_atomic_with(path, Visibility::Public, produce)
+}
+
+/// Writes `path` atomically with the given visibility.
+pub fn write_atomic_with<T>(
+    path: &Path,
+    visibility: Visibility,
     produce: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
 ) -> Result<T> {
     let dir = match path.parent() {
@@ -33,11 +52,13 @@ pub fn write_atomic<T>(
         .into_inner()
         .map_err(|e| Error::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
-    let permissions = match std::fs::metadata(path) {
-        Ok(m) => m.permissions(),
-        Err(_) => default_permissions(&file).map_err(|e| Error::io(path, e))?,
-    };
-    std::fs::set_permissions(tmp.path(), permissions).map_err(|e| Error::io(path, e))?;
+    if visibility == Visibility::Public {
+        let permissions = match std::fs::metadata(path) {
+            Ok(m) => m.permissions(),
+            Err(_) => default_permissions(&file).map_err(|e| Error::io(path, e))?,
+        };
+        std::fs::set_permissions(tmp.path(), permissions).map_err(|e| Error::io(path, e))?;
+    }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     // Make the rename itself durable; a failure here cannot undo it, so it is not an error.
     if let Ok(d) = File::open(dir) {
@@ -91,6 +112,21 @@ mod tests {
         std::fs::write(&path, b"original").unwrap();
         write_atomic_bytes(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_0600_and_public_files_0644() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, public) = (dir.path().join("k.key"), dir.path().join("k.pub"));
+        write_atomic_with(&secret, Visibility::Secret, |out| {
+            out.write_all(b"s").map_err(|e| Error::io(&secret, e))
+        })
+        .unwrap();
+        write_atomic_bytes(&public, b"p").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&secret), mode(&public)), (0o600, 0o644));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! * [`standardize`] — [`Standardizer`], fitted on training rows only.
 //! * [`split`] — seeded, stratified train/test splits.
 //! * [`digest`] — streaming SHA-256 of any file.
-//! * [`atomic`] — writes that replace a file only when complete.
+//! * [`atomic`] — writes that replace a file only when complete (mode 0600 for secrets).
+//! * [`random`] — bytes from the operating system's CSPRNG, for keys, nonces and salts.
 //!
 //! ```
 //! use veil_core::{Table, Standardizer, split::train_test_split};
@@ -34,6 +35,7 @@
 pub mod atomic;
 pub mod digest;
 pub mod error;
+pub mod random;
 pub mod split;
 pub mod standardize;
 pub mod table;

@@ -1,0 +1,291 @@
+//! The payload: fixed-size segments of AES-256-GCM, and where each one lives in the file.
+//!
+//! The plaintext is cut into segments of `S` bytes (the last may be shorter; an empty
+//! plaintext is one empty segment). Segment `i` is encrypted under the payload key with the
+//! 12-byte nonce `0x00 0x00 0x00 ‖ i (u64 big-endian) ‖ last`, where `last` is `0x01` for the
+//! final segment and `0x00` otherwise (the STREAM construction of Hoang, Reyhanitabar,
+//! Rogaway and Vizár, CRYPTO 2015, as used by age and C2SP chunked encryption), with no
+//! additional data. Each ciphertext segment is the encrypted bytes followed by the 16-byte tag.
+//!
+//! So: reordering segments breaks their nonces; dropping the final segment leaves a
+//! non-final one to be opened as final; appending after the final segment leaves a final one
+//! opened as non-final; and splicing segments from another file fails because every file has
+//! its own payload key. A final segment may be empty only if it is the only one, so a file
+//! truncated exactly at a segment boundary cannot pass either.
+//!
+//! The *payload digest* that a signature covers is `SHA-256(H₀ ‖ H₁ ‖ … ‖ Hₙ₋₁)` with
+//! `Hᵢ = SHA-256(ciphertext segment i)`: segments hash in parallel, and the digest is
+//! collision-resistant over the whole ciphertext (a GCM tag alone is not, to whoever knows the
+//! key).
+
+use std::io::Read;
+
+use aws_lc_rs::digest;
+
+use crate::aead::TAG_LEN;
+use crate::error::{Error, Result};
+use crate::header::{Header, SIGNATURE_LEN};
+
+/// The nonce of segment `index`.
+pub fn nonce(index: u64, last: bool) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[3..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = u8::from(last);
+    n
+}
+
+/// SHA-256 of one ciphertext segment.
+pub fn segment_hash(ciphertext: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, ciphertext).as_ref());
+    out
+}
+
+/// The running payload digest.
+pub struct PayloadDigest(digest::Context);
+
+impl Default for PayloadDigest {
+    fn default() -> Self {
+        PayloadDigest(digest::Context::new(&digest::SHA256))
+    }
+}
+
+impl PayloadDigest {
+    /// An empty digest.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next segment's hash.
+    pub fn push(&mut self, segment_hash: &[u8; 32]) {
+        self.0.update(segment_hash);
+    }
+
+    /// The message the sender signs: a label, the header's metadata and the payload digest.
+    pub fn signing_message(self, header: &Header) -> Vec<u8> {
+        let mut m = b"veil/v1 signature\0".to_vec();
+        m.extend_from_slice(&header.metadata());
+        m.extend_from_slice(self.0.finish().as_ref());
+        m
+    }
+}
+
+/// Where things are in a sealed file of known length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Bytes of header.
+    pub header_len: u64,
+    /// Plaintext bytes per segment.
+    pub segment_size: u64,
+    /// Number of segments.
+    pub segments: u64,
+    /// Plaintext bytes in all.
+    pub plaintext_len: u64,
+    /// Bytes of signature trailer (0 or 64).
+    pub trailer_len: u64,
+}
+
+impl Layout {
+    /// The layout of a file of `total_len` bytes with this header, or an error if no payload
+    /// can have that length.
+    pub fn new(header: &Header, total_len: u64) -> Result<Self> {
+        let header_len = header.encoded_len();
+        let trailer_len = if header.signer.is_some() {
+            SIGNATURE_LEN
+        } else {
+            0
+        };
+        let payload = total_len
+            .checked_sub(header_len + trailer_len)
+            .ok_or_else(|| Error::BadLength("no room for a payload".into()))?;
+        let s = u64::from(header.segment_size);
+        let full = s + TAG_LEN as u64;
+        let (mut segments, rem) = (payload / full, payload % full);
+        if rem > 0 {
+            segments += 1;
+        }
+        let bad = |why: &str| Err(Error::BadLength(why.to_string()));
+        if segments == 0 {
+            return bad("the payload is empty");
+        }
+        if rem > 0 && rem < TAG_LEN as u64 {
+            return bad("the last segment is shorter than its tag");
+        }
+        if rem == TAG_LEN as u64 && segments > 1 {
+            return bad("an empty final segment follows a full one");
+        }
+        Ok(Layout {
+            header_len,
+            segment_size: s,
+            segments,
+            plaintext_len: payload - segments * TAG_LEN as u64,
+            trailer_len,
+        })
+    }
+
+    /// File offset and ciphertext length of segment `i`.
+    pub fn segment(&self, i: u64) -> (u64, usize) {
+        let full = self.segment_size + TAG_LEN as u64;
+        let start = self.header_len + i * full;
+        let plain = if i + 1 == self.segments {
+            self.plaintext_len - i * self.segment_size
+        } else {
+            self.segment_size
+        };
+        (start, (plain + TAG_LEN as u64) as usize)
+    }
+
+    /// File offset of the signature trailer.
+    pub fn trailer_offset(&self) -> u64 {
+        self.header_len + self.plaintext_len + self.segments * TAG_LEN as u64
+    }
+}
+
+/// Reads into `buf[filled..]` until it is full or the input ends; returns the new fill.
+fn read_full<R: Read>(input: &mut R, buf: &mut [u8], mut filled: usize) -> std::io::Result<usize> {
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Cuts a plaintext stream into segments; each call yields the next segment and whether it is
+/// the last, which takes one byte of lookahead.
+pub struct PlainSegments<R> {
+    input: R,
+    size: usize,
+    pending: Option<u8>,
+    done: bool,
+}
+
+impl<R: Read> PlainSegments<R> {
+    /// Segments of `size` bytes from `input`.
+    pub fn new(input: R, size: usize) -> Self {
+        PlainSegments {
+            input,
+            size,
+            pending: None,
+            done: false,
+        }
+    }
+
+    /// Fills `buf` with the next segment: `Ok(Some(is_last))`, or `Ok(None)` after the last.
+    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+        if self.done {
+            return Ok(None);
+        }
+        buf.clear();
+        buf.extend(self.pending.take());
+        let start = buf.len();
+        buf.resize(self.size, 0);
+        let filled = read_full(&mut self.input, buf, start)?;
+        buf.truncate(filled);
+        let last = if filled < self.size {
+            true
+        } else {
+            let mut one = [0u8; 1];
+            let got = read_full(&mut self.input, &mut one, 0)?;
+            self.pending = (got == 1).then_some(one[0]);
+            got == 0
+        };
+        self.done = last;
+        Ok(Some(last))
+    }
+}
+
+/// Cuts a sealed payload stream into ciphertext segments, holding back the final `hold` bytes
+/// (the signature trailer) so that it can tell which segment is the last.
+pub struct CipherSegments<R> {
+    input: R,
+    size: usize,
+    hold: usize,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: Read> CipherSegments<R> {
+    /// Ciphertext segments of `size` bytes (plaintext size plus tag), then `hold` trailer bytes.
+    pub fn new(input: R, size: usize, hold: usize) -> Self {
+        CipherSegments {
+            input,
+            size,
+            hold,
+            buf: Vec::with_capacity(size + hold + 1),
+            done: false,
+        }
+    }
+
+    /// Fills `out` with the next ciphertext segment: `Ok(Some(is_last))`, or `Ok(None)`.
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+        if self.done {
+            return Ok(None);
+        }
+        let want = self.size + self.hold + 1;
+        let have = self.buf.len();
+        if have < want {
+            self.buf.resize(want, 0);
+            let filled = read_full(&mut self.input, &mut self.buf, have)?;
+            self.buf.truncate(filled);
+        }
+        let take = self.size.min(self.buf.len().saturating_sub(self.hold));
+        out.clear();
+        out.extend_from_slice(&self.buf[..take]);
+        self.buf.drain(..take);
+        self.done = self.buf.len() <= self.hold;
+        Ok(Some(self.done))
+    }
+
+    /// The bytes left after the last segment (the trailer, if the file is intact).
+    pub fn rest(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_bind_index_and_finality() {
+        assert_eq!(nonce(1, false), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(nonce(1, true), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+        assert_ne!(nonce(256, false), nonce(1, false));
+    }
+
+    fn plain_segments(data: &[u8], size: usize) -> Vec<(usize, bool)> {
+        let mut s = PlainSegments::new(data, size);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while let Some(last) = s.next_into(&mut buf).unwrap() {
+            out.push((buf.len(), last));
+        }
+        out
+    }
+
+    #[test]
+    fn plain_segmentation_edges() {
+        assert_eq!(plain_segments(b"", 4), [(0, true)]);
+        assert_eq!(plain_segments(b"abc", 4), [(3, true)]);
+        assert_eq!(plain_segments(b"abcd", 4), [(4, true)]);
+        assert_eq!(plain_segments(b"abcde", 4), [(4, false), (1, true)]);
+        assert_eq!(plain_segments(b"abcdefgh", 4), [(4, false), (4, true)]);
+    }
+
+    #[test]
+    fn cipher_segmentation_holds_back_the_trailer() {
+        let data: Vec<u8> = (0..30).collect();
+        let mut s = CipherSegments::new(&data[..], 10, 4);
+        let mut buf = Vec::new();
+        let mut lens = Vec::new();
+        while let Some(last) = s.next_into(&mut buf).unwrap() {
+            lens.push((buf.len(), last));
+        }
+        assert_eq!(lens, [(10, false), (10, false), (6, true)]);
+        assert_eq!(s.rest(), [26, 27, 28, 29]);
+    }
+}

@@ -1,0 +1,401 @@
+//! Sealing and opening streams, changing recipients, and reading a header.
+//!
+//! Segments are processed in batches: a batch is read, its segments are encrypted (or
+//! authenticated and decrypted) in parallel on the rayon pool, and written out in order. The
+//! batch is bounded (32 MiB of segments), so memory stays flat whatever the file size.
+//! [`open`] writes a segment only after it has authenticated; a stream that is cut short is
+//! detected at its end, so callers that must not release any plaintext of a bad file write to
+//! a temporary file and keep it only on success (as the `veil` command does).
+
+use std::io::{Read, Write};
+
+use rayon::prelude::*;
+
+use crate::aead::{self, TAG_LEN};
+use crate::error::{Error, Result};
+use crate::header::{
+    DEFAULT_SEGMENT, Header, Keyring, MAX_SEGMENT, MIN_SEGMENT, SIGNATURE_LEN, Stanza, VERSION,
+};
+use crate::identity::{Identity, KeyId, PublicIdentity};
+use crate::passphrase::{KdfParams, Passphrase};
+use crate::payload::{CipherSegments, PayloadDigest, PlainSegments, nonce, segment_hash};
+use crate::schedule::{FileKey, FileKeys};
+
+/// Memory for one batch of segments.
+const BATCH_BYTES: usize = 32 << 20;
+
+/// Segments per batch: enough to keep every core busy, within [`BATCH_BYTES`].
+fn batch_len(segment_size: usize) -> usize {
+    let fit = (BATCH_BYTES / (segment_size + TAG_LEN)).max(1);
+    fit.min(4 * rayon::current_num_threads()).max(1)
+}
+
+/// Who a file is sealed for, and by whom.
+pub struct SealOptions<'a> {
+    /// Public identities that can open the file.
+    pub recipients: &'a [PublicIdentity],
+    /// A passphrase that can open the file, with its argon2id costs.
+    pub passphrase: Option<(&'a Passphrase, KdfParams)>,
+    /// Sign the file as this identity.
+    pub signer: Option<&'a Identity>,
+    /// Plaintext bytes per segment.
+    pub segment_size: u32,
+}
+
+impl Default for SealOptions<'_> {
+    fn default() -> Self {
+        SealOptions {
+            recipients: &[],
+            passphrase: None,
+            signer: None,
+            segment_size: DEFAULT_SEGMENT,
+        }
+    }
+}
+
+/// What [`seal`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealSummary {
+    /// Plaintext bytes sealed.
+    pub plaintext_len: u64,
+    /// Segments written.
+    pub segments: u64,
+    /// Bytes written in all.
+    pub sealed_len: u64,
+}
+
+/// Seals everything `input` yields into `output`.
+pub fn seal<R: Read, W: Write>(
+    input: R,
+    mut output: W,
+    options: &SealOptions<'_>,
+) -> Result<SealSummary> {
+    if options.recipients.is_empty() && options.passphrase.is_none() {
+        return Err(Error::invalid(
+            "recipients",
+            "seal to at least one recipient or a passphrase",
+        ));
+    }
+    if !(MIN_SEGMENT..=MAX_SEGMENT).contains(&options.segment_size) {
+        return Err(Error::invalid(
+            "segment size",
+            format!(
+                "{} is outside {MIN_SEGMENT}..={MAX_SEGMENT}",
+                options.segment_size
+            ),
+        ));
+    }
+    let key = FileKey::random();
+    let salt = veil_core::random::bytes();
+    let keys = FileKeys::derive(&key, &salt);
+    let mut stanzas = Vec::new();
+    for r in options.recipients {
+        if !stanzas
+            .iter()
+            .any(|s: &Stanza| s.key_id() == Some(r.key_id()))
+        {
+            stanzas.push(Stanza::for_recipient(&key, &salt, r)?);
+        }
+    }
+    if let Some((passphrase, params)) = options.passphrase {
+        stanzas.push(Stanza::for_passphrase(&key, &salt, passphrase, params)?);
+    }
+    let mut header = Header {
+        segment_size: options.segment_size,
+        signer: options.signer.map(|s| s.public().key_id()),
+        salt,
+        commitment: keys.commitment,
+        stanzas,
+        mac: [0; 32],
+    };
+    header.seal_mac(&keys);
+    let header_bytes = header.to_bytes();
+    let io = |e| Error::io("sealed output", e);
+    output.write_all(&header_bytes).map_err(io)?;
+
+    let aes = aead::Key::new(&keys.payload);
+    let size = options.segment_size as usize;
+    let batch = batch_len(size);
+    let mut bufs: Vec<Vec<u8>> = (0..batch)
+        .map(|_| Vec::with_capacity(size + TAG_LEN))
+        .collect();
+    let mut digest = options.signer.map(|_| PayloadDigest::new());
+    let mut source = PlainSegments::new(input, size);
+    let mut summary = SealSummary {
+        plaintext_len: 0,
+        segments: 0,
+        sealed_len: header_bytes.len() as u64,
+    };
+    let mut finished = false;
+    while !finished {
+        let mut count = 0;
+        while count < batch && !finished {
+            match source
+                .next_into(&mut bufs[count])
+                .map_err(|e| Error::io("input", e))?
+            {
+                Some(last) => {
+                    finished = last;
+                    count += 1;
+                }
+                None => finished = true,
+            }
+        }
+        let first = summary.segments;
+        let sign = digest.is_some();
+        let hashes: Vec<Option<[u8; 32]>> = bufs[..count]
+            .par_iter_mut()
+            .enumerate()
+            .map(|(j, buf)| {
+                let last = finished && j + 1 == count;
+                let tag = aes.seal(nonce(first + j as u64, last), b"", buf);
+                buf.extend_from_slice(&tag);
+                sign.then(|| segment_hash(buf))
+            })
+            .collect();
+        for (buf, hash) in bufs[..count].iter().zip(hashes) {
+            output.write_all(buf).map_err(io)?;
+            summary.plaintext_len += (buf.len() - TAG_LEN) as u64;
+            summary.sealed_len += buf.len() as u64;
+            if let (Some(d), Some(h)) = (digest.as_mut(), hash) {
+                d.push(&h);
+            }
+        }
+        summary.segments += count as u64;
+    }
+    if let (Some(signer), Some(digest)) = (options.signer, digest) {
+        let signature = signer.sign(&digest.signing_message(&header));
+        output.write_all(&signature).map_err(io)?;
+        summary.sealed_len += SIGNATURE_LEN;
+    }
+    output.flush().map_err(io)?;
+    Ok(summary)
+}
+
+/// What [`open`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenSummary {
+    /// Plaintext bytes written.
+    pub plaintext_len: u64,
+    /// Segments read.
+    pub segments: u64,
+    /// The signer's key id, if the file is signed.
+    pub signer: Option<KeyId>,
+    /// True when the signature was checked against an expected signer and holds.
+    pub signature_verified: bool,
+}
+
+/// Checks that the header names `expected` as its signer.
+pub(crate) fn check_signer(header: &Header, expected: Option<&PublicIdentity>) -> Result<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    match header.signer {
+        None => Err(Error::Signature("the file is not signed".into())),
+        Some(id) if id != expected.key_id() => Err(Error::Signature(format!(
+            "the file is signed by {id}, not by the expected signer {}",
+            expected.key_id()
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Authenticates and decrypts a sealed stream into `output`. With `expect_signer`, the
+/// sender's signature must be present, by that identity, and valid.
+pub fn open<R: Read, W: Write>(
+    mut input: R,
+    mut output: W,
+    keyring: &Keyring,
+    expect_signer: Option<&PublicIdentity>,
+) -> Result<OpenSummary> {
+    let header = Header::read_from(&mut input)?;
+    check_signer(&header, expect_signer)?;
+    let (_, keys) = header.unlock(keyring)?;
+    let aes = aead::Key::new(&keys.payload);
+    let size = header.segment_size as usize;
+    let hold = if header.signer.is_some() {
+        SIGNATURE_LEN as usize
+    } else {
+        0
+    };
+    let mut segments = CipherSegments::new(input, size + TAG_LEN, hold);
+    let batch = batch_len(size);
+    let mut bufs: Vec<Vec<u8>> = (0..batch)
+        .map(|_| Vec::with_capacity(size + TAG_LEN))
+        .collect();
+    let mut digest = expect_signer.map(|_| PayloadDigest::new());
+    let mut summary = OpenSummary {
+        plaintext_len: 0,
+        segments: 0,
+        signer: header.signer,
+        signature_verified: false,
+    };
+    let io = |e| Error::io("sealed input", e);
+    let mut finished = false;
+    while !finished {
+        let mut count = 0;
+        while count < batch && !finished {
+            match segments.next_into(&mut bufs[count]).map_err(io)? {
+                Some(last) => {
+                    finished = last;
+                    count += 1;
+                }
+                None => finished = true,
+            }
+        }
+        let first = summary.segments;
+        if let Some(last) = count.checked_sub(1) {
+            let len = bufs[last].len();
+            if len < TAG_LEN || (len == TAG_LEN && first + last as u64 > 0) {
+                return Err(Error::BadLength("the final segment is cut short".into()));
+            }
+        }
+        let hash = digest.is_some();
+        let results: Vec<Result<Option<[u8; 32]>>> = bufs[..count]
+            .par_iter_mut()
+            .enumerate()
+            .map(|(j, buf)| {
+                let index = first + j as u64;
+                let h = hash.then(|| segment_hash(buf));
+                let n = aes
+                    .open(nonce(index, finished && j + 1 == count), b"", buf)
+                    .map_err(|_| Error::SegmentTampered { index })?;
+                buf.truncate(n);
+                Ok(h)
+            })
+            .collect();
+        for (buf, result) in bufs[..count].iter().zip(results) {
+            let h = result?;
+            if let (Some(d), Some(h)) = (digest.as_mut(), h) {
+                d.push(&h);
+            }
+            output.write_all(buf).map_err(|e| Error::io("output", e))?;
+            summary.plaintext_len += buf.len() as u64;
+        }
+        summary.segments += count as u64;
+    }
+    let rest = segments.rest();
+    if rest.len() != hold {
+        return Err(Error::BadLength(format!(
+            "{} stray bytes after the payload",
+            rest.len()
+        )));
+    }
+    if let (Some(expected), Some(digest)) = (expect_signer, digest) {
+        let signature: [u8; 64] = rest.as_slice().try_into().expect("checked length");
+        expected.verify(&digest.signing_message(&header), &signature)?;
+        summary.signature_verified = true;
+    }
+    output.flush().map_err(|e| Error::io("output", e))?;
+    Ok(summary)
+}
+
+/// A header's public facts, for `veil vault inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// Format version.
+    pub version: u8,
+    /// Plaintext bytes per segment.
+    pub segment_size: u32,
+    /// Plaintext bytes, from the file's length.
+    pub plaintext_len: u64,
+    /// Number of segments.
+    pub segments: u64,
+    /// Recipients: key ids, and `passphrase`.
+    pub recipients: Vec<String>,
+    /// The signer's key id, if signed.
+    pub signer: Option<KeyId>,
+    /// Header bytes.
+    pub header_len: u64,
+}
+
+/// Reads a sealed file's header and measures its payload; needs no key. The payload is not
+/// authenticated (that takes a key), only its length is checked.
+pub fn inspect<R: Read>(mut input: R) -> Result<Inspection> {
+    let header = Header::read_from(&mut input)?;
+    let rest = std::io::copy(&mut input, &mut std::io::sink())
+        .map_err(|e| Error::io("sealed input", e))?;
+    let layout = crate::payload::Layout::new(&header, header.encoded_len() + rest)?;
+    Ok(Inspection {
+        version: VERSION,
+        segment_size: header.segment_size,
+        plaintext_len: layout.plaintext_len,
+        segments: layout.segments,
+        recipients: header.stanzas.iter().map(Stanza::label).collect(),
+        signer: header.signer,
+        header_len: layout.header_len,
+    })
+}
+
+/// Changes the recipients of a sealed file without re-encrypting its payload: removes the
+/// stanzas named in `remove` (key ids, or `passphrase`), adds `add` (and a passphrase), and
+/// copies the payload and any signature unchanged, which therefore stays valid. The caller
+/// must be able to open the file. A removed recipient who kept the file key can still read
+/// copies of the file; only re-sealing revokes that.
+pub fn rewrap<R: Read, W: Write>(
+    mut input: R,
+    mut output: W,
+    keyring: &Keyring,
+    add: &[PublicIdentity],
+    add_passphrase: Option<(&Passphrase, KdfParams)>,
+    remove: &[String],
+) -> Result<Header> {
+    let mut header = Header::read_from(&mut input)?;
+    let (key, keys) = header.unlock(keyring)?;
+    for r in remove {
+        if !header.stanzas.iter().any(|s| s.label() == *r) {
+            return Err(Error::invalid(
+                "--remove",
+                format!(
+                    "{r} is not a recipient of this file (recipients: {})",
+                    labels(&header)
+                ),
+            ));
+        }
+    }
+    header.stanzas.retain(|s| !remove.contains(&s.label()));
+    for a in add {
+        if !header
+            .stanzas
+            .iter()
+            .any(|s| s.key_id() == Some(a.key_id()))
+        {
+            header
+                .stanzas
+                .push(Stanza::for_recipient(&key, &header.salt, a)?);
+        }
+    }
+    if let Some((passphrase, params)) = add_passphrase {
+        header.stanzas.retain(|s| s.key_id().is_some());
+        header.stanzas.push(Stanza::for_passphrase(
+            &key,
+            &header.salt,
+            passphrase,
+            params,
+        )?);
+    }
+    if header.stanzas.is_empty() {
+        return Err(Error::invalid(
+            "recipients",
+            "a sealed file must keep at least one recipient",
+        ));
+    }
+    if header.stanzas.len() > crate::header::MAX_STANZAS {
+        return Err(Error::invalid("recipients", "too many recipients"));
+    }
+    header.seal_mac(&keys);
+    let io = |e| Error::io("output", e);
+    output.write_all(&header.to_bytes()).map_err(io)?;
+    std::io::copy(&mut input, &mut output).map_err(io)?;
+    output.flush().map_err(io)?;
+    Ok(header)
+}
+
+fn labels(header: &Header) -> String {
+    header
+        .stanzas
+        .iter()
+        .map(Stanza::label)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

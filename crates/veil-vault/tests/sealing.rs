@@ -1,0 +1,374 @@
+//! Round trips, every tamper case, random access and rewrap of sealed files.
+
+use std::io::{Cursor, Read, Seek, SeekFrom};
+
+use proptest::prelude::*;
+use veil_vault::{
+    Error, Identity, KdfParams, Keyring, Passphrase, PublicIdentity, SealOptions, SealedReader,
+};
+
+const SEG: u32 = 64;
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+fn seal_for(plain: &[u8], recipients: &[PublicIdentity], signer: Option<&Identity>) -> Vec<u8> {
+    let mut out = Vec::new();
+    veil_vault::seal(
+        plain,
+        &mut out,
+        &SealOptions {
+            recipients,
+            signer,
+            segment_size: SEG,
+            ..Default::default()
+        },
+    )
+    .expect("seals");
+    out
+}
+
+fn keyring(id: &Identity) -> Keyring {
+    Keyring {
+        identities: vec![id.clone()],
+        passphrase: None,
+    }
+}
+
+fn open(sealed: &[u8], keys: &Keyring, signer: Option<&PublicIdentity>) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    veil_vault::open(sealed, &mut out, keys, signer).map(|_| out)
+}
+
+fn header_len(sealed: &[u8]) -> usize {
+    veil_vault::inspect(sealed).expect("a sealed file").header_len as usize
+}
+
+#[test]
+fn round_trip_at_segment_edges() {
+    let alice = Identity::generate();
+    for n in [
+        0,
+        1,
+        SEG as usize - 1,
+        SEG as usize,
+        SEG as usize + 1,
+        5 * SEG as usize + 7,
+        8 * SEG as usize,
+    ] {
+        let plain = data(n);
+        let sealed = seal_for(&plain, &[*alice.public()], Some(&alice));
+        assert_eq!(
+            open(&sealed, &keyring(&alice), Some(alice.public())).unwrap(),
+            plain,
+            "size {n}"
+        );
+        let info = veil_vault::inspect(&sealed[..]).unwrap();
+        assert_eq!(info.plaintext_len, n as u64);
+        assert_eq!(info.signer, Some(alice.public().key_id()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn round_trip_any_size(n in 0usize..1200, seg in 16u32..200) {
+        let alice = Identity::generate();
+        let plain = data(n);
+        let mut sealed = Vec::new();
+        veil_vault::seal(&plain[..], &mut sealed, &SealOptions { recipients: &[*alice.public()], segment_size: seg, ..Default::default() }).unwrap();
+        prop_assert_eq!(open(&sealed, &keyring(&alice), None).unwrap(), plain);
+    }
+
+    #[test]
+    fn any_flipped_bit_is_detected(n in 1usize..400, pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let alice = Identity::generate();
+        let mut sealed = seal_for(&data(n), &[*alice.public()], Some(&alice));
+        let i = pos.index(sealed.len());
+        sealed[i] ^= 1 << bit;
+        prop_assert!(open(&sealed, &keyring(&alice), Some(alice.public())).is_err(), "flip at byte {} of {}", i, sealed.len());
+    }
+
+    #[test]
+    fn any_truncation_is_detected(n in 1usize..400, cut in any::<prop::sample::Index>()) {
+        let alice = Identity::generate();
+        let sealed = seal_for(&data(n), &[*alice.public()], None);
+        let keep = cut.index(sealed.len());
+        prop_assert!(open(&sealed[..keep], &keyring(&alice), None).is_err(), "kept {} of {}", keep, sealed.len());
+    }
+
+    #[test]
+    fn random_access_matches_slices(n in 1usize..1000, reads in prop::collection::vec((any::<prop::sample::Index>(), 0usize..300), 1..12)) {
+        let alice = Identity::generate();
+        let plain = data(n);
+        let sealed = seal_for(&plain, &[*alice.public()], None);
+        let mut reader = SealedReader::new(Cursor::new(sealed), &keyring(&alice)).unwrap();
+        prop_assert_eq!(reader.plaintext_len(), n as u64);
+        for (at, len) in reads {
+            let start = at.index(n);
+            let end = (start + len).min(n);
+            reader.seek(SeekFrom::Start(start as u64)).unwrap();
+            let mut buf = vec![0u8; end - start];
+            reader.read_exact(&mut buf).unwrap();
+            prop_assert_eq!(&buf[..], &plain[start..end]);
+        }
+    }
+}
+
+#[test]
+fn appended_reordered_and_spliced_segments_are_detected() {
+    let alice = Identity::generate();
+    let keys = keyring(&alice);
+    let plain = data(4 * SEG as usize + 10);
+    let sealed = seal_for(&plain, &[*alice.public()], None);
+    let h = header_len(&sealed);
+    let seg = SEG as usize + 16;
+
+    // Appending a copy of a middle segment after the final one.
+    let mut extended = sealed.clone();
+    extended.extend_from_slice(&sealed[h + seg..h + 2 * seg]);
+    assert!(open(&extended, &keys, None).is_err());
+
+    // Swapping segments 0 and 1.
+    let mut reordered = sealed.clone();
+    reordered[h..h + seg].copy_from_slice(&sealed[h + seg..h + 2 * seg]);
+    reordered[h + seg..h + 2 * seg].copy_from_slice(&sealed[h..h + seg]);
+    assert!(matches!(
+        open(&reordered, &keys, None),
+        Err(Error::SegmentTampered { index: 0 })
+    ));
+
+    // Truncated exactly at a segment boundary (drop the final segment).
+    let cut = &sealed[..h + 4 * seg];
+    assert!(matches!(
+        open(cut, &keys, None),
+        Err(Error::SegmentTampered { index: 3 })
+    ));
+
+    // A segment from another file sealed to the same recipient.
+    let other = seal_for(&plain, &[*alice.public()], None);
+    let mut spliced = sealed.clone();
+    spliced[h + seg..h + 2 * seg].copy_from_slice(&other[h + seg..h + 2 * seg]);
+    assert!(matches!(
+        open(&spliced, &keys, None),
+        Err(Error::SegmentTampered { index: 1 })
+    ));
+
+    // The header of another file on this payload.
+    let mut swapped = other[..h].to_vec();
+    swapped.extend_from_slice(&sealed[h..]);
+    assert!(open(&swapped, &keys, None).is_err());
+}
+
+#[test]
+fn wrong_keys_versions_and_formats_have_distinct_errors() {
+    let (alice, bob) = (Identity::generate(), Identity::generate());
+    let sealed = seal_for(b"secret", &[*alice.public()], Some(&alice));
+    assert!(matches!(
+        open(&sealed, &keyring(&bob), None),
+        Err(Error::NoMatchingKey { .. })
+    ));
+
+    let mut future = sealed.clone();
+    future[8] = 2;
+    assert!(matches!(
+        open(&future, &keyring(&alice), None),
+        Err(Error::UnsupportedVersion(2))
+    ));
+    assert!(matches!(
+        open(b"PK\x03\x04 a zip file", &keyring(&alice), None),
+        Err(Error::NotSealed)
+    ));
+    assert!(matches!(
+        open(b"", &keyring(&alice), None),
+        Err(Error::NotSealed) | Err(Error::MalformedHeader(_))
+    ));
+
+    // Signed by alice, but bob is expected; and an unsigned file when a signer is expected.
+    let err = open(&sealed, &keyring(&alice), Some(bob.public())).unwrap_err();
+    assert!(matches!(err, Error::Signature(_)), "{err}");
+    let unsigned = seal_for(b"secret", &[*alice.public()], None);
+    assert!(matches!(
+        open(&unsigned, &keyring(&alice), Some(alice.public())),
+        Err(Error::Signature(_))
+    ));
+
+    // A forged signer key id in the header breaks the MAC.
+    let mut forged = sealed.clone();
+    forged[78..86].copy_from_slice(&bob.public().key_id().0);
+    assert!(matches!(
+        open(&forged, &keyring(&alice), Some(bob.public())),
+        Err(Error::HeaderTampered)
+    ));
+}
+
+#[test]
+fn a_recipient_cannot_alter_the_payload_of_a_signed_file() {
+    // A recipient knows the file key, so can re-encrypt a segment so that it authenticates;
+    // the sender's signature still catches it.
+    let (alice, bob) = (Identity::generate(), Identity::generate());
+    let plain = data(3 * SEG as usize);
+    let sealed = seal_for(&plain, &[*bob.public()], Some(&alice));
+    let mut reader = SealedReader::new(Cursor::new(sealed.clone()), &keyring(&bob)).unwrap();
+    reader.verify_signature(alice.public()).unwrap();
+    // Re-seal different content for bob under the same signer id but another key: the
+    // signature does not transfer.
+    let other = seal_for(&data(3 * SEG as usize + 1), &[*bob.public()], Some(&bob));
+    let mut mixed = other[..other.len() - 64].to_vec();
+    mixed.extend_from_slice(&sealed[sealed.len() - 64..]);
+    assert!(open(&mixed, &keyring(&bob), Some(bob.public())).is_err());
+}
+
+#[test]
+fn passphrase_sealing() {
+    let pass = Passphrase::new("correct horse battery staple").unwrap();
+    let mut sealed = Vec::new();
+    veil_vault::seal(
+        &b"by passphrase"[..],
+        &mut sealed,
+        &SealOptions {
+            passphrase: Some((&pass, KdfParams::insecure_for_tests())),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let good = Keyring {
+        identities: vec![],
+        passphrase: Some(pass),
+    };
+    assert_eq!(open(&sealed, &good, None).unwrap(), b"by passphrase");
+    let bad = Keyring {
+        identities: vec![],
+        passphrase: Some(Passphrase::new("wrong").unwrap()),
+    };
+    assert!(matches!(
+        open(&sealed, &bad, None),
+        Err(Error::WrongPassphrase)
+    ));
+    assert_eq!(
+        veil_vault::inspect(&sealed[..]).unwrap().recipients,
+        ["passphrase"]
+    );
+}
+
+#[test]
+fn rewrap_changes_recipients_and_keeps_the_signature() {
+    let (alice, bob, carol) = (
+        Identity::generate(),
+        Identity::generate(),
+        Identity::generate(),
+    );
+    let plain = data(300);
+    let sealed = seal_for(&plain, &[*alice.public(), *bob.public()], Some(&alice));
+    let mut rewrapped = Vec::new();
+    veil_vault::rewrap(
+        &sealed[..],
+        &mut rewrapped,
+        &keyring(&alice),
+        &[*carol.public()],
+        None,
+        &[bob.public().key_id().to_string()],
+    )
+    .unwrap();
+    let h_old = header_len(&sealed);
+    let h_new = header_len(&rewrapped);
+    assert_eq!(
+        &sealed[h_old..],
+        &rewrapped[h_new..],
+        "payload and signature are copied unchanged"
+    );
+    assert_eq!(
+        open(&rewrapped, &keyring(&carol), Some(alice.public())).unwrap(),
+        plain
+    );
+    assert!(matches!(
+        open(&rewrapped, &keyring(&bob), None),
+        Err(Error::NoMatchingKey { .. })
+    ));
+    let info = veil_vault::inspect(&rewrapped[..]).unwrap();
+    assert_eq!(
+        info.recipients,
+        [
+            alice.public().key_id().to_string(),
+            carol.public().key_id().to_string()
+        ]
+    );
+    // Removing every recipient is refused; so is removing one that is not there.
+    let all = [
+        alice.public().key_id().to_string(),
+        carol.public().key_id().to_string(),
+    ];
+    assert!(
+        veil_vault::rewrap(
+            &rewrapped[..],
+            &mut Vec::new(),
+            &keyring(&alice),
+            &[],
+            None,
+            &all
+        )
+        .is_err()
+    );
+    assert!(
+        veil_vault::rewrap(
+            &rewrapped[..],
+            &mut Vec::new(),
+            &keyring(&alice),
+            &[],
+            None,
+            &["0011223344556677".into()]
+        )
+        .is_err()
+    );
+    // Someone who cannot open the file cannot rewrap it.
+    assert!(
+        veil_vault::rewrap(
+            &rewrapped[..],
+            &mut Vec::new(),
+            &keyring(&bob),
+            &[*bob.public()],
+            None,
+            &[]
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn random_access_detects_tampering_in_the_segment_it_reads() {
+    let alice = Identity::generate();
+    let plain = data(5 * SEG as usize);
+    let mut sealed = seal_for(&plain, &[*alice.public()], None);
+    let h = header_len(&sealed);
+    sealed[h + 3 * (SEG as usize + 16) + 5] ^= 1;
+    let mut reader = SealedReader::new(Cursor::new(sealed), &keyring(&alice)).unwrap();
+    let mut buf = vec![0u8; 10];
+    reader.seek(SeekFrom::Start(u64::from(SEG))).unwrap();
+    reader.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf[..], &plain[SEG as usize..SEG as usize + 10]);
+    reader.seek(SeekFrom::Start(3 * u64::from(SEG))).unwrap();
+    assert!(reader.read_exact(&mut buf).is_err());
+}
+
+#[test]
+fn large_default_segments_in_parallel() {
+    let alice = Identity::generate();
+    let plain = data(5 * 1024 * 1024 + 3);
+    let mut sealed = Vec::new();
+    veil_vault::seal(
+        &plain[..],
+        &mut sealed,
+        &SealOptions {
+            recipients: &[*alice.public()],
+            signer: Some(&alice),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(veil_vault::inspect(&sealed[..]).unwrap().segments, 6);
+    assert_eq!(
+        open(&sealed, &keyring(&alice), Some(alice.public())).unwrap(),
+        plain
+    );
+}
