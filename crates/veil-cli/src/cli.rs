@@ -10,14 +10,19 @@ DATA is a CSV file (.csv, or gzip-compressed .csv.gz), a Parquet file (.parquet)
 embedded dataset: builtin:breast-cancer (label malignant), builtin:digits (label digit).
 
 Exit codes: 0 success, 1 internal error, 2 invalid arguments or options, 3 invalid input
-data, 4 file-system error, 5 invalid model file, 6 training diverged.
+data, 4 file-system error, 5 invalid model file, 6 training diverged, 7 sealed file not
+intact (tampered, truncated, not a sealed file), 8 wrong key or passphrase, 9 signature
+check failed.
 
 Examples:
   veil demo
   veil data inspect builtin:breast-cancer
   veil train --data builtin:breast-cancer --label malignant --seed 42 --out bc.model
   veil eval --model bc.model --data builtin:breast-cancer
-  veil predict --model bc.model --data patients.csv --out predictions.csv";
+  veil predict --model bc.model --data patients.csv --out predictions.csv
+  veil key new -o alice.key
+  veil vault seal --to alice.pub --sign me.key train.csv -o train.csv.veil
+  veil vault open -i alice.key --expect-signer me.pub train.csv.veil -o train.csv";
 
 /// Veil keeps machine-learning data and models safe: sealed files, provenance, privacy.
 #[derive(Debug, Parser)]
@@ -48,6 +53,212 @@ pub enum Command {
     Predict(PredictArgs),
     /// Run the main job on embedded data and print a short report.
     Demo(DemoArgs),
+    /// Create, show, split and combine identities.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Seal, open, inspect and re-address encrypted files.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+/// Where the passphrase of a secret identity comes from.
+#[derive(Debug, Args)]
+pub struct KeyPassphraseArgs {
+    /// Read the passphrase of passphrase-protected identities (-i, --sign) from this file
+    /// (first line); without it, Veil asks on the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub key_passphrase_file: Option<PathBuf>,
+}
+
+/// How a new secret file is protected.
+#[derive(Debug, Args)]
+pub struct ProtectionArgs {
+    /// Protect the secret file with the passphrase in this file (first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "unprotected")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Write the secret file in the clear (mode 0600 still applies).
+    #[arg(long)]
+    pub unprotected: bool,
+}
+
+/// `veil key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an identity: NAME.key (secret, mode 0600) and NAME.pub beside it.
+    #[command(after_help = "\
+The secret file is protected by a passphrase (argon2id + AES-256-GCM), asked on the terminal
+or read with --passphrase-file; --unprotected writes it in the clear.
+
+Examples:
+  veil key new -o alice.key
+  veil key new -o ci.key --unprotected")]
+    New {
+        /// The secret identity file to write; the public file gets the extension .pub.
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        protection: ProtectionArgs,
+    },
+    /// Print the key id of a public or secret identity, or of a share.
+    #[command(
+        after_help = "Examples:\n  veil key show alice.pub\n  veil key show alice.key --json"
+    )]
+    Show {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Split a secret identity into shares, any THRESHOLD of which restore it.
+    #[command(
+        after_help = "Example:\n  veil key split --shares 5 --threshold 3 alice.key -o shares/"
+    )]
+    Split {
+        /// Number of shares (2 to 255).
+        #[arg(long)]
+        shares: u8,
+        /// Shares needed to restore (2 to --shares).
+        #[arg(long)]
+        threshold: u8,
+        /// The secret identity.
+        key: PathBuf,
+        /// Directory for share-1 ... share-N (created if missing).
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        passphrase: KeyPassphraseArgs,
+    },
+    /// Restore a secret identity from shares.
+    #[command(
+        after_help = "Example:\n  veil key combine shares/share-1 shares/share-3 shares/share-4 -o alice.key"
+    )]
+    Combine {
+        /// Share files.
+        #[arg(required = true)]
+        shares: Vec<PathBuf>,
+        /// The identity file to write.
+        #[arg(short, long)]
+        out: PathBuf,
+        #[command(flatten)]
+        protection: ProtectionArgs,
+    },
+}
+
+/// Output formats of `veil vault seal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SealFormat {
+    /// Veil's sealed format (.veil v1).
+    Veil,
+    /// age (age-encryption.org/v1), for the age tool.
+    Age,
+}
+
+/// `veil vault ...`
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Encrypt a file for recipients (and/or a passphrase), optionally signed.
+    #[command(after_help = "\
+IN and OUT may be - for stdin and stdout. OUT is replaced atomically, only on success.
+
+Examples:
+  veil vault seal --to alice.pub --to bob.pub --sign carol.key train.csv -o train.csv.veil
+  veil vault seal --passphrase-file pass.txt model.safetensors -o model.veil
+  veil vault seal --format age --to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p data.csv -o data.csv.age")]
+    Seal {
+        /// Recipient: a .pub file (or, with --format age, an age1... key).
+        #[arg(long = "to", value_name = "RECIPIENT")]
+        to: Vec<String>,
+        /// Also let whoever knows the passphrase in this file open it.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Sign as this secret identity.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "veil")]
+        format: SealFormat,
+        /// Plaintext bytes per segment (16 B to 64 MiB).
+        #[arg(long, default_value_t = 1 << 20)]
+        segment_size: u32,
+        #[command(flatten)]
+        key_passphrase: KeyPassphraseArgs,
+        /// The file to seal, or -.
+        input: String,
+        /// The sealed file, or -.
+        #[arg(short, long)]
+        out: String,
+    },
+    /// Decrypt a sealed (or age) file.
+    #[command(after_help = "\
+--range OFFSET:LEN decrypts only the segments holding those bytes. With --expect-signer the
+sender's signature over the whole file is checked before any plaintext is written out.
+
+Examples:
+  veil vault open -i bob.key --expect-signer carol.pub train.csv.veil -o train.csv
+  veil vault open -i bob.key --range 1048576:4096 big.veil -o slice.bin
+  veil vault open -i age-identity.txt data.csv.age -o data.csv")]
+    Open {
+        /// Secret identity to open with (a Veil .key or an age identity file); repeatable.
+        #[arg(short = 'i', long = "identity", value_name = "KEY")]
+        identities: Vec<PathBuf>,
+        /// Open with the passphrase in this file.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Require a valid signature by this public identity.
+        #[arg(long, value_name = "PUB")]
+        expect_signer: Option<PathBuf>,
+        /// Only the plaintext bytes OFFSET..OFFSET+LEN.
+        #[arg(long, value_name = "OFFSET:LEN")]
+        range: Option<String>,
+        #[command(flatten)]
+        key_passphrase: KeyPassphraseArgs,
+        /// The sealed file, or -.
+        input: String,
+        /// Where to write the plaintext, or -.
+        #[arg(short, long)]
+        out: String,
+    },
+    /// Show a sealed file's version, sizes, recipients and signer (no key needed).
+    #[command(
+        after_help = "Examples:\n  veil vault inspect train.csv.veil\n  veil vault inspect train.csv.veil --json"
+    )]
+    Inspect {
+        /// The sealed file, or -.
+        file: String,
+    },
+    /// Change the recipients without re-encrypting the payload (a signature stays valid).
+    #[command(after_help = "\
+Rewrites FILE in place, atomically, unless -o is given. A removed recipient who kept an old
+copy (or its file key) can still read that copy; re-seal to revoke.
+
+Example:
+  veil vault rewrap -i alice.key --to carol.pub --remove 3f2a9c0d1e2b4a5c train.csv.veil")]
+    Rewrap {
+        /// A secret identity that can open the file.
+        #[arg(short = 'i', long = "identity", value_name = "KEY")]
+        identities: Vec<PathBuf>,
+        /// Open with the passphrase in this file instead.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Add a recipient (.pub file); repeatable.
+        #[arg(long = "to", value_name = "PUB")]
+        to: Vec<PathBuf>,
+        /// Remove a recipient by key id (or `passphrase`); repeatable.
+        #[arg(long, value_name = "KEYID")]
+        remove: Vec<String>,
+        #[command(flatten)]
+        key_passphrase: KeyPassphraseArgs,
+        /// The sealed file.
+        file: PathBuf,
+        /// Write the result here instead of replacing FILE.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Measure raw AES-256-GCM and Veil's sealing speed on this machine (in memory).
+    #[command(after_help = "Example:\n  veil vault bench --json")]
+    Bench {
+        /// MiB of data to seal per measurement.
+        #[arg(long, default_value_t = 256)]
+        mib: usize,
+    },
 }
 
 /// `veil data ...`

@@ -8,6 +8,9 @@
 //! | 4 | file-system error (missing file, permission, full disk) |
 //! | 5 | invalid model file |
 //! | 6 | training diverged |
+//! | 7 | a sealed file is not intact: tampered, truncated, extended, or not a sealed file |
+//! | 8 | wrong key: no identity or passphrase given opens the file |
+//! | 9 | signature check failed |
 
 use std::process::ExitCode;
 
@@ -39,6 +42,9 @@ fn code(err: &anyhow::Error) -> u8 {
                 veil_ml::Error::Diverged { .. } => 6,
             };
         }
+        if let Some(e) = cause.downcast_ref::<veil_vault::Error>() {
+            return vault_code(e);
+        }
         if let Some(e) = cause.downcast_ref::<veil_core::Error>() {
             return core_code(e);
         }
@@ -47,6 +53,25 @@ fn code(err: &anyhow::Error) -> u8 {
         }
     }
     1
+}
+
+fn vault_code(err: &veil_vault::Error) -> u8 {
+    use veil_vault::Error as E;
+    match err {
+        E::Io(core) => core_code(core),
+        E::NotSealed
+        | E::UnsupportedVersion(_)
+        | E::MalformedHeader(_)
+        | E::KeyCommitment
+        | E::HeaderTampered
+        | E::SegmentTampered { .. }
+        | E::BadLength(_)
+        | E::Age(_) => 7,
+        E::NoMatchingKey { .. } | E::WrongPassphrase => 8,
+        E::Signature(_) => 9,
+        E::Invalid { .. } => 2,
+        E::KeyFile { .. } | E::Shares(_) => 3,
+    }
 }
 
 fn core_code(err: &veil_core::Error) -> u8 {

@@ -24,19 +24,20 @@ pub enum Visibility {
 /// Writes `path` atomically with the content produced by `produce`.
 ///
 /// A new file gets mode 0644 (on Unix); a replaced file keeps the permissions it had.
-pub fn write_atomic<T>(
+pub fn write_atomic<T, E: From<Error>>(
     path: &Path,
-    produce: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
-) -> Result<T> {
+    produce: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
+) -> Result<T, E> {
     write_atomic_with(path, Visibility::Public, produce)
 }
 
-/// Writes `path` atomically with the given visibility.
-pub fn write_atomic_with<T>(
+/// Writes `path` atomically with the given visibility. `produce` may fail with any error type
+/// that a `veil-core` error converts into; on failure nothing is left behind.
+pub fn write_atomic_with<T, E: From<Error>>(
     path: &Path,
     visibility: Visibility,
-    produce: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
-) -> Result<T> {
+    produce: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
+) -> Result<T, E> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -267,6 +267,18 @@ impl Identity {
         )))
     }
 
+    /// The public identity stored (in the clear) in a `.key` file, without its passphrase.
+    pub fn public_of_pem(text: &str, path: &Path) -> Result<PublicIdentity> {
+        let body = Zeroizing::new(decode_pem(text, SECRET_LABEL, path)?);
+        if body.len() < 72 || &body[..6] != SECRET_MAGIC {
+            return Err(Error::key_file(path, "not a Veil secret identity"));
+        }
+        Ok(PublicIdentity {
+            x25519: body[8..40].try_into().expect("32 bytes"),
+            ed25519: body[40..72].try_into().expect("32 bytes"),
+        })
+    }
+
     /// True when the `.key` text is passphrase-protected.
     pub fn is_protected(text: &str, path: &Path) -> Result<bool> {
         let body = Zeroizing::new(decode_pem(text, SECRET_LABEL, path)?);

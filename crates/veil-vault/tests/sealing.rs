@@ -42,7 +42,9 @@ fn open(sealed: &[u8], keys: &Keyring, signer: Option<&PublicIdentity>) -> Resul
 }
 
 fn header_len(sealed: &[u8]) -> usize {
-    veil_vault::inspect(sealed).expect("a sealed file").header_len as usize
+    veil_vault::inspect(sealed)
+        .expect("a sealed file")
+        .header_len as usize
 }
 
 #[test]

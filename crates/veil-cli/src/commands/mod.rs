@@ -2,7 +2,10 @@
 
 mod data;
 mod demo;
+mod key;
 mod model;
+mod secrets;
+mod vault;
 
 use crate::cli::{Cli, Command};
 
@@ -14,5 +17,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Eval(args) => model::eval(args, cli.json),
         Command::Predict(args) => model::predict(args, cli.json),
         Command::Demo(args) => demo::run(args, cli.json),
+        Command::Key(cmd) => key::run(cmd, cli.json),
+        Command::Vault(cmd) => vault::run(cmd, cli.json),
     }
 }

@@ -1,0 +1,149 @@
+//! `veil key new | show | split | combine`
+
+use std::path::Path;
+
+use serde_json::json;
+use veil_core::atomic::{Visibility, write_atomic_with};
+use veil_vault::custody::{self, Share};
+use veil_vault::{Identity, PublicIdentity};
+
+use super::secrets::{load_identity, new_protection, write_identity};
+use crate::cli::KeyCommand;
+use crate::report;
+
+pub fn run(cmd: &KeyCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::New { out, protection } => {
+            let passphrase = new_protection(protection)?;
+            let identity = Identity::generate();
+            let public = write_identity(out, &identity, passphrase.as_ref())?;
+            let id = identity.public().key_id();
+            if json {
+                report::json(&json!({
+                    "key_id": id.to_string(), "secret": out, "public": public,
+                    "protected": passphrase.is_some(),
+                }))
+            } else {
+                println!("key id {id}");
+                println!(
+                    "secret identity: {} ({})",
+                    out.display(),
+                    if passphrase.is_some() {
+                        "passphrase-protected"
+                    } else {
+                        "UNPROTECTED"
+                    }
+                );
+                println!(
+                    "public identity: {} (give this to whoever seals files for you)",
+                    public.display()
+                );
+                Ok(())
+            }
+        }
+        KeyCommand::Show { file } => show(file, json),
+        KeyCommand::Split {
+            shares,
+            threshold,
+            key,
+            out,
+            passphrase,
+        } => {
+            let identity = load_identity(key, passphrase)?;
+            let parts = custody::split(&identity, *shares, *threshold)?;
+            std::fs::create_dir_all(out).map_err(|e| veil_core::Error::io(out, e))?;
+            let mut written = Vec::new();
+            for share in &parts {
+                let path = out.join(format!("share-{}", share.index()));
+                let text = share.to_pem()?;
+                write_atomic_with(&path, Visibility::Secret, |w| {
+                    std::io::Write::write_all(w, text.as_bytes())
+                        .map_err(|e| veil_core::Error::io(&path, e))
+                })?;
+                written.push(path);
+            }
+            if json {
+                report::json(&json!({
+                    "key_id": identity.public().key_id().to_string(),
+                    "shares": written, "threshold": threshold,
+                }))
+            } else {
+                println!(
+                    "wrote {} shares of key id {} to {}; any {threshold} restore it, fewer reveal nothing",
+                    written.len(),
+                    identity.public().key_id(),
+                    out.display()
+                );
+                Ok(())
+            }
+        }
+        KeyCommand::Combine {
+            shares,
+            out,
+            protection,
+        } => {
+            let parsed: Vec<Share> = shares
+                .iter()
+                .map(|p| {
+                    let text = zeroize::Zeroizing::new(
+                        std::fs::read_to_string(p).map_err(|e| veil_core::Error::io(p, e))?,
+                    );
+                    Ok(Share::from_pem(&text, p)?)
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let identity = custody::combine(&parsed)?;
+            let passphrase = new_protection(protection)?;
+            let public = write_identity(out, &identity, passphrase.as_ref())?;
+            if json {
+                report::json(&json!({
+                    "key_id": identity.public().key_id().to_string(), "secret": out, "public": public,
+                }))
+            } else {
+                println!(
+                    "restored key id {} to {}",
+                    identity.public().key_id(),
+                    out.display()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+fn show(file: &Path, json: bool) -> anyhow::Result<()> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(file).map_err(|e| veil_core::Error::io(file, e))?,
+    );
+    let (kind, key_id, protected) = if text.contains("VEIL PUBLIC IDENTITY") {
+        (
+            "public identity",
+            PublicIdentity::from_pem(&text, file)?.key_id(),
+            None,
+        )
+    } else if text.contains("VEIL IDENTITY SHARE") {
+        (
+            "identity share",
+            Share::from_pem(&text, file)?.key_id(),
+            None,
+        )
+    } else if text.contains("VEIL SECRET IDENTITY") {
+        // The public keys are stored in the clear beside the secret ones: no passphrase needed.
+        let protected = Identity::is_protected(&text, file)?;
+        (
+            "secret identity",
+            Identity::public_of_pem(&text, file)?.key_id(),
+            Some(protected),
+        )
+    } else {
+        anyhow::bail!(
+            "{}: not a Veil identity, public identity or share",
+            file.display()
+        );
+    };
+    if json {
+        report::json(&json!({ "key_id": key_id.to_string(), "kind": kind, "protected": protected }))
+    } else {
+        println!("{key_id}");
+        Ok(())
+    }
+}

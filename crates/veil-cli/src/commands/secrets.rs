@@ -1,0 +1,114 @@
+//! Loading and writing identities, passphrases and streams for the key and vault commands.
+
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use veil_core::atomic::{Visibility, write_atomic_with};
+use veil_vault::{Identity, KdfParams, Passphrase};
+
+use crate::cli::{KeyPassphraseArgs, ProtectionArgs};
+
+/// A passphrase from `file`, or asked on the terminal.
+pub fn passphrase(file: Option<&Path>, prompt: &str) -> anyhow::Result<Passphrase> {
+    if let Some(file) = file {
+        return Ok(Passphrase::from_file(file)?);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{prompt}: no terminal to ask on; give the passphrase in a file");
+    }
+    let text =
+        rpassword::prompt_password(format!("{prompt}: ")).context("reading the passphrase")?;
+    Ok(Passphrase::new(text)?)
+}
+
+/// The passphrase that will protect a new secret file, or `None` with `--unprotected`.
+pub fn new_protection(args: &ProtectionArgs) -> anyhow::Result<Option<Passphrase>> {
+    if args.unprotected {
+        return Ok(None);
+    }
+    if let Some(file) = &args.passphrase_file {
+        return Ok(Some(Passphrase::from_file(file)?));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "a new secret file is passphrase-protected: give --passphrase-file FILE, or --unprotected"
+        );
+    }
+    let first = rpassword::prompt_password("passphrase for the new secret file: ")?;
+    let again = rpassword::prompt_password("the same passphrase again: ")?;
+    if first != again {
+        bail!("the two passphrases differ");
+    }
+    Ok(Some(Passphrase::new(first)?))
+}
+
+/// Loads a Veil secret identity, asking for its passphrase if it is protected.
+pub fn load_identity(path: &Path, args: &KeyPassphraseArgs) -> anyhow::Result<Identity> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| veil_core::Error::io(path, e))?,
+    );
+    Ok(Identity::from_pem(&text, path, || {
+        passphrase(
+            args.key_passphrase_file.as_deref(),
+            &format!("passphrase of {}", path.display()),
+        )
+        .map_err(|e| veil_vault::Error::invalid("passphrase", e.to_string()))
+    })?)
+}
+
+/// The path of the public file beside a secret one: `alice.key` → `alice.pub`.
+pub fn public_path(secret: &Path) -> PathBuf {
+    secret.with_extension("pub")
+}
+
+/// Writes `NAME.key` (mode 0600) and `NAME.pub`.
+pub fn write_identity(
+    path: &Path,
+    identity: &Identity,
+    protection: Option<&Passphrase>,
+) -> anyhow::Result<PathBuf> {
+    let text = identity.to_pem(protection.map(|p| (p, KdfParams::default())))?;
+    write_atomic_with(path, Visibility::Secret, |out| {
+        write_bytes(out, text.as_bytes(), path)
+    })?;
+    let public = public_path(path);
+    write_atomic_with(&public, Visibility::Public, |out| {
+        write_bytes(out, identity.public().to_pem().as_bytes(), &public)
+    })?;
+    Ok(public)
+}
+
+fn write_bytes(
+    out: &mut BufWriter<std::fs::File>,
+    bytes: &[u8],
+    path: &Path,
+) -> veil_core::Result<()> {
+    out.write_all(bytes)
+        .map_err(|e| veil_core::Error::io(path, e))
+}
+
+/// An input stream: a file, or stdin for `-`.
+pub fn input(spec: &str) -> anyhow::Result<Box<dyn Read>> {
+    if spec == "-" {
+        Ok(Box::new(std::io::stdin().lock()))
+    } else {
+        let file = std::fs::File::open(spec).map_err(|e| veil_core::Error::io(spec, e))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+    }
+}
+
+/// Runs `produce` on the output: stdout for `-`, else a file replaced atomically on success.
+pub fn with_output<T>(
+    spec: &str,
+    produce: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if spec == "-" {
+        let mut out = std::io::stdout().lock();
+        let value = produce(&mut out)?;
+        out.flush()?;
+        Ok(value)
+    } else {
+        write_atomic_with(Path::new(spec), Visibility::Public, |out| produce(out))
+    }
+}
