@@ -294,7 +294,7 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
         sealed.seek(SeekFrom::Start(offset))?;
         let signed_by = sealed.signer();
         let n = with_output(out, |w| {
-            Ok(std::io::copy(&mut (&mut sealed).take(len), w).map_err(|e| anyhow::anyhow!(e))?)
+            std::io::copy(&mut (&mut sealed).take(len), w).map_err(unwrap_vault_error)
         })?;
         return finish_open(json, out, n, "veil", signed_by, signer.is_some());
     }
@@ -323,6 +323,21 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
         summary.signer,
         summary.signature_verified,
     )
+}
+
+/// The vault error inside an I/O error from [`SealedReader`]'s `Read`, so that its exit code
+/// survives.
+fn unwrap_vault_error(e: std::io::Error) -> anyhow::Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<veil_vault::Error>()) {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(vault) = inner.downcast::<veil_vault::Error>() {
+                return anyhow::Error::from(*vault);
+            }
+        }
+        anyhow::anyhow!("reading the sealed file failed")
+    } else {
+        e.into()
+    }
 }
 
 fn finish_open(
