@@ -329,10 +329,10 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
 /// survives.
 fn unwrap_vault_error(e: std::io::Error) -> anyhow::Error {
     if e.get_ref().is_some_and(|inner| inner.is::<veil_vault::Error>()) {
-        if let Some(inner) = e.into_inner() {
-            if let Ok(vault) = inner.downcast::<veil_vault::Error>() {
-                return anyhow::Error::from(*vault);
-            }
+        if let Some(inner) = e.into_inner()
+            && let Ok(vault) = inner.downcast::<veil_vault::Error>()
+        {
+            return anyhow::Error::from(*vault);
         }
         anyhow::anyhow!("reading the sealed file failed")
     } else {
