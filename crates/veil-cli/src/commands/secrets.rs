@@ -15,7 +15,11 @@ pub fn passphrase(file: Option<&Path>, prompt: &str) -> anyhow::Result<Passphras
         return Ok(Passphrase::from_file(file)?);
     }
     if !std::io::stdin().is_terminal() {
-        bail!("{prompt}: no terminal to ask on; give the passphrase in a file");
+        return Err(veil_vault::Error::invalid(
+            "passphrase",
+            format!("{prompt}: no terminal to ask on; give the passphrase in a file"),
+        )
+        .into());
     }
     let text =
         rpassword::prompt_password(format!("{prompt}: ")).context("reading the passphrase")?;
@@ -31,9 +35,11 @@ pub fn new_protection(args: &ProtectionArgs) -> anyhow::Result<Option<Passphrase
         return Ok(Some(Passphrase::from_file(file)?));
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "a new secret file is passphrase-protected: give --passphrase-file FILE, or --unprotected"
-        );
+        return Err(veil_vault::Error::invalid(
+            "passphrase",
+            "a new secret file is passphrase-protected: give --passphrase-file FILE, or --unprotected",
+        )
+        .into());
     }
     let first = rpassword::prompt_password("passphrase for the new secret file: ")?;
     let again = rpassword::prompt_password("the same passphrase again: ")?;

@@ -328,7 +328,9 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
 /// The vault error inside an I/O error from [`SealedReader`]'s `Read`, so that its exit code
 /// survives.
 fn unwrap_vault_error(e: std::io::Error) -> anyhow::Error {
-    if e.get_ref().is_some_and(|inner| inner.is::<veil_vault::Error>()) {
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<veil_vault::Error>())
+    {
         if let Some(inner) = e.into_inner()
             && let Ok(vault) = inner.downcast::<veil_vault::Error>()
         {
