@@ -37,6 +37,26 @@ impl Key {
         out
     }
 
+    /// Encrypts `input` into `output` (same length) and writes the tag into `tag`.
+    pub fn seal_into(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        input: &[u8],
+        output: &mut [u8],
+        tag: &mut [u8],
+    ) {
+        self.0
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                input,
+                output,
+                &[],
+                tag,
+            )
+            .expect("output and tag buffers are sized by the caller");
+    }
+
     /// Decrypts `buf` (ciphertext followed by its tag) in place; returns the plaintext length.
     pub fn open(
         &self,

@@ -62,4 +62,7 @@ pub use header::Keyring;
 pub use identity::{Identity, KeyId, PublicIdentity};
 pub use passphrase::{KdfParams, Passphrase};
 pub use reader::SealedReader;
-pub use seal::{Inspection, OpenSummary, SealOptions, SealSummary, inspect, open, rewrap, seal};
+pub use seal::{
+    Inspection, OpenSummary, SealOptions, SealSummary, inspect, open, rewrap, seal, seal_slice,
+    seal_slice_into,
+};

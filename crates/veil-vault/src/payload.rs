@@ -154,6 +154,46 @@ fn read_full<R: Read>(input: &mut R, buf: &mut [u8], mut filled: usize) -> std::
     Ok(filled)
 }
 
+/// A reusable segment buffer: allocated once at full size (plaintext plus tag), with the
+/// number of bytes in use beside it, so that no segment pays for clearing memory.
+pub struct SegmentBuf {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl SegmentBuf {
+    /// A buffer for segments of up to `size` plaintext bytes.
+    pub fn new(size: usize) -> Self {
+        SegmentBuf {
+            data: vec![0; size + TAG_LEN],
+            len: 0,
+        }
+    }
+
+    /// The bytes in use.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    /// Encrypts the bytes in use in place and appends the tag.
+    pub fn seal(&mut self, key: &crate::aead::Key, nonce: [u8; 12]) {
+        let n = self.len;
+        let tag = key.seal(nonce, b"", &mut self.data[..n]);
+        self.data[n..n + TAG_LEN].copy_from_slice(&tag);
+        self.len = n + TAG_LEN;
+    }
+
+    /// Authenticates and decrypts the bytes in use (ciphertext and tag) in place.
+    pub fn open(
+        &mut self,
+        key: &crate::aead::Key,
+        nonce: [u8; 12],
+    ) -> Result<(), crate::aead::Unauthentic> {
+        self.len = key.open(nonce, b"", &mut self.data[..self.len])?;
+        Ok(())
+    }
+}
+
 /// Cuts a plaintext stream into segments; each call yields the next segment and whether it is
 /// the last, which takes one byte of lookahead.
 pub struct PlainSegments<R> {
@@ -175,16 +215,17 @@ impl<R: Read> PlainSegments<R> {
     }
 
     /// Fills `buf` with the next segment: `Ok(Some(is_last))`, or `Ok(None)` after the last.
-    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    pub fn next_into(&mut self, buf: &mut SegmentBuf) -> std::io::Result<Option<bool>> {
         if self.done {
             return Ok(None);
         }
-        buf.clear();
-        buf.extend(self.pending.take());
-        let start = buf.len();
-        buf.resize(self.size, 0);
-        let filled = read_full(&mut self.input, buf, start)?;
-        buf.truncate(filled);
+        let mut start = 0;
+        if let Some(b) = self.pending.take() {
+            buf.data[0] = b;
+            start = 1;
+        }
+        let filled = read_full(&mut self.input, &mut buf.data[..self.size], start)?;
+        buf.len = filled;
         let last = if filled < self.size {
             true
         } else {
@@ -204,7 +245,8 @@ pub struct CipherSegments<R> {
     input: R,
     size: usize,
     hold: usize,
-    buf: Vec<u8>,
+    carry: Vec<u8>,
+    rest: Vec<u8>,
     done: bool,
 }
 
@@ -215,34 +257,50 @@ impl<R: Read> CipherSegments<R> {
             input,
             size,
             hold,
-            buf: Vec::with_capacity(size + hold + 1),
+            carry: Vec::with_capacity(hold + 1),
+            rest: Vec::new(),
             done: false,
         }
     }
 
     /// Fills `out` with the next ciphertext segment: `Ok(Some(is_last))`, or `Ok(None)`.
-    pub fn next_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    pub fn next_into(&mut self, out: &mut SegmentBuf) -> std::io::Result<Option<bool>> {
         if self.done {
             return Ok(None);
         }
-        let want = self.size + self.hold + 1;
-        let have = self.buf.len();
-        if have < want {
-            self.buf.resize(want, 0);
-            let filled = read_full(&mut self.input, &mut self.buf, have)?;
-            self.buf.truncate(filled);
+        // Bytes read ahead last time come first (they may exceed a segment when segments are
+        // smaller than the trailer).
+        let k = self.carry.len().min(self.size);
+        out.data[..k].copy_from_slice(&self.carry[..k]);
+        self.carry.drain(..k);
+        let filled = read_full(&mut self.input, &mut out.data[..self.size], k)?;
+        // Look `hold + 1` bytes ahead: if they exist, more payload follows this segment.
+        let have = self.carry.len();
+        if filled == self.size && have < self.hold + 1 {
+            self.carry.resize(self.hold + 1, 0);
+            let got = read_full(&mut self.input, &mut self.carry, have)?;
+            self.carry.truncate(got);
         }
-        let take = self.size.min(self.buf.len().saturating_sub(self.hold));
-        out.clear();
-        out.extend_from_slice(&self.buf[..take]);
-        self.buf.drain(..take);
-        self.done = self.buf.len() <= self.hold;
-        Ok(Some(self.done))
+        if filled == self.size && self.carry.len() > self.hold {
+            out.len = filled;
+            return Ok(Some(false));
+        }
+        // The stream ends within this segment and the lookahead: its last `hold` bytes are the
+        // trailer, everything before them is the final segment.
+        self.done = true;
+        let seg = (filled + self.carry.len())
+            .saturating_sub(self.hold)
+            .min(filled);
+        let mut rest = out.data[seg..filled].to_vec();
+        rest.append(&mut self.carry);
+        self.rest = rest;
+        out.len = seg;
+        Ok(Some(true))
     }
 
     /// The bytes left after the last segment (the trailer, if the file is intact).
     pub fn rest(self) -> Vec<u8> {
-        self.buf
+        self.rest
     }
 }
 
@@ -259,10 +317,10 @@ mod tests {
 
     fn plain_segments(data: &[u8], size: usize) -> Vec<(usize, bool)> {
         let mut s = PlainSegments::new(data, size);
-        let mut buf = Vec::new();
+        let mut buf = SegmentBuf::new(size);
         let mut out = Vec::new();
         while let Some(last) = s.next_into(&mut buf).unwrap() {
-            out.push((buf.len(), last));
+            out.push((buf.bytes().len(), last));
         }
         out
     }
@@ -278,14 +336,34 @@ mod tests {
 
     #[test]
     fn cipher_segmentation_holds_back_the_trailer() {
-        let data: Vec<u8> = (0..30).collect();
-        let mut s = CipherSegments::new(&data[..], 10, 4);
-        let mut buf = Vec::new();
-        let mut lens = Vec::new();
-        while let Some(last) = s.next_into(&mut buf).unwrap() {
-            lens.push((buf.len(), last));
+        for (len, want) in [
+            (30, vec![(10, false), (10, false), (6, true)]),
+            (24, vec![(10, false), (10, true)]),
+            (25, vec![(10, false), (10, false), (1, true)]),
+            (27, vec![(10, false), (10, false), (3, true)]),
+            (3, vec![(0, true)]),
+        ] {
+            check_cipher_segments(len, 10, 4, &want);
         }
-        assert_eq!(lens, [(10, false), (10, false), (6, true)]);
-        assert_eq!(s.rest(), [26, 27, 28, 29]);
+        // Segments smaller than the trailer.
+        check_cipher_segments(13, 3, 4, &[(3, false), (3, false), (3, true)]);
+        check_cipher_segments(11, 3, 4, &[(3, false), (3, false), (1, true)]);
+    }
+
+    fn check_cipher_segments(len: u8, size: usize, hold: usize, want: &[(usize, bool)]) {
+        {
+            let data: Vec<u8> = (0..len).collect();
+            let mut s = CipherSegments::new(&data[..], size, hold);
+            let mut buf = SegmentBuf::new(size);
+            let mut lens = Vec::new();
+            let mut seen = Vec::new();
+            while let Some(last) = s.next_into(&mut buf).unwrap() {
+                lens.push((buf.bytes().len(), last));
+                seen.extend_from_slice(buf.bytes());
+            }
+            assert_eq!(lens, want, "stream of {len}");
+            seen.extend(s.rest());
+            assert_eq!(seen, data, "every byte comes out once, in order");
+        }
     }
 }

@@ -18,7 +18,9 @@ use crate::header::{
 };
 use crate::identity::{Identity, KeyId, PublicIdentity};
 use crate::passphrase::{KdfParams, Passphrase};
-use crate::payload::{CipherSegments, PayloadDigest, PlainSegments, nonce, segment_hash};
+use crate::payload::{
+    CipherSegments, PayloadDigest, PlainSegments, SegmentBuf, nonce, segment_hash,
+};
 use crate::schedule::{FileKey, FileKeys};
 
 /// Memory for one batch of segments.
@@ -64,12 +66,8 @@ pub struct SealSummary {
     pub sealed_len: u64,
 }
 
-/// Seals everything `input` yields into `output`.
-pub fn seal<R: Read, W: Write>(
-    input: R,
-    mut output: W,
-    options: &SealOptions<'_>,
-) -> Result<SealSummary> {
+/// A fresh file key and the header that wraps it for `options`' recipients.
+fn new_header(options: &SealOptions<'_>) -> Result<(Header, FileKeys)> {
     if options.recipients.is_empty() && options.passphrase.is_none() {
         return Err(Error::invalid(
             "recipients",
@@ -109,6 +107,121 @@ pub fn seal<R: Read, W: Write>(
         mac: [0; 32],
     };
     header.seal_mac(&keys);
+    Ok((header, keys))
+}
+
+/// Bytes of a sealed file with `plaintext_len` bytes of plaintext, for a header of
+/// `header_len` bytes.
+fn sealed_len(header_len: usize, plaintext_len: usize, segment_size: usize, signed: bool) -> usize {
+    let segments = plaintext_len.div_ceil(segment_size).max(1);
+    header_len
+        + plaintext_len
+        + segments * TAG_LEN
+        + if signed { SIGNATURE_LEN as usize } else { 0 }
+}
+
+/// Seals a plaintext held in memory into a new buffer, with no intermediate copy: each
+/// segment is encrypted straight from `plain` into its place in the output, in parallel.
+pub fn seal_slice(plain: &[u8], options: &SealOptions<'_>) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    seal_slice_into(plain, &mut out, options)?;
+    Ok(out)
+}
+
+/// Like [`seal_slice`], but replaces the contents of `out`, reusing its memory — for callers
+/// that seal many buffers.
+pub fn seal_slice_into(plain: &[u8], out: &mut Vec<u8>, options: &SealOptions<'_>) -> Result<()> {
+    let (header, keys) = new_header(options)?;
+    let header_bytes = header.to_bytes();
+    let size = options.segment_size as usize;
+    // Every byte is overwritten below, so memory already in `out` is reused without clearing.
+    out.resize(
+        sealed_len(
+            header_bytes.len(),
+            plain.len(),
+            size,
+            options.signer.is_some(),
+        ),
+        0,
+    );
+    out[..header_bytes.len()].copy_from_slice(&header_bytes);
+    let payload_end = out.len()
+        - if options.signer.is_some() {
+            SIGNATURE_LEN as usize
+        } else {
+            0
+        };
+    let segments = plain.len().div_ceil(size).max(1) as u64;
+    let aes = aead::Key::new(&keys.payload);
+    let sign = options.signer.is_some();
+    let hashes: Vec<Option<[u8; 32]>> = out[header_bytes.len()..payload_end]
+        .par_chunks_mut(size + TAG_LEN)
+        .enumerate()
+        .map(|(i, segment)| {
+            let start = i * size;
+            let input = &plain[start..(start + size).min(plain.len())];
+            let (ciphertext, tag) = segment.split_at_mut(input.len());
+            aes.seal_into(
+                nonce(i as u64, i as u64 + 1 == segments),
+                input,
+                ciphertext,
+                tag,
+            );
+            sign.then(|| segment_hash(segment))
+        })
+        .collect();
+    if let Some(signer) = options.signer {
+        let mut digest = PayloadDigest::new();
+        hashes.iter().flatten().for_each(|h| digest.push(h));
+        let signature = signer.sign(&digest.signing_message(&header));
+        out[payload_end..].copy_from_slice(&signature);
+    }
+    Ok(())
+}
+
+/// A batch of segments on its way from the reader thread to the sealer.
+struct Batch {
+    bufs: Vec<SegmentBuf>,
+    count: usize,
+    finished: bool,
+}
+
+impl Batch {
+    fn new(segments: usize, size: usize) -> Self {
+        Batch {
+            bufs: (0..segments).map(|_| SegmentBuf::new(size)).collect(),
+            count: 0,
+            finished: false,
+        }
+    }
+
+    /// Reads up to a batch of segments.
+    fn fill<R: Read>(&mut self, source: &mut PlainSegments<R>) -> std::io::Result<()> {
+        self.count = 0;
+        while self.count < self.bufs.len() && !self.finished {
+            match source.next_into(&mut self.bufs[self.count])? {
+                Some(last) => {
+                    self.finished = last;
+                    self.count += 1;
+                }
+                None => self.finished = true,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seals everything `input` yields into `output`.
+///
+/// Reading runs on its own thread, one batch ahead of sealing and writing, so that on a
+/// machine with several cores the input and output I/O overlap; at most two batches (each at
+/// most 32 MiB) are in memory at once.
+pub fn seal<R: Read + Send, W: Write>(
+    input: R,
+    mut output: W,
+    options: &SealOptions<'_>,
+) -> Result<SealSummary> {
+    let (header, keys) = new_header(options)?;
     let header_bytes = header.to_bytes();
     let io = |e| Error::io("sealed output", e);
     output.write_all(&header_bytes).map_err(io)?;
@@ -116,53 +229,63 @@ pub fn seal<R: Read, W: Write>(
     let aes = aead::Key::new(&keys.payload);
     let size = options.segment_size as usize;
     let batch = batch_len(size);
-    let mut bufs: Vec<Vec<u8>> = (0..batch)
-        .map(|_| Vec::with_capacity(size + TAG_LEN))
-        .collect();
     let mut digest = options.signer.map(|_| PayloadDigest::new());
-    let mut source = PlainSegments::new(input, size);
     let mut summary = SealSummary {
         plaintext_len: 0,
         segments: 0,
         sealed_len: header_bytes.len() as u64,
     };
-    let mut finished = false;
-    while !finished {
-        let mut count = 0;
-        while count < batch && !finished {
-            match source
-                .next_into(&mut bufs[count])
-                .map_err(|e| Error::io("input", e))?
-            {
-                Some(last) => {
-                    finished = last;
-                    count += 1;
+    std::thread::scope(|scope| -> Result<()> {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<std::io::Result<Batch>>(1);
+        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        for _ in 0..2 {
+            empty_tx
+                .send(Batch::new(batch, size))
+                .expect("the channel has room for two batches");
+        }
+        scope.spawn(move || {
+            let mut source = PlainSegments::new(input, size);
+            while let Ok(mut b) = empty_rx.recv() {
+                let read = b.fill(&mut source);
+                let done = read.is_err() || b.finished;
+                if full_tx.send(read.map(|()| b)).is_err() || done {
+                    break;
                 }
-                None => finished = true,
             }
-        }
-        let first = summary.segments;
-        let sign = digest.is_some();
-        let hashes: Vec<Option<[u8; 32]>> = bufs[..count]
-            .par_iter_mut()
-            .enumerate()
-            .map(|(j, buf)| {
-                let last = finished && j + 1 == count;
-                let tag = aes.seal(nonce(first + j as u64, last), b"", buf);
-                buf.extend_from_slice(&tag);
-                sign.then(|| segment_hash(buf))
-            })
-            .collect();
-        for (buf, hash) in bufs[..count].iter().zip(hashes) {
-            output.write_all(buf).map_err(io)?;
-            summary.plaintext_len += (buf.len() - TAG_LEN) as u64;
-            summary.sealed_len += buf.len() as u64;
-            if let (Some(d), Some(h)) = (digest.as_mut(), hash) {
-                d.push(&h);
+        });
+        loop {
+            let mut b = full_rx
+                .recv()
+                .map_err(|_| Error::io("input", std::io::Error::other("the reader stopped")))?
+                .map_err(|e| Error::io("input", e))?;
+            let (count, finished, first) = (b.count, b.finished, summary.segments);
+            let sign = digest.is_some();
+            let hashes: Vec<Option<[u8; 32]>> = b.bufs[..count]
+                .par_iter_mut()
+                .enumerate()
+                .map(|(j, buf)| {
+                    let last = finished && j + 1 == count;
+                    buf.seal(&aes, nonce(first + j as u64, last));
+                    sign.then(|| segment_hash(buf.bytes()))
+                })
+                .collect();
+            for (buf, hash) in b.bufs[..count].iter().zip(hashes) {
+                let bytes = buf.bytes();
+                output.write_all(bytes).map_err(io)?;
+                summary.plaintext_len += (bytes.len() - TAG_LEN) as u64;
+                summary.sealed_len += bytes.len() as u64;
+                if let (Some(d), Some(h)) = (digest.as_mut(), hash) {
+                    d.push(&h);
+                }
             }
+            summary.segments += count as u64;
+            if finished {
+                return Ok(());
+            }
+            // The reader may already have stopped after its last batch; nothing to return then.
+            let _ = empty_tx.send(b);
         }
-        summary.segments += count as u64;
-    }
+    })?;
     if let (Some(signer), Some(digest)) = (options.signer, digest) {
         let signature = signer.sign(&digest.signing_message(&header));
         output.write_all(&signature).map_err(io)?;
@@ -220,9 +343,7 @@ pub fn open<R: Read, W: Write>(
     };
     let mut segments = CipherSegments::new(input, size + TAG_LEN, hold);
     let batch = batch_len(size);
-    let mut bufs: Vec<Vec<u8>> = (0..batch)
-        .map(|_| Vec::with_capacity(size + TAG_LEN))
-        .collect();
+    let mut bufs: Vec<SegmentBuf> = (0..batch).map(|_| SegmentBuf::new(size)).collect();
     let mut digest = expect_signer.map(|_| PayloadDigest::new());
     let mut summary = OpenSummary {
         plaintext_len: 0,
@@ -245,7 +366,7 @@ pub fn open<R: Read, W: Write>(
         }
         let first = summary.segments;
         if let Some(last) = count.checked_sub(1) {
-            let len = bufs[last].len();
+            let len = bufs[last].bytes().len();
             if len < TAG_LEN || (len == TAG_LEN && first + last as u64 > 0) {
                 return Err(Error::BadLength("the final segment is cut short".into()));
             }
@@ -256,11 +377,9 @@ pub fn open<R: Read, W: Write>(
             .enumerate()
             .map(|(j, buf)| {
                 let index = first + j as u64;
-                let h = hash.then(|| segment_hash(buf));
-                let n = aes
-                    .open(nonce(index, finished && j + 1 == count), b"", buf)
+                let h = hash.then(|| segment_hash(buf.bytes()));
+                buf.open(&aes, nonce(index, finished && j + 1 == count))
                     .map_err(|_| Error::SegmentTampered { index })?;
-                buf.truncate(n);
                 Ok(h)
             })
             .collect();
@@ -269,8 +388,10 @@ pub fn open<R: Read, W: Write>(
             if let (Some(d), Some(h)) = (digest.as_mut(), h) {
                 d.push(&h);
             }
-            output.write_all(buf).map_err(|e| Error::io("output", e))?;
-            summary.plaintext_len += buf.len() as u64;
+            output
+                .write_all(buf.bytes())
+                .map_err(|e| Error::io("output", e))?;
+            summary.plaintext_len += buf.bytes().len() as u64;
         }
         summary.segments += count as u64;
     }

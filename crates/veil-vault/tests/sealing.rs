@@ -84,6 +84,17 @@ proptest! {
     }
 
     #[test]
+    fn seal_slice_opens_like_seal(n in 0usize..1200, seg in 16u32..200, signed: bool) {
+        let alice = Identity::generate();
+        let plain = data(n);
+        let recipients = [*alice.public()];
+        let options = SealOptions { recipients: &recipients, segment_size: seg, signer: signed.then_some(&alice), ..Default::default() };
+        let sealed = veil_vault::seal_slice(&plain, &options).unwrap();
+        let signer = signed.then_some(alice.public());
+        prop_assert_eq!(open(&sealed, &keyring(&alice), signer).unwrap(), plain);
+    }
+
+    #[test]
     fn any_flipped_bit_is_detected(n in 1usize..400, pos in any::<prop::sample::Index>(), bit in 0u8..8) {
         let alice = Identity::generate();
         let mut sealed = seal_for(&data(n), &[*alice.public()], Some(&alice));

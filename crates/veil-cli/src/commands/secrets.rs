@@ -94,13 +94,13 @@ fn write_bytes(
         .map_err(|e| veil_core::Error::io(path, e))
 }
 
-/// An input stream: a file, or stdin for `-`.
-pub fn input(spec: &str) -> anyhow::Result<Box<dyn Read>> {
+/// An input stream: a file, or stdin for `-`. Unbuffered: Veil reads whole segments.
+pub fn input(spec: &str) -> anyhow::Result<Box<dyn Read + Send>> {
     if spec == "-" {
-        Ok(Box::new(std::io::stdin().lock()))
+        Ok(Box::new(std::io::stdin()))
     } else {
         let file = std::fs::File::open(spec).map_err(|e| veil_core::Error::io(spec, e))?;
-        Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+        Ok(Box::new(file))
     }
 }
 
