@@ -91,7 +91,11 @@ struct SealRequest<'a> {
 }
 
 /// The input, with a progress bar when it is a file of known size.
-fn source_with_progress(spec: &str, json: bool) -> anyhow::Result<Box<dyn Read + Send>> {
+fn source_with_progress(
+    spec: &str,
+    what: &str,
+    json: bool,
+) -> anyhow::Result<Box<dyn Read + Send>> {
     let reader = input(spec)?;
     if spec == "-" {
         return Ok(reader);
@@ -100,7 +104,7 @@ fn source_with_progress(spec: &str, json: bool) -> anyhow::Result<Box<dyn Read +
     if len < 64 << 20 {
         return Ok(reader);
     }
-    let bar = report::bar(len, "sealing", json);
+    let bar = report::bar(len, what, json);
     Ok(Box::new(bar.wrap_read(reader)))
 }
 
@@ -128,7 +132,7 @@ fn seal_veil(request: &SealRequest<'_>, source: &str, out: &str, json: bool) -> 
         signer: signer.as_ref(),
         segment_size: request.segment_size,
     };
-    let reader = source_with_progress(source, json)?;
+    let reader = source_with_progress(source, "sealing", json)?;
     let summary = with_output(out, |w| Ok(veil_vault::seal(reader, w, &options)?))?;
     let mut names: Vec<String> = recipients.iter().map(|r| r.key_id().to_string()).collect();
     if passphrase.is_some() {
@@ -178,7 +182,7 @@ fn seal_age(request: &SealRequest<'_>, source: &str, out: &str, json: bool) -> a
             );
         }
     }
-    let reader = source_with_progress(source, json)?;
+    let reader = source_with_progress(source, "sealing", json)?;
     let n = with_output(out, |w| Ok(age_compat::seal(reader, w, &recipients)?))?;
     if json {
         report::json(
@@ -256,7 +260,8 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
         .map(PublicIdentity::load)
         .transpose()?;
     // A small buffer: enough to recognise an age file; whole segments bypass it.
-    let mut reader = BufReader::with_capacity(64 << 10, input(source)?);
+    let mut reader =
+        BufReader::with_capacity(64 << 10, source_with_progress(source, "opening", json)?);
     let is_age = age_compat::is_age_file(
         reader
             .fill_buf()
@@ -453,7 +458,11 @@ fn bench(mib: usize, json: bool) -> anyhow::Result<()> {
     // must do): it moves one more buffer's worth of memory.
     let mut target = vec![0u8; len];
     let raw_out_of_place = throughput(len, || {
-        for (i, (src, dst)) in plain.chunks(1 << 20).zip(target.chunks_mut(1 << 20)).enumerate() {
+        for (i, (src, dst)) in plain
+            .chunks(1 << 20)
+            .zip(target.chunks_mut(1 << 20))
+            .enumerate()
+        {
             let mut nonce = [0u8; 12];
             nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
             let mut tag = [0u8; 16];
@@ -495,7 +504,9 @@ fn bench(mib: usize, json: bool) -> anyhow::Result<()> {
             "seal_slice_single_thread_fraction_of_raw": slice_single / raw,
         }));
     }
-    println!("raw AES-256-GCM (aws-lc-rs), 1 core:  {raw:.2} GiB/s in place, {raw_out_of_place:.2} GiB/s out of place");
+    println!(
+        "raw AES-256-GCM (aws-lc-rs), 1 core:  {raw:.2} GiB/s in place, {raw_out_of_place:.2} GiB/s out of place"
+    );
     println!(
         "veil seal in memory, 1 thread:        {single:.2} GiB/s ({:.0}% of raw)",
         100.0 * single / raw
