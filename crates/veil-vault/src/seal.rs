@@ -24,7 +24,7 @@ use crate::payload::{
 use crate::schedule::{FileKey, FileKeys};
 
 /// Memory for one batch of segments.
-const BATCH_BYTES: usize = 32 << 20;
+const BATCH_BYTES: usize = 16 << 20;
 
 /// Segments per batch: enough to keep every core busy, within [`BATCH_BYTES`].
 fn batch_len(segment_size: usize) -> usize {
@@ -213,10 +213,11 @@ impl Batch {
 
 /// Seals everything `input` yields into `output`.
 ///
-/// Reading runs on its own thread, one batch ahead of sealing and writing, so that on a
-/// machine with several cores the input and output I/O overlap; at most two batches (each at
-/// most 32 MiB) are in memory at once.
-pub fn seal<R: Read + Send, W: Write>(
+/// Three stages run at once: a thread reads the next batch of segments, the rayon pool
+/// encrypts the current one, and a thread writes the previous one — so on a machine with
+/// several cores, input, encryption and output overlap. At most three batches (each at most
+/// 16 MiB) are in memory at once.
+pub fn seal<R: Read + Send, W: Write + Send>(
     input: R,
     mut output: W,
     options: &SealOptions<'_>,
@@ -235,13 +236,16 @@ pub fn seal<R: Read + Send, W: Write>(
         segments: 0,
         sealed_len: header_bytes.len() as u64,
     };
+    let out = &mut output;
     std::thread::scope(|scope| -> Result<()> {
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<std::io::Result<Batch>>(1);
-        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
-        for _ in 0..2 {
+        use std::sync::mpsc::sync_channel;
+        let (empty_tx, empty_rx) = sync_channel::<Batch>(3);
+        let (full_tx, full_rx) = sync_channel::<std::io::Result<Batch>>(1);
+        let (sealed_tx, sealed_rx) = sync_channel::<Batch>(1);
+        for _ in 0..3 {
             empty_tx
                 .send(Batch::new(batch, size))
-                .expect("the channel has room for two batches");
+                .expect("the channel has room for three batches");
         }
         scope.spawn(move || {
             let mut source = PlainSegments::new(input, size);
@@ -253,38 +257,55 @@ pub fn seal<R: Read + Send, W: Write>(
                 }
             }
         });
-        loop {
-            let mut b = full_rx
-                .recv()
-                .map_err(|_| Error::io("input", std::io::Error::other("the reader stopped")))?
-                .map_err(|e| Error::io("input", e))?;
-            let (count, finished, first) = (b.count, b.finished, summary.segments);
-            let sign = digest.is_some();
-            let hashes: Vec<Option<[u8; 32]>> = b.bufs[..count]
-                .par_iter_mut()
-                .enumerate()
-                .map(|(j, buf)| {
-                    let last = finished && j + 1 == count;
-                    buf.seal(&aes, nonce(first + j as u64, last));
-                    sign.then(|| segment_hash(buf.bytes()))
-                })
-                .collect();
-            for (buf, hash) in b.bufs[..count].iter().zip(hashes) {
-                let bytes = buf.bytes();
-                output.write_all(bytes).map_err(io)?;
-                summary.plaintext_len += (bytes.len() - TAG_LEN) as u64;
-                summary.sealed_len += bytes.len() as u64;
-                if let (Some(d), Some(h)) = (digest.as_mut(), hash) {
-                    d.push(&h);
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            while let Ok(b) = sealed_rx.recv() {
+                for buf in &b.bufs[..b.count] {
+                    out.write_all(buf.bytes())?;
+                }
+                // The reader may have stopped after its last batch; nothing to return then.
+                let _ = empty_tx.send(b);
+            }
+            Ok(())
+        });
+        let sealed = (|| -> Result<()> {
+            loop {
+                let mut b = full_rx
+                    .recv()
+                    .map_err(|_| Error::io("input", std::io::Error::other("the reader stopped")))?
+                    .map_err(|e| Error::io("input", e))?;
+                let (count, finished, first) = (b.count, b.finished, summary.segments);
+                let sign = digest.is_some();
+                let hashes: Vec<Option<[u8; 32]>> = b.bufs[..count]
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(j, buf)| {
+                        let last = finished && j + 1 == count;
+                        buf.seal(&aes, nonce(first + j as u64, last));
+                        sign.then(|| segment_hash(buf.bytes()))
+                    })
+                    .collect();
+                for (buf, hash) in b.bufs[..count].iter().zip(hashes) {
+                    let len = buf.bytes().len() as u64;
+                    summary.plaintext_len += len - TAG_LEN as u64;
+                    summary.sealed_len += len;
+                    if let (Some(d), Some(h)) = (digest.as_mut(), hash) {
+                        d.push(&h);
+                    }
+                }
+                summary.segments += count as u64;
+                if sealed_tx.send(b).is_err() {
+                    // The writer stopped: its error is reported below.
+                    return Ok(());
+                }
+                if finished {
+                    return Ok(());
                 }
             }
-            summary.segments += count as u64;
-            if finished {
-                return Ok(());
-            }
-            // The reader may already have stopped after its last batch; nothing to return then.
-            let _ = empty_tx.send(b);
-        }
+        })();
+        drop(sealed_tx);
+        let written = writer.join().map_err(|_| Error::io("sealed output", std::io::Error::other("the writer panicked")))?;
+        sealed?;
+        written.map_err(io)
     })?;
     if let (Some(signer), Some(digest)) = (options.signer, digest) {
         let signature = signer.sign(&digest.signing_message(&header));

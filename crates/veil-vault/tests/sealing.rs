@@ -385,3 +385,53 @@ fn large_default_segments_in_parallel() {
         plain
     );
 }
+
+/// A writer that fails once `limit` bytes have been written (a full disk).
+struct FullDisk {
+    written: usize,
+    limit: usize,
+}
+
+impl std::io::Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written + buf.len() > self.limit {
+            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"));
+        }
+        self.written += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader that fails after `limit` bytes (a disappearing network share).
+struct Flaky {
+    left: usize,
+}
+
+impl std::io::Read for Flaky {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("connection reset"));
+        }
+        let n = buf.len().min(self.left);
+        buf[..n].fill(7);
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn io_failures_during_sealing_are_errors_not_hangs() {
+    let alice = Identity::generate();
+    let recipients = [*alice.public()];
+    let options = SealOptions { recipients: &recipients, ..Default::default() };
+    let plain = data(40 << 20);
+    for limit in [10, 3 << 20, 30 << 20] {
+        let err = veil_vault::seal(&plain[..], FullDisk { written: 0, limit }, &options).unwrap_err();
+        assert!(err.to_string().contains("no space left"), "{err}");
+    }
+    let err = veil_vault::seal(Flaky { left: 5 << 20 }, std::io::sink(), &options).unwrap_err();
+    assert!(err.to_string().contains("connection reset"), "{err}");
+}

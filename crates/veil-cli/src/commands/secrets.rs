@@ -107,10 +107,10 @@ pub fn input(spec: &str) -> anyhow::Result<Box<dyn Read + Send>> {
 /// Runs `produce` on the output: stdout for `-`, else a file replaced atomically on success.
 pub fn with_output<T>(
     spec: &str,
-    produce: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+    produce: impl FnOnce(&mut (dyn Write + Send)) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     if spec == "-" {
-        let mut out = std::io::stdout().lock();
+        let mut out = std::io::stdout();
         let value = produce(&mut out)?;
         out.flush()?;
         Ok(value)
