@@ -175,8 +175,9 @@ Examples:
         /// Output format.
         #[arg(long, value_enum, default_value = "veil")]
         format: SealFormat,
-        /// Plaintext bytes per segment (16 B to 64 MiB).
-        #[arg(long, default_value_t = 1 << 20)]
+        /// Plaintext bytes per segment (16 B to 64 MiB); the default makes each encrypted
+        /// segment, with its 16-byte tag, exactly 1 MiB.
+        #[arg(long, default_value_t = (1 << 20) - 16)]
         segment_size: u32,
         #[command(flatten)]
         key_passphrase: KeyPassphraseArgs,

@@ -8,7 +8,7 @@
 //!   commitment** in the header, so a file opens to one plaintext only ([`schedule`]).
 //! * The file key wrapped once per recipient with HPKE (RFC 9180, X25519), or under a
 //!   passphrase with argon2id ([`header`]).
-//! * The payload in fixed-size segments (default 1 MiB) of AES-256-GCM from aws-lc-rs, each
+//! * The payload in fixed-size segments (default 1 MiB of ciphertext) of AES-256-GCM from aws-lc-rs, each
 //!   nonce binding the segment index and a last-segment flag ([`payload`]): reordering,
 //!   truncation, extension and splicing are all detected. Segments are sealed and opened in
 //!   parallel with bounded memory ([`seal`]), and read at random ([`reader`]).

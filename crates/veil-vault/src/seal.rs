@@ -303,7 +303,12 @@ pub fn seal<R: Read + Send, W: Write + Send>(
             }
         })();
         drop(sealed_tx);
-        let written = writer.join().map_err(|_| Error::io("sealed output", std::io::Error::other("the writer panicked")))?;
+        let written = writer.join().map_err(|_| {
+            Error::io(
+                "sealed output",
+                std::io::Error::other("the writer panicked"),
+            )
+        })?;
         sealed?;
         written.map_err(io)
     })?;

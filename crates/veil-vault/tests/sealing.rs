@@ -395,7 +395,10 @@ struct FullDisk {
 impl std::io::Write for FullDisk {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.written + buf.len() > self.limit {
-            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device",
+            ));
         }
         self.written += buf.len();
         Ok(buf.len())
@@ -426,10 +429,14 @@ impl std::io::Read for Flaky {
 fn io_failures_during_sealing_are_errors_not_hangs() {
     let alice = Identity::generate();
     let recipients = [*alice.public()];
-    let options = SealOptions { recipients: &recipients, ..Default::default() };
+    let options = SealOptions {
+        recipients: &recipients,
+        ..Default::default()
+    };
     let plain = data(40 << 20);
     for limit in [10, 3 << 20, 30 << 20] {
-        let err = veil_vault::seal(&plain[..], FullDisk { written: 0, limit }, &options).unwrap_err();
+        let err =
+            veil_vault::seal(&plain[..], FullDisk { written: 0, limit }, &options).unwrap_err();
         assert!(err.to_string().contains("no space left"), "{err}");
     }
     let err = veil_vault::seal(Flaky { left: 5 << 20 }, std::io::sink(), &options).unwrap_err();
