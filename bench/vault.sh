@@ -13,6 +13,8 @@ command -v age >/dev/null || { apt-get install -y age >/dev/null 2>&1 || { apt-g
 [ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 build_veil
 VEIL=$PWD/$VEIL
+# In-memory speeds first, before the big files take memory.
+RAW=$("$VEIL" vault bench --json --mib 256)
 W=$(mktemp -d /dev/shm/veil-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W"
@@ -47,7 +49,6 @@ rm -f out.bin
 OUTPUT=plain.age; read -r age_seal age_seal_rss < <(measure age -r "$AGE_RECIPIENT" -o plain.age plain.bin)
 OUTPUT=out.bin; read -r age_open age_open_rss < <(measure age -d -i age.txt -o out.bin plain.age)
 cmp -s plain.bin out.bin || { echo "age round trip differs" >&2; exit 1; }
-RAW=$("$VEIL" vault bench --json --mib 256)
 
 python3 - "$MIB" "$veil_seal" "$veil_open" "$age_seal" "$age_open" "$veil_seal_rss" "$veil_open_rss" "$age_seal_rss" "$age_open_rss" "$RAW" "$(age --version)" <<'PY'
 import json, os, sys
