@@ -227,9 +227,7 @@ impl Header {
                 } => {
                     out.push(PASSPHRASE_STANZA);
                     out.extend_from_slice(salt);
-                    for v in [params.memory_kib, params.passes, params.lanes] {
-                        out.extend_from_slice(&v.to_be_bytes());
-                    }
+                    out.extend_from_slice(&params.to_bytes());
                     out.extend_from_slice(wrapped);
                 }
             }
@@ -323,14 +321,7 @@ impl Header {
                 PASSPHRASE_STANZA => {
                     let mut b = [0u8; 76];
                     read_exact(input, &mut b)?;
-                    let word = |i: usize| {
-                        u32::from_be_bytes(b[16 + 4 * i..20 + 4 * i].try_into().expect("4 bytes"))
-                    };
-                    let params = KdfParams {
-                        memory_kib: word(0),
-                        passes: word(1),
-                        lanes: word(2),
-                    };
+                    let params = KdfParams::from_bytes(b[16..28].try_into().expect("12 bytes"));
                     params.check()?;
                     Stanza::Passphrase {
                         salt: b[..16].try_into().expect("16 bytes"),

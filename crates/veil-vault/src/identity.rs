@@ -246,9 +246,7 @@ impl Identity {
             Some((passphrase, params)) => {
                 let salt: [u8; 16] = veil_core::random::bytes();
                 body.extend_from_slice(&salt);
-                for v in [params.memory_kib, params.passes, params.lanes] {
-                    body.extend_from_slice(&v.to_be_bytes());
-                }
+                body.extend_from_slice(&params.to_bytes());
                 let kek = params.derive(passphrase, &salt)?;
                 let wrapped = aead::Key::new(&kek).wrap(&body, self.secret_bytes().as_ref());
                 body.extend_from_slice(&wrapped);
@@ -303,14 +301,7 @@ impl Identity {
             0 if body.len() == 72 + 64 => Zeroizing::new(body[72..].to_vec()),
             1 if body.len() == 72 + 28 + 80 => {
                 let salt = &body[72..88];
-                let word = |i: usize| {
-                    u32::from_be_bytes(body[88 + 4 * i..92 + 4 * i].try_into().expect("4 bytes"))
-                };
-                let params = KdfParams {
-                    memory_kib: word(0),
-                    passes: word(1),
-                    lanes: word(2),
-                };
+                let params = KdfParams::from_bytes(body[88..100].try_into().expect("12 bytes"));
                 let kek = params.derive(&passphrase()?, salt)?;
                 aead::Key::new(&kek)
                     .unwrap(&body[..100], &body[100..])

@@ -76,6 +76,35 @@ impl KdfParams {
         }
     }
 
+    /// The costs as stored in files: memory KiB, passes, lanes, each a big-endian u32.
+    pub fn to_bytes(&self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        for (chunk, v) in out
+            .chunks_exact_mut(4)
+            .zip([self.memory_kib, self.passes, self.lanes])
+        {
+            chunk.copy_from_slice(&v.to_be_bytes());
+        }
+        out
+    }
+
+    /// Reverses [`KdfParams::to_bytes`] (the costs still need [`KdfParams::check`]).
+    pub fn from_bytes(bytes: &[u8; 12]) -> Self {
+        let word = |i: usize| {
+            u32::from_be_bytes([
+                bytes[4 * i],
+                bytes[4 * i + 1],
+                bytes[4 * i + 2],
+                bytes[4 * i + 3],
+            ])
+        };
+        KdfParams {
+            memory_kib: word(0),
+            passes: word(1),
+            lanes: word(2),
+        }
+    }
+
     /// Checks costs read from a file against the bounds.
     pub fn check(&self) -> Result<()> {
         let ok = (1..=16).contains(&self.passes)
