@@ -1,0 +1,23 @@
+//! The error vocabulary of `veil-ledger`.
+
+/// Errors of `veil-ledger`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A proof was asked for, or checked against, sizes or indexes that do not fit together.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// A proof does not verify.
+    #[error("the proof does not verify: {0}")]
+    ProofFailed(&'static str),
+    /// A hash the tree needs is not stored.
+    #[error("the log's storage has no hash for subtree level {level}, index {index}")]
+    MissingHash {
+        /// Subtree level (0 = leaves).
+        level: u32,
+        /// Subtree index at that level.
+        index: u64,
+    },
+}
+
+/// The result type of `veil-ledger`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

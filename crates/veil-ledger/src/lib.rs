@@ -1,0 +1,23 @@
+//! # veil-ledger — a transparency log for training data and models
+//!
+//! Level 2 of the Veil workspace. Poisoned or silently altered training data is a main
+//! threat to an AI system; the defence is a record that cannot be rewritten. This crate is an
+//! append-only Merkle log in the manner of Certificate Transparency and Sigstore: every
+//! dataset, transformation and model is an entry, and anyone holding only the log's public key
+//! can check that an entry is in the log and that the log never rewound or forked.
+//!
+//! **Status.** This first part is the tree itself ([`merkle`]): RFC 9162 hashing, inclusion
+//! and consistency proofs and their verification, held to the RFC 6962 reference vectors and
+//! property tests. Storage in SQLite, entries, signed checkpoints (C2SP), the `veil ledger`
+//! commands and model signing come next.
+//!
+//! ## Threat model
+//!
+//! The log operator may try to rewrite history, show different logs to different people, or
+//! drop entries. Proofs make the first two detectable by anyone who keeps an old checkpoint;
+//! the signed checkpoints (next step) bind the operator to what it showed.
+
+pub mod error;
+pub mod merkle;
+
+pub use error::{Error, Result};
