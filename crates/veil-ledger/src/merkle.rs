@@ -54,7 +54,7 @@ fn split(n: u64) -> u64 {
 /// its left part is).
 fn range_hash(tree: &impl Subtrees, start: u64, end: u64) -> Result<Hash> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return tree.subtree(n.trailing_zeros(), start / n);
     }
     let k = split(n);
