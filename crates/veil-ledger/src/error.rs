@@ -9,6 +9,9 @@ pub enum Error {
     /// A proof does not verify.
     #[error("the proof does not verify: {0}")]
     ProofFailed(&'static str),
+    /// The SQLite store failed (locked for too long, full disk, corrupt file, ...).
+    #[error("ledger storage: {0}")]
+    Storage(String),
     /// A hash the tree needs is not stored.
     #[error("the log's storage has no hash for subtree level {level}, index {index}")]
     MissingHash {

@@ -6,10 +6,11 @@
 //! dataset, transformation and model is an entry, and anyone holding only the log's public key
 //! can check that an entry is in the log and that the log never rewound or forked.
 //!
-//! **Status.** This first part is the tree itself ([`merkle`]): RFC 9162 hashing, inclusion
-//! and consistency proofs and their verification, held to the RFC 6962 reference vectors and
-//! property tests. Storage in SQLite, entries, signed checkpoints (C2SP), the `veil ledger`
-//! commands and model signing come next.
+//! **Status.** Done: the tree ([`merkle`]: RFC 9162 hashing, inclusion and consistency proofs
+//! and their verification, held to the RFC 6962 reference vectors and property tests) and its
+//! storage ([`store`]: SQLite in WAL mode, one transaction per append batch, complete-subtree
+//! hashes stored once, concurrent appenders serialised). Entries, signed checkpoints (C2SP),
+//! the `veil ledger` commands and model signing come next.
 //!
 //! ## Threat model
 //!
@@ -19,5 +20,6 @@
 
 pub mod error;
 pub mod merkle;
+pub mod store;
 
 pub use error::{Error, Result};
