@@ -9,8 +9,9 @@
 //! **Status.** Done: the tree ([`merkle`]: RFC 9162 hashing, inclusion and consistency proofs
 //! and their verification, held to the RFC 6962 reference vectors and property tests) and its
 //! storage ([`store`]: SQLite in WAL mode, one transaction per append batch, complete-subtree
-//! hashes stored once, concurrent appenders serialised). Entries, signed checkpoints (C2SP),
-//! the `veil ledger` commands and model signing come next.
+//! hashes stored once, concurrent appenders serialised) and the entries ([`entry`]: one
+//! canonical binary encoding, optionally Ed25519-signed by the adder). Signed checkpoints
+//! (C2SP), the `veil ledger` commands and model signing come next.
 //!
 //! ## Threat model
 //!
@@ -18,6 +19,7 @@
 //! drop entries. Proofs make the first two detectable by anyone who keeps an old checkpoint;
 //! the signed checkpoints (next step) bind the operator to what it showed.
 
+pub mod entry;
 pub mod error;
 pub mod merkle;
 pub mod store;
