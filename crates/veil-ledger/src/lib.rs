@@ -10,8 +10,10 @@
 //! and their verification, held to the RFC 6962 reference vectors and property tests) and its
 //! storage ([`store`]: SQLite in WAL mode, one transaction per append batch, complete-subtree
 //! hashes stored once, concurrent appenders serialised) and the entries ([`entry`]: one
-//! canonical binary encoding, optionally Ed25519-signed by the adder). Signed checkpoints
-//! (C2SP), the `veil ledger` commands and model signing come next.
+//! canonical binary encoding, optionally Ed25519-signed by the adder), and C2SP signed notes
+//! and checkpoints ([`note`]: byte-for-byte compatible with Go's `sumdb/note`). Still to come:
+//! `tlog-proof@v1` files, the audit, the `veil ledger` commands, `--ledger` integration and
+//! model signing.
 //!
 //! ## Threat model
 //!
@@ -22,6 +24,7 @@
 pub mod entry;
 pub mod error;
 pub mod merkle;
+pub mod note;
 pub mod store;
 
 pub use error::{Error, Result};
