@@ -11,9 +11,10 @@
 //! storage ([`store`]: SQLite in WAL mode, one transaction per append batch, complete-subtree
 //! hashes stored once, concurrent appenders serialised) and the entries ([`entry`]: one
 //! canonical binary encoding, optionally Ed25519-signed by the adder), and C2SP signed notes
-//! and checkpoints ([`note`]: byte-for-byte compatible with Go's `sumdb/note`). Still to come:
-//! `tlog-proof@v1` files, the audit, the `veil ledger` commands, `--ledger` integration and
-//! model signing.
+//! and checkpoints ([`note`]: byte-for-byte compatible with Go's `sumdb/note`),
+//! `tlog-proof@v1` inclusion proofs verifiable offline ([`proof`]), and the ledger directory
+//! ([`ledger`]: `ledger.db`, `log.key` (0600), `log.vkey`). Still to come: the audit, the
+//! `veil ledger` commands, `--ledger` integration, lineage and model signing.
 //!
 //! ## Threat model
 //!
@@ -23,8 +24,14 @@
 
 pub mod entry;
 pub mod error;
+pub mod ledger;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 pub mod store;
 
+pub use entry::{Entry, EntrySigner, Subject};
 pub use error::{Error, Result};
+pub use ledger::Ledger;
+pub use note::{Checkpoint, NoteSigner, NoteVerifier};
+pub use proof::TlogProof;
