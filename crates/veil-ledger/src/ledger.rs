@@ -134,6 +134,21 @@ impl Ledger {
         Ok((checkpoint, note))
     }
 
+    /// Recomputes and checks everything stored (see [`Store::audit`]), and that every entry
+    /// decodes canonically, with a valid signature and parents before it. Returns the first
+    /// problem as (first bad index, description), or `None`.
+    pub fn audit(&self) -> Result<Option<(u64, String)>> {
+        self.store.audit(|index, bytes| {
+            let entry = Entry::decode(bytes)?;
+            match entry.parents.iter().find(|&&p| p >= index) {
+                Some(p) => Err(Error::Invalid(format!(
+                    "parent {p} is not an earlier entry"
+                ))),
+                None => Ok(()),
+            }
+        })
+    }
+
     /// A `tlog-proof@v1` for entry `index` in the current tree.
     pub fn prove(&self, index: u64) -> Result<TlogProof> {
         let (checkpoint, note) = self.checkpoint()?;
@@ -222,6 +237,7 @@ mod tests {
         let new_root = ledger.checkpoint().unwrap().0.root;
         verify_consistency(old_size, new_size, &old_root, &new_root, &proof).unwrap();
         assert_eq!(ledger.entry(m).unwrap().parents, vec![d, t]);
+        assert_eq!(ledger.audit().unwrap(), None);
         assert!(
             Ledger::init(dir.path(), "again").is_err(),
             "an existing ledger is never overwritten"

@@ -13,7 +13,7 @@
 //! canonical binary encoding, optionally Ed25519-signed by the adder), and C2SP signed notes
 //! and checkpoints ([`note`]: byte-for-byte compatible with Go's `sumdb/note`),
 //! `tlog-proof@v1` inclusion proofs verifiable offline ([`proof`]), and the ledger directory
-//! ([`ledger`]: `ledger.db`, `log.key` (0600), `log.vkey`). Still to come: the audit, the
+//! ([`ledger`]: `ledger.db`, `log.key` (0600), `log.vkey`). and the audit. Still to come: the
 //! `veil ledger` commands, `--ledger` integration, lineage and model signing.
 //!
 //! ## Threat model

@@ -111,6 +111,80 @@ impl Store {
         Ok(first)
     }
 
+    /// Recomputes every leaf hash from the stored entries and every stored subtree hash from
+    /// its children, checks that entries are numbered 0..n without gaps and that exactly the
+    /// complete subtrees of n leaves are stored, and runs `check` on each entry's bytes.
+    /// Returns the first problem as (first bad entry index, what is wrong), or `None`.
+    pub fn audit(&self, check: impl Fn(u64, &[u8]) -> Result<()>) -> Result<Option<(u64, String)>> {
+        let size = self.size()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, data FROM entries ORDER BY idx")
+            .map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        let mut expected = 0u64;
+        while let Some(row) = rows.next().map_err(db)? {
+            let idx = row.get::<_, i64>(0).map_err(db)? as u64;
+            if idx != expected {
+                return Ok(Some((expected, format!("entry {expected} is missing"))));
+            }
+            let data: Vec<u8> = match row.get_ref(1).map_err(db)? {
+                rusqlite::types::ValueRef::Blob(b) => b.to_vec(),
+                _ => return Ok(Some((idx, format!("entry {idx} is not stored as bytes")))),
+            };
+            if let Err(e) = check(idx, &data) {
+                return Ok(Some((idx, format!("entry {idx} is invalid: {e}"))));
+            }
+            match node(&self.conn, 0, idx) {
+                Ok(h) if h == leaf_hash(&data) => {}
+                Ok(_) => {
+                    return Ok(Some((
+                        idx,
+                        format!("entry {idx} does not match its leaf hash"),
+                    )));
+                }
+                Err(e) => return Ok(Some((idx, e.to_string()))),
+            }
+            expected += 1;
+        }
+        let mut level = 1u32;
+        while size >> level > 0 {
+            for k in 0..size >> level {
+                let first = k << level;
+                let left = node(&self.conn, level - 1, 2 * k);
+                let right = node(&self.conn, level - 1, 2 * k + 1);
+                let stored = node(&self.conn, level, k);
+                match (left, right, stored) {
+                    (Ok(l), Ok(r), Ok(h)) if h == node_hash(&l, &r) => {}
+                    _ => {
+                        return Ok(Some((
+                            first,
+                            format!(
+                                "the subtree of entries {first}.. (level {level}) does not match its children"
+                            ),
+                        )));
+                    }
+                }
+            }
+            level += 1;
+        }
+        let extra: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM nodes WHERE idx >= (?1 >> level)",
+                [size as i64],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if extra > 0 {
+            return Ok(Some((
+                size,
+                "hashes are stored for entries that do not exist".into(),
+            )));
+        }
+        Ok(None)
+    }
+
     /// The bytes of entry `index`.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>> {
         self.conn
@@ -188,6 +262,61 @@ mod tests {
             let proof = inclusion_proof(&store, i, next).unwrap();
             verify_inclusion(i, next, &leaf_hash(&store.entry(i).unwrap()), &proof, &r).unwrap();
         }
+    }
+
+    #[test]
+    fn audit_finds_the_first_altered_deleted_or_reordered_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let fresh = || {
+            let _ = std::fs::remove_file(&path);
+            let mut store = Store::open(&path).unwrap();
+            let entries: Vec<Vec<u8>> =
+                (0..13).map(|i| format!("entry {i}").into_bytes()).collect();
+            store.append(&entries).unwrap();
+            store
+        };
+        let ok = |_: u64, _: &[u8]| Ok(());
+        assert_eq!(fresh().audit(ok).unwrap(), None);
+        let cases: [(&str, u64); 7] = [
+            ("UPDATE entries SET data = 'entry 2' WHERE idx = 2", 2),
+            ("UPDATE entries SET data = X'00' WHERE idx = 5", 5),
+            (
+                "UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1",
+                4,
+            ),
+            ("DELETE FROM entries WHERE idx = 3", 3),
+            (
+                "UPDATE entries SET data = CAST(CASE idx WHEN 7 THEN 'entry 8' ELSE 'entry 7' END AS BLOB) WHERE idx IN (7, 8)",
+                7,
+            ),
+            (
+                "INSERT INTO nodes (level, idx, hash) VALUES (0, 13, zeroblob(32))",
+                13,
+            ),
+            ("DELETE FROM nodes WHERE level = 3 AND idx = 0", 0),
+        ];
+        for (sql, first_bad) in cases {
+            let store = fresh();
+            store.conn.execute(sql, []).unwrap();
+            let found = store.audit(ok).unwrap();
+            assert_eq!(
+                found.as_ref().map(|f| f.0),
+                Some(first_bad),
+                "{sql}: {found:?}"
+            );
+        }
+        let store = fresh();
+        let found = store
+            .audit(|i, _| {
+                if i == 9 {
+                    Err(Error::Invalid("bad".into()))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap();
+        assert_eq!(found.map(|f| f.0), Some(9));
     }
 
     #[test]
