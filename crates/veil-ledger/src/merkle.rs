@@ -135,6 +135,42 @@ pub fn consistency_proof(tree: &impl Subtrees, old: u64, new: u64) -> Result<Vec
     Ok(proof)
 }
 
+/// The path walk shared by both verifiers (RFC 9162 §2.1.3.2 step 4 and §2.1.4.2 step 6):
+/// for each proof hash, tells `step` whether it is the left sibling, shifting the node
+/// indexes `fnode` and `snode` as the RFC says, and fails if the proof's length does not
+/// match the tree's depth.
+fn walk(
+    mut fnode: u64,
+    mut snode: u64,
+    path: &[Hash],
+    mut step: impl FnMut(&Hash, bool),
+) -> Result<()> {
+    for p in path {
+        if snode == 0 {
+            return Err(Error::ProofFailed(
+                "the proof is longer than the tree is deep",
+            ));
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            step(p, true);
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            step(p, false);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    if snode != 0 {
+        return Err(Error::ProofFailed(
+            "the proof is shorter than the tree is deep",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks an inclusion proof, RFC 9162 §2.1.3.2.
 pub fn verify_inclusion(
     index: u64,
@@ -148,33 +184,14 @@ pub fn verify_inclusion(
             "the leaf index is not below the tree size",
         ));
     }
-    let (mut fnode, mut snode) = (index, size - 1);
     let mut r = *leaf;
-    for p in proof {
-        if snode == 0 {
-            return Err(Error::ProofFailed(
-                "the proof is longer than the tree is deep",
-            ));
-        }
-        if fnode & 1 == 1 || fnode == snode {
-            r = node_hash(p, &r);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
+    walk(index, size - 1, proof, |p, left| {
+        r = if left {
+            node_hash(p, &r)
         } else {
-            r = node_hash(&r, p);
-        }
-        fnode >>= 1;
-        snode >>= 1;
-    }
-    if snode != 0 {
-        return Err(Error::ProofFailed(
-            "the proof is shorter than the tree is deep",
-        ));
-    }
+            node_hash(&r, p)
+        };
+    })?;
     if &r != root {
         return Err(Error::ProofFailed("the recomputed root differs"));
     }
@@ -226,32 +243,14 @@ pub fn verify_consistency(
         snode >>= 1;
     }
     let (mut fr, mut sr) = (path[0], path[0]);
-    for c in &path[1..] {
-        if snode == 0 {
-            return Err(Error::ProofFailed(
-                "the proof is longer than the tree is deep",
-            ));
-        }
-        if fnode & 1 == 1 || fnode == snode {
+    walk(fnode, snode, &path[1..], |c, left| {
+        if left {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
         } else {
             sr = node_hash(&sr, c);
         }
-        fnode >>= 1;
-        snode >>= 1;
-    }
-    if snode != 0 {
-        return Err(Error::ProofFailed(
-            "the proof is shorter than the tree is deep",
-        ));
-    }
+    })?;
     if &fr != old_root {
         return Err(Error::ProofFailed("the recomputed old root differs"));
     }
