@@ -88,6 +88,10 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::Invalid(message.into())
 }
 
+fn malformed(message: impl Into<String>) -> Error {
+    Error::Malformed(format!("ledger entry: {}", message.into()))
+}
+
 impl Entry {
     /// Checks the rules the encoding enforces; `encode` and `decode` both call it.
     pub fn validate(&self) -> Result<()> {
@@ -190,6 +194,11 @@ impl Entry {
         .map_err(|_| Error::ProofFailed("the entry's signature does not verify"))
     }
 
+    /// The SHA-256 digests of the entry's subjects.
+    pub fn subject_digests(&self) -> Vec<[u8; 32]> {
+        self.subjects.iter().map(|s| s.sha256).collect()
+    }
+
     /// The canonical bytes.
     pub fn encode(&self) -> Result<Vec<u8>> {
         self.validate()?;
@@ -211,11 +220,13 @@ impl Entry {
     pub fn decode(bytes: &[u8]) -> Result<Entry> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(9)? != MAGIC {
-            return Err(invalid("not a Veil ledger entry"));
+            return Err(malformed("not a Veil ledger entry"));
         }
         let version = r.u8()?;
         if version != VERSION {
-            return Err(invalid(format!("entry version {version} is not supported")));
+            return Err(malformed(format!(
+                "entry version {version} is not supported"
+            )));
         }
         let kind_len = usize::from(r.u8()?);
         let kind = r.text(kind_len)?;
@@ -249,10 +260,10 @@ impl Entry {
                 public_key: r.take(32)?.try_into().expect("32 bytes"),
                 signature: r.take(64)?.try_into().expect("64 bytes"),
             }),
-            other => return Err(invalid(format!("unknown signer flag {other}"))),
+            other => return Err(malformed(format!("unknown signer flag {other}"))),
         };
         if r.at != bytes.len() {
-            return Err(invalid("trailing bytes after the entry"));
+            return Err(malformed("trailing bytes after the entry"));
         }
         let entry = Entry {
             kind,
@@ -263,7 +274,10 @@ impl Entry {
             meta,
             signature,
         };
-        entry.validate()?;
+        entry.validate().map_err(|e| match e {
+            Error::Invalid(why) => malformed(why),
+            other => other,
+        })?;
         entry.verify_signature()?;
         Ok(entry)
     }
@@ -285,7 +299,7 @@ impl<'a> Reader<'a> {
             .at
             .checked_add(n)
             .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| invalid("the entry is cut short"))?;
+            .ok_or_else(|| malformed("the entry is cut short"))?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
@@ -310,7 +324,7 @@ impl<'a> Reader<'a> {
     }
     fn text(&mut self, n: usize) -> Result<String> {
         String::from_utf8(self.take(n)?.to_vec())
-            .map_err(|_| invalid("text in the entry is not UTF-8"))
+            .map_err(|_| malformed("text in the entry is not UTF-8"))
     }
 }
 

@@ -6,6 +6,10 @@ pub enum Error {
     /// A proof was asked for, or checked against, sizes or indexes that do not fit together.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A file or text that should hold a proof, checkpoint, verifier key, ledger key or entry
+    /// does not parse.
+    #[error("malformed {0}")]
+    Malformed(String),
     /// A proof does not verify.
     #[error("the proof does not verify: {0}")]
     ProofFailed(&'static str),

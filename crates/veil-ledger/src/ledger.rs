@@ -21,80 +21,159 @@ use crate::store::Store;
 
 const KEY_HEADER: &str = "veil-ledger-key v1";
 
+/// The kinds of entry a ledger accepts: every step Veil records, and what it means.
+pub const KINDS: &[(&str, &str)] = &[
+    ("dataset", "a table or file that data comes from"),
+    (
+        "transform",
+        "data derived from parents: a split, a masked or sealed copy",
+    ),
+    ("model", "a trained model"),
+    ("evaluation", "a model's measured quality on some data"),
+    (
+        "dp-release",
+        "statistics released under differential privacy",
+    ),
+    ("fl-round", "one round of federated training"),
+    ("mpc-session", "a joint computation on secret shares"),
+    ("he-inference", "predictions computed on encrypted inputs"),
+    (
+        "signature",
+        "a signature over a model or dataset (a model-signing bundle)",
+    ),
+];
+
 /// An open ledger.
 pub struct Ledger {
     store: Store,
-    signer: NoteSigner,
-    origin: String,
+    verifier: NoteVerifier,
+    signer: Option<NoteSigner>,
+    dir: PathBuf,
 }
 
-fn write_text(path: &Path, text: &str, visibility: Visibility) -> Result<()> {
+fn write_bytes(path: &Path, bytes: &[u8], visibility: Visibility) -> Result<()> {
     write_atomic_with(path, visibility, |out| {
-        std::io::Write::write_all(out, text.as_bytes()).map_err(|e| veil_core::Error::io(path, e))
+        std::io::Write::write_all(out, bytes).map_err(|e| veil_core::Error::io(path, e))
     })
     .map_err(|e| Error::Storage(e.to_string()))
 }
 
+fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("{}: {e}", path.display()))
+}
+
+/// Parses the text of a `log.key` file.
+fn parse_key(text: &[u8], path: &Path) -> Result<NoteSigner> {
+    let bad = || Error::Malformed(format!("ledger key {}", path.display()));
+    let text = std::str::from_utf8(text).map_err(|_| bad())?;
+    let mut lines = text.lines();
+    if lines.next() != Some(KEY_HEADER) {
+        return Err(bad());
+    }
+    let origin = lines.next().ok_or_else(bad)?;
+    let seed = Zeroizing::new(
+        B64.decode(lines.next().ok_or_else(bad)?)
+            .map_err(|_| bad())?,
+    );
+    let seed: Zeroizing<[u8; 32]> = Zeroizing::new(seed.as_slice().try_into().map_err(|_| bad())?);
+    NoteSigner::new(origin, *seed)
+}
+
 impl Ledger {
-    /// Creates a ledger in `dir` (created if missing) for the log named `origin`; refuses a
-    /// directory that already holds one.
+    /// Creates a ledger in `dir` (created if missing) for the log named `origin`, with its
+    /// signing key in the clear (mode 0600) so that checkpoints can be signed unattended.
+    /// Refuses a directory that already holds a ledger.
     pub fn init(dir: &Path, origin: &str) -> Result<Ledger> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Storage(format!("{}: {e}", dir.display())))?;
+        Self::init_protected(dir, origin, |text| Ok(text.to_vec()))
+    }
+
+    /// Like [`Ledger::init`], but `protect` turns the key file's text into the bytes written
+    /// to `log.key` (the CLI seals it under a passphrase); such a ledger signs only after
+    /// [`Ledger::unlock`].
+    pub fn init_protected(
+        dir: &Path,
+        origin: &str,
+        protect: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+    ) -> Result<Ledger> {
+        std::fs::create_dir_all(dir).map_err(|e| storage(dir, e))?;
         if dir.join("ledger.db").exists() || dir.join("log.key").exists() {
             return Err(Error::Invalid(format!(
                 "{} already holds a ledger",
                 dir.display()
             )));
         }
-        let seed: [u8; 32] = veil_core::random::bytes();
-        let signer = NoteSigner::new(origin, seed)?;
-        let key_text = Zeroizing::new(format!("{KEY_HEADER}\n{origin}\n{}\n", B64.encode(seed)));
-        write_text(&dir.join("log.key"), &key_text, Visibility::Secret)?;
-        write_text(
+        let seed = Zeroizing::new(veil_core::random::bytes::<32>());
+        let signer = NoteSigner::new(origin, *seed)?;
+        let key_text = Zeroizing::new(format!("{KEY_HEADER}\n{origin}\n{}\n", B64.encode(*seed)));
+        let key_file = Zeroizing::new(protect(key_text.as_bytes())?);
+        write_bytes(&dir.join("log.key"), &key_file, Visibility::Secret)?;
+        let verifier = signer.verifier();
+        write_bytes(
             &dir.join("log.vkey"),
-            &format!("{}\n", signer.verifier()),
+            format!("{verifier}\n").as_bytes(),
             Visibility::Public,
         )?;
+        let unlocked = key_file.as_slice() == key_text.as_bytes();
         Ok(Ledger {
             store: Store::open(&dir.join("ledger.db"))?,
-            signer,
-            origin: origin.to_string(),
+            verifier,
+            signer: unlocked.then_some(signer),
+            dir: dir.to_path_buf(),
         })
     }
 
-    /// Opens the ledger in `dir`.
+    /// Opens the ledger in `dir`. A key kept in the clear is loaded; a protected one waits
+    /// for [`Ledger::unlock`].
     pub fn open(dir: &Path) -> Result<Ledger> {
-        let key_path: PathBuf = dir.join("log.key");
-        let text = Zeroizing::new(
-            std::fs::read_to_string(&key_path)
-                .map_err(|e| Error::Storage(format!("{}: {e}", key_path.display())))?,
-        );
-        let mut lines = text.lines();
-        let bad = || Error::Invalid(format!("{} is not a Veil ledger key", key_path.display()));
-        if lines.next() != Some(KEY_HEADER) {
-            return Err(bad());
-        }
-        let origin = lines.next().ok_or_else(bad)?.to_string();
-        let seed = Zeroizing::new(
-            B64.decode(lines.next().ok_or_else(bad)?)
-                .map_err(|_| bad())?,
-        );
-        let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| bad())?;
         let db = dir.join("ledger.db");
-        if !db.exists() {
-            return Err(Error::Storage(format!("{} is missing", db.display())));
+        if !db.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} holds no ledger (no ledger.db; create one with `veil ledger init`)",
+                dir.display()
+            )));
         }
-        Ok(Ledger {
+        let vkey_path = dir.join("log.vkey");
+        let vkey = std::fs::read_to_string(&vkey_path).map_err(|e| storage(&vkey_path, e))?;
+        let mut ledger = Ledger {
             store: Store::open(&db)?,
-            signer: NoteSigner::new(&origin, seed)?,
-            origin,
-        })
+            verifier: NoteVerifier::parse(&vkey)?,
+            signer: None,
+            dir: dir.to_path_buf(),
+        };
+        let key = Zeroizing::new(ledger.key_file()?);
+        if key.starts_with(KEY_HEADER.as_bytes()) {
+            ledger.unlock(&key)?;
+        }
+        Ok(ledger)
+    }
+
+    /// The bytes of `log.key` as stored (protected or not).
+    pub fn key_file(&self) -> Result<Vec<u8>> {
+        let path = self.dir.join("log.key");
+        std::fs::read(&path).map_err(|e| storage(&path, e))
+    }
+
+    /// Whether the ledger can sign checkpoints (its key is loaded).
+    pub fn can_sign(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// Loads the signing key from the text of a key file (decrypted by the caller); it must
+    /// match `log.vkey`.
+    pub fn unlock(&mut self, key_text: &[u8]) -> Result<()> {
+        let signer = parse_key(key_text, &self.dir.join("log.key"))?;
+        if signer.verifier() != self.verifier {
+            return Err(Error::Invalid(
+                "log.key and log.vkey do not belong together".into(),
+            ));
+        }
+        self.signer = Some(signer);
+        Ok(())
     }
 
     /// The log's verifier key.
-    pub fn verifier(&self) -> NoteVerifier {
-        self.signer.verifier()
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
     }
 
     /// Number of entries.
@@ -102,9 +181,17 @@ impl Ledger {
         self.store.size()
     }
 
-    /// Appends an entry (whose parents must already be in the log); returns its index and
-    /// leaf hash.
+    /// Appends an entry (whose kind must be one of [`KINDS`] and whose parents must already
+    /// be in the log); returns its index and leaf hash.
     pub fn add(&mut self, entry: &Entry) -> Result<(u64, Hash)> {
+        if !KINDS.iter().any(|(k, _)| *k == entry.kind) {
+            let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+            return Err(Error::Invalid(format!(
+                "unknown entry kind \"{}\" (known: {})",
+                entry.kind,
+                known.join(", ")
+            )));
+        }
         entry.verify_signature()?;
         let size = self.store.size()?;
         if let Some(p) = entry.parents.iter().find(|&&p| p >= size) {
@@ -113,40 +200,91 @@ impl Ledger {
             )));
         }
         let bytes = entry.encode()?;
-        let index = self.store.append(std::slice::from_ref(&bytes))?;
+        let index = self
+            .store
+            .append_indexed(
+                std::slice::from_ref(&bytes),
+                |_| Ok(entry.subject_digests()),
+            )?;
         Ok((index, leaf_hash(&bytes)))
     }
 
     /// The entry at `index`.
     pub fn entry(&self, index: u64) -> Result<Entry> {
-        Entry::decode(&self.store.entry(index)?)
+        Entry::decode(&self.entry_bytes(index)?)
     }
 
-    /// A signed checkpoint of the current tree.
+    /// The exact bytes (the leaf data) of entry `index`.
+    pub fn entry_bytes(&self, index: u64) -> Result<Vec<u8>> {
+        self.store.entry(index)
+    }
+
+    /// The newest entry with a subject whose content has SHA-256 `digest`.
+    pub fn find_subject(&self, digest: &Hash) -> Result<Option<u64>> {
+        self.store.latest_with_subject(digest)
+    }
+
+    /// A signed checkpoint of the current tree, also kept in the store for audits.
     pub fn checkpoint(&self) -> Result<(Checkpoint, String)> {
+        let signer = self.signer.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "the log key is passphrase-protected and was not unlocked (give --passphrase-file)"
+                    .into(),
+            )
+        })?;
         let size = self.store.size()?;
         let checkpoint = Checkpoint {
-            origin: self.origin.clone(),
+            origin: self.verifier.name().to_string(),
             size,
             root: root(&self.store, size)?,
         };
-        let note = self.signer.sign(&checkpoint.to_text())?;
+        let note = signer.sign(&checkpoint.to_text())?;
+        self.store.save_checkpoint(size, &note)?;
         Ok((checkpoint, note))
     }
 
-    /// Recomputes and checks everything stored (see [`Store::audit`]), and that every entry
-    /// decodes canonically, with a valid signature and parents before it. Returns the first
+    /// Recomputes and checks everything stored (see [`Store::audit`]): every entry decodes
+    /// canonically, with a valid signature and parents before it, and every stored
+    /// checkpoint is signed by `verifier` and matches the tree at its size. Returns the first
     /// problem as (first bad index, description), or `None`.
-    pub fn audit(&self) -> Result<Option<(u64, String)>> {
-        self.store.audit(|index, bytes| {
+    pub fn audit(&self, verifier: &NoteVerifier) -> Result<Option<(u64, String)>> {
+        let found = self.store.audit(|index, bytes| {
             let entry = Entry::decode(bytes)?;
             match entry.parents.iter().find(|&&p| p >= index) {
                 Some(p) => Err(Error::Invalid(format!(
                     "parent {p} is not an earlier entry"
                 ))),
-                None => Ok(()),
+                None => Ok(entry.subject_digests()),
             }
-        })
+        })?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        // The tree is consistent with itself; now with every root the log has signed.
+        // If a checkpoint no longer matches, entries below its size were rewritten along
+        // with their hashes; the newest checkpoint that still matches bounds where.
+        let size = self.store.size()?;
+        let mut good_below = 0u64;
+        for (stored_size, note) in self.store.checkpoints()? {
+            let problem = match verifier.open(&note).and_then(|t| Checkpoint::parse(&t)) {
+                Err(e) => Some(format!("the stored checkpoint of size {stored_size}: {e}")),
+                Ok(c) if c.size != stored_size || c.origin != verifier.name() => Some(format!(
+                    "the stored checkpoint of size {stored_size} is for another tree"
+                )),
+                Ok(_) if stored_size > size => Some(format!(
+                    "the log signed a checkpoint of size {stored_size} but holds {size} entries: entries were deleted"
+                )),
+                Ok(c) if c.root != root(&self.store, stored_size)? => Some(format!(
+                    "the tree of the first {stored_size} entries no longer has the root the log signed: entries {good_below}..{stored_size} were rewritten"
+                )),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                return Ok(Some((good_below.min(size), problem)));
+            }
+            good_below = stored_size;
+        }
+        Ok(None)
     }
 
     /// A `tlog-proof@v1` for entry `index` in the current tree.
@@ -237,10 +375,87 @@ mod tests {
         let new_root = ledger.checkpoint().unwrap().0.root;
         verify_consistency(old_size, new_size, &old_root, &new_root, &proof).unwrap();
         assert_eq!(ledger.entry(m).unwrap().parents, vec![d, t]);
-        assert_eq!(ledger.audit().unwrap(), None);
+        assert_eq!(ledger.audit(&vkey).unwrap(), None);
+        assert!(
+            ledger.add(&entry("moodel", "typo", vec![])).is_err(),
+            "unknown kind"
+        );
+        assert_eq!(
+            ledger
+                .find_subject(&veil_core::Sha256Digest::of_bytes(b"masked.csv").0)
+                .unwrap(),
+            Some(t)
+        );
         assert!(
             Ledger::init(dir.path(), "again").is_err(),
             "an existing ledger is never overwritten"
         );
+    }
+
+    #[test]
+    fn audit_checks_stored_checkpoints_against_a_rewritten_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::init(dir.path(), "example.com/veil-test").unwrap();
+        let vkey = ledger.verifier().clone();
+        for name in ["a", "b", "c"] {
+            ledger.add(&entry("dataset", name, vec![])).unwrap();
+        }
+        ledger.checkpoint().unwrap();
+        ledger.add(&entry("dataset", "d", vec![])).unwrap();
+        ledger.checkpoint().unwrap();
+        assert_eq!(ledger.audit(&vkey).unwrap(), None);
+        let stranger = NoteSigner::new("example.com/veil-test", [1; 32])
+            .unwrap()
+            .verifier();
+        assert!(ledger.audit(&stranger).unwrap().is_some());
+
+        // Someone with write access rebuilds the log from entry 3 on, hashes and all: the
+        // tree agrees with itself, but not with the checkpoint of size 4 the log signed.
+        let db = rusqlite::Connection::open(dir.path().join("ledger.db")).unwrap();
+        db.execute_batch(
+            "DELETE FROM entries WHERE idx >= 3; DELETE FROM subjects WHERE idx >= 3;
+             DELETE FROM nodes WHERE (idx + 1) << level > 3;",
+        )
+        .unwrap();
+        ledger.add(&entry("dataset", "forged", vec![])).unwrap();
+        let (index, why) = ledger.audit(&vkey).unwrap().unwrap();
+        assert_eq!(index, 3, "{why}");
+        assert!(why.contains("rewritten"), "{why}");
+
+        // Deleting the forged entry (a rewind) is caught too.
+        db.execute_batch(
+            "DELETE FROM entries WHERE idx >= 3; DELETE FROM subjects WHERE idx >= 3;
+             DELETE FROM nodes WHERE (idx + 1) << level > 3;",
+        )
+        .unwrap();
+        let (_, why) = ledger.audit(&vkey).unwrap().unwrap();
+        assert!(why.contains("deleted"), "{why}");
+    }
+
+    #[test]
+    fn a_protected_key_signs_only_after_unlock() {
+        let dir = tempfile::tempdir().unwrap();
+        // A stand-in for sealing: the CLI uses a passphrase-sealed file.
+        let ledger = Ledger::init_protected(dir.path(), "example.com/p", |text| {
+            Ok(text.iter().map(|b| b ^ 0x55).collect())
+        })
+        .unwrap();
+        assert!(!ledger.can_sign());
+        drop(ledger);
+        let mut ledger = Ledger::open(dir.path()).unwrap();
+        assert!(ledger.checkpoint().is_err());
+        let stored: Vec<u8> = ledger
+            .key_file()
+            .unwrap()
+            .iter()
+            .map(|b| b ^ 0x55)
+            .collect();
+        assert!(
+            ledger
+                .unlock(b"veil-ledger-key v1\nexample.com/p\nAAAA\n")
+                .is_err()
+        );
+        ledger.unlock(&stored).unwrap();
+        ledger.checkpoint().unwrap();
     }
 }

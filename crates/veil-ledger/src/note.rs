@@ -50,7 +50,7 @@ pub struct NoteVerifier {
 impl NoteVerifier {
     /// Parses `<name>+<hex id>+<base64(0x01 ‖ key)>`; the id must match the key.
     pub fn parse(vkey: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Invalid(format!("verifier key: {why}"));
+        let bad = |why: &str| Error::Malformed(format!("verifier key: {why}"));
         let mut parts = vkey.trim().splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -211,7 +211,7 @@ impl Checkpoint {
 
     /// Parses a checkpoint's note text (extension lines are allowed and ignored).
     pub fn parse(text: &str) -> Result<Checkpoint> {
-        let bad = |why: &str| Error::Invalid(format!("checkpoint: {why}"));
+        let bad = |why: &str| Error::Malformed(format!("checkpoint: {why}"));
         let mut lines = text.split('\n');
         let origin = lines
             .next()

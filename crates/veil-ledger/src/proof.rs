@@ -54,7 +54,7 @@ impl TlogProof {
 
     /// Parses a proof's text.
     pub fn parse(text: &str) -> Result<TlogProof> {
-        let bad = |why: &str| Error::Invalid(format!("tlog-proof: {why}"));
+        let bad = |why: &str| Error::Malformed(format!("tlog-proof: {why}"));
         let (head, checkpoint) = text
             .split_once("\n\n")
             .ok_or_else(|| bad("no blank line before the checkpoint"))?;

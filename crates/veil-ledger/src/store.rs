@@ -5,7 +5,11 @@
 //! * `entries(idx INTEGER PRIMARY KEY, data BLOB)` — each entry's exact bytes (the leaf data);
 //! * `nodes(level, idx, hash)` — the hash of every complete subtree: level 0 holds leaf hashes,
 //!   level `l` the root of leaves `[idx·2^l, (idx+1)·2^l)`. This is the content of C2SP
-//!   tlog tiles, one row per hash, so a root or a proof is O(log n) indexed reads.
+//!   tlog tiles, one row per hash, so a root or a proof is O(log n) indexed reads;
+//! * `subjects(sha256, idx)` — which entries name a file digest, so that a tool can find the
+//!   entry a file came from (its parent) without scanning the log;
+//! * `checkpoints(size, note)` — every signed checkpoint the log has issued, so that an audit
+//!   can check that today's tree still has yesterday's roots.
 //!
 //! An append takes SQLite's write lock (`BEGIN IMMEDIATE`) for the whole batch, reads the
 //! current size and the right edge of the tree inside it, and writes the entries and every
@@ -41,7 +45,12 @@ impl Store {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL,
-                 hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;",
+                 hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS subjects (sha256 BLOB NOT NULL, idx INTEGER NOT NULL,
+                 PRIMARY KEY (sha256, idx)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS subjects_by_entry ON subjects (idx);
+             CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY,
+                 note TEXT NOT NULL);",
         )
         .map_err(db)?;
         Ok(Store { conn })
@@ -54,6 +63,16 @@ impl Store {
 
     /// Appends entries in one transaction; returns the index of the first.
     pub fn append(&mut self, entries: &[Vec<u8>]) -> Result<u64> {
+        self.append_indexed(entries, |_| Ok(Vec::new()))
+    }
+
+    /// Appends entries in one transaction, indexing each under the digests `subjects` finds
+    /// in it (see [`Store::latest_with_subject`]); returns the index of the first.
+    pub fn append_indexed(
+        &mut self,
+        entries: &[Vec<u8>],
+        subjects: impl Fn(&[u8]) -> Result<Vec<Hash>>,
+    ) -> Result<u64> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -78,9 +97,17 @@ impl Store {
             let mut put_node = tx
                 .prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
                 .map_err(db)?;
+            let mut put_subject = tx
+                .prepare_cached("INSERT OR IGNORE INTO subjects (sha256, idx) VALUES (?1, ?2)")
+                .map_err(db)?;
             for (offset, data) in entries.iter().enumerate() {
                 let index = first + offset as u64;
                 put_entry.execute(params![index as i64, data]).map_err(db)?;
+                for digest in subjects(data)? {
+                    put_subject
+                        .execute(params![digest.as_slice(), index as i64])
+                        .map_err(db)?;
+                }
                 let mut hash = leaf_hash(data);
                 let mut level = 0usize;
                 loop {
@@ -113,9 +140,13 @@ impl Store {
 
     /// Recomputes every leaf hash from the stored entries and every stored subtree hash from
     /// its children, checks that entries are numbered 0..n without gaps and that exactly the
-    /// complete subtrees of n leaves are stored, and runs `check` on each entry's bytes.
+    /// complete subtrees of n leaves are stored, and runs `check` on each entry's bytes:
+    /// it returns the entry's subject digests, which must be exactly the ones indexed.
     /// Returns the first problem as (first bad entry index, what is wrong), or `None`.
-    pub fn audit(&self, check: impl Fn(u64, &[u8]) -> Result<()>) -> Result<Option<(u64, String)>> {
+    pub fn audit(
+        &self,
+        check: impl Fn(u64, &[u8]) -> Result<Vec<Hash>>,
+    ) -> Result<Option<(u64, String)>> {
         let size = self.size()?;
         let mut stmt = self
             .conn
@@ -132,8 +163,17 @@ impl Store {
                 rusqlite::types::ValueRef::Blob(b) => b.to_vec(),
                 _ => return Ok(Some((idx, format!("entry {idx} is not stored as bytes")))),
             };
-            if let Err(e) = check(idx, &data) {
-                return Ok(Some((idx, format!("entry {idx} is invalid: {e}"))));
+            let mut digests = match check(idx, &data) {
+                Ok(digests) => digests,
+                Err(e) => return Ok(Some((idx, format!("entry {idx} is invalid: {e}")))),
+            };
+            digests.sort_unstable();
+            digests.dedup();
+            if self.indexed_subjects(idx)? != digests {
+                return Ok(Some((
+                    idx,
+                    format!("the subject index of entry {idx} does not match the entry"),
+                )));
             }
             match node(&self.conn, 0, idx) {
                 Ok(h) if h == leaf_hash(&data) => {}
@@ -182,7 +222,77 @@ impl Store {
                 "hashes are stored for entries that do not exist".into(),
             )));
         }
+        let extra: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM subjects WHERE idx >= ?1 OR idx < 0",
+                [size as i64],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if extra > 0 {
+            return Ok(Some((
+                size,
+                "subjects are indexed for entries that do not exist".into(),
+            )));
+        }
         Ok(None)
+    }
+
+    fn indexed_subjects(&self, index: u64) -> Result<Vec<Hash>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sha256 FROM subjects WHERE idx = ?1 ORDER BY sha256")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([index as i64], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            // A digest of the wrong length can never equal a real one: keep it as all-ones
+            // so that the comparison fails.
+            out.push(row.map_err(db)?.try_into().unwrap_or([0xff; 32]));
+        }
+        Ok(out)
+    }
+
+    /// The newest entry that names `digest` as a subject, if any.
+    pub fn latest_with_subject(&self, digest: &Hash) -> Result<Option<u64>> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MAX(idx) FROM subjects WHERE sha256 = ?1",
+                [digest.as_slice()],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        Ok(n.map(|n| n as u64))
+    }
+
+    /// Records a signed checkpoint of `size` entries (one per size: Ed25519 signatures are
+    /// deterministic, so a second one for the same size is the same note).
+    pub fn save_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?1, ?2)",
+                params![size as i64, note],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Every stored checkpoint, by ascending size.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT size, note FROM checkpoints ORDER BY size")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
     }
 
     /// The bytes of entry `index`.
@@ -276,7 +386,7 @@ mod tests {
             store.append(&entries).unwrap();
             store
         };
-        let ok = |_: u64, _: &[u8]| Ok(());
+        let ok = |_: u64, _: &[u8]| Ok(Vec::new());
         assert_eq!(fresh().audit(ok).unwrap(), None);
         let cases: [(&str, u64); 7] = [
             ("UPDATE entries SET data = 'entry 2' WHERE idx = 2", 2),
@@ -312,11 +422,56 @@ mod tests {
                 if i == 9 {
                     Err(Error::Invalid("bad".into()))
                 } else {
-                    Ok(())
+                    Ok(Vec::new())
                 }
             })
             .unwrap();
         assert_eq!(found.map(|f| f.0), Some(9));
+    }
+
+    #[test]
+    fn the_subject_index_finds_entries_and_audit_checks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let digest = |data: &[u8]| veil_core::Sha256Digest::of_bytes(data).0;
+        let subjects = |data: &[u8]| Ok(vec![digest(data), digest(b"shared")]);
+        let fresh = || {
+            let _ = std::fs::remove_file(&path);
+            let mut store = Store::open(&path).unwrap();
+            let entries: Vec<Vec<u8>> = (0..6).map(|i| format!("entry {i}").into_bytes()).collect();
+            store.append_indexed(&entries, subjects).unwrap();
+            store
+        };
+        let store = fresh();
+        assert_eq!(
+            store.latest_with_subject(&digest(b"entry 2")).unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            store.latest_with_subject(&digest(b"shared")).unwrap(),
+            Some(5)
+        );
+        assert_eq!(store.latest_with_subject(&digest(b"absent")).unwrap(), None);
+        let check = |_: u64, data: &[u8]| subjects(data);
+        assert_eq!(store.audit(check).unwrap(), None);
+        for (sql, first_bad) in [
+            (
+                "DELETE FROM subjects WHERE idx = 3 AND sha256 <> (SELECT sha256 FROM subjects WHERE idx = 0 LIMIT 1)",
+                3,
+            ),
+            ("INSERT INTO subjects VALUES (zeroblob(32), 4)", 4),
+            ("UPDATE subjects SET idx = 9 WHERE idx = 5", 5),
+            ("INSERT INTO subjects VALUES (zeroblob(32), 6)", 6),
+        ] {
+            let store = fresh();
+            store.conn.execute(sql, []).unwrap();
+            let found = store.audit(check).unwrap();
+            assert_eq!(
+                found.as_ref().map(|f| f.0),
+                Some(first_bad),
+                "{sql}: {found:?}"
+            );
+        }
     }
 
     #[test]
