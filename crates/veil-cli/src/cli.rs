@@ -59,6 +59,187 @@ pub enum Command {
     /// Seal, open, inspect and re-address encrypted files.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Record datasets, transformations and models in a signed, append-only log; prove and
+    /// verify entries; sign models.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+/// `--ledger DIR`: record what a command did in a ledger.
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// Record this step in the ledger in DIR: inputs become parents (found by content digest,
+    /// or logged as datasets first), outputs the new entry's subjects.
+    #[arg(long, value_name = "DIR")]
+    pub ledger: Option<PathBuf>,
+}
+
+const LEDGER_HELP: &str = "\
+A ledger is a directory: ledger.db (SQLite), log.key (the log's Ed25519 signing key, mode
+0600) and log.vkey (its public verifier key, all an auditor needs). Entries have a kind
+(dataset, transform, model, evaluation, dp-release, fl-round, mpc-session, he-inference,
+signature), subjects (SHA-256 of files; a directory is hashed as a manifest of its files),
+parent entries and key=value metadata. Formats: docs/formats.md.
+
+Examples:
+  veil ledger init prov --origin example.com/veil/prov
+  veil ledger add prov --kind dataset --file train.csv --meta source=hospital-a
+  veil ledger add prov --kind model --file bc.model --parent 0 --sign me.key
+  veil ledger prove prov --index 1 -o bc.proof
+  veil ledger entry prov --index 1 --raw -o bc.entry
+  veil ledger verify --vkey prov/log.vkey --proof bc.proof --entry bc.entry --file bc.model
+  veil ledger lineage prov 1 --dot | dot -Tsvg > lineage.svg
+  veil ledger audit prov";
+
+/// `veil ledger ...`
+#[derive(Debug, Subcommand)]
+#[command(after_help = LEDGER_HELP)]
+pub enum LedgerCommand {
+    /// Create a ledger directory and the log's signing key.
+    #[command(after_help = "\
+The key is kept unprotected (mode 0600) so that checkpoints can be signed unattended;
+--passphrase-file seals it under a passphrase, which commands that sign then need.
+
+Example:
+  veil ledger init prov --origin example.com/veil/prov")]
+    Init {
+        /// The ledger directory (created if missing; must not hold a ledger).
+        dir: PathBuf,
+        /// The log's name: the first line of its checkpoints and the name of its key.
+        #[arg(long)]
+        origin: String,
+        /// Protect log.key with the passphrase in this file (first line).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Append an entry; prints its index and leaf hash.
+    #[command(after_help = "\
+Examples:
+  veil ledger add prov --kind dataset --file train.csv --meta source=hospital-a
+  veil ledger add prov --kind model --file model-dir/ --parent 0 --parent 1 --sign me.key")]
+    Add {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// What the entry records: dataset, transform, model, evaluation, dp-release,
+        /// fl-round, mpc-session, he-inference or signature.
+        #[arg(long)]
+        kind: String,
+        /// A file (or directory) the entry is about; repeatable.
+        #[arg(long = "file", value_name = "PATH", required = true)]
+        files: Vec<PathBuf>,
+        /// A name for people [default: the first file's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// The index of an entry this one derives from; repeatable.
+        #[arg(long = "parent", value_name = "INDEX")]
+        parents: Vec<u64>,
+        /// Free metadata, KEY=VALUE; repeatable.
+        #[arg(long = "meta", value_name = "KEY=VALUE")]
+        meta: Vec<String>,
+        /// Sign the entry as this Veil identity.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+        #[command(flatten)]
+        key_passphrase: KeyPassphraseArgs,
+    },
+    /// Sign and print a checkpoint of the log (origin, size, root hash).
+    #[command(after_help = "Example:\n  veil ledger checkpoint prov > checkpoint.txt")]
+    Checkpoint {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// The passphrase of a protected log key, in this file.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Prove that an entry is in the log (tlog-proof), or that the log grew from an
+    /// earlier size without rewriting it (consistency proof).
+    #[command(after_help = "\
+Examples:
+  veil ledger prove prov --index 3 -o entry3.proof
+  veil ledger prove prov --from 2 --json")]
+    Prove {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// The entry to prove (a c2sp.org/tlog-proof@v1 text).
+        #[arg(long, conflicts_with = "from", required_unless_present = "from")]
+        index: Option<u64>,
+        /// The earlier tree size to prove consistency from.
+        #[arg(long)]
+        from: Option<u64>,
+        /// Write the proof to this file instead of stdout.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// The passphrase of a protected log key, in this file.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Show an entry, or write its exact bytes (the Merkle leaf data).
+    #[command(after_help = "\
+Examples:
+  veil ledger entry prov --index 3
+  veil ledger entry prov --index 3 --raw -o entry3.bin")]
+    Entry {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// The entry's index.
+        #[arg(long)]
+        index: u64,
+        /// The exact encoded bytes instead of a readable view.
+        #[arg(long)]
+        raw: bool,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a proof offline: the checkpoint's signature, the entry's inclusion, and
+    /// optionally that files are the entry's subjects. Needs no ledger.
+    #[command(after_help = "\
+Example:
+  veil ledger verify --vkey log.vkey --proof entry3.proof --entry entry3.bin --file model.safetensors")]
+    Verify {
+        /// The log's verifier key (log.vkey).
+        #[arg(long)]
+        vkey: PathBuf,
+        /// The tlog-proof file.
+        #[arg(long)]
+        proof: PathBuf,
+        /// The entry's exact bytes (from `veil ledger entry --raw`).
+        #[arg(long)]
+        entry: PathBuf,
+        /// A file (or directory) that must be one of the entry's subjects; repeatable.
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<PathBuf>,
+    },
+    /// Show where an entry came from: its parents, their parents, down to the datasets.
+    #[command(after_help = "\
+Examples:
+  veil ledger lineage prov 7
+  veil ledger lineage prov 7 --dot | dot -Tsvg > lineage.svg")]
+    Lineage {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// The entry.
+        index: u64,
+        /// Print Graphviz DOT instead of a tree.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// List the entries of the log.
+    #[command(after_help = "Example:\n  veil ledger list prov --json")]
+    List {
+        /// The ledger directory.
+        dir: PathBuf,
+    },
+    /// Recompute every leaf and subtree hash from the stored entries and check them, the
+    /// subject index and every checkpoint the log signed; exits 10 on any problem.
+    #[command(after_help = "Example:\n  veil ledger audit prov --vkey trusted/log.vkey")]
+    Audit {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// The verifier key to check checkpoints with [default: DIR/log.vkey].
+        #[arg(long)]
+        vkey: Option<PathBuf>,
+    },
 }
 
 /// Where the passphrase of a secret identity comes from.

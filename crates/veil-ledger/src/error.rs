@@ -1,7 +1,7 @@
 //! The error vocabulary of `veil-ledger`.
 
 /// Errors of `veil-ledger`.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A proof was asked for, or checked against, sizes or indexes that do not fit together.
     #[error("invalid request: {0}")]
@@ -13,6 +13,12 @@ pub enum Error {
     /// A proof does not verify.
     #[error("the proof does not verify: {0}")]
     ProofFailed(&'static str),
+    /// Reading a file failed.
+    #[error(transparent)]
+    Io(#[from] veil_core::Error),
+    /// A model-signing bundle does not verify for this model and key.
+    #[error("model signature check failed: {0}")]
+    ModelSignature(String),
     /// The SQLite store failed (locked for too long, full disk, corrupt file, ...).
     #[error("ledger storage: {0}")]
     Storage(String),

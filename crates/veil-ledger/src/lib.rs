@@ -25,7 +25,9 @@
 pub mod entry;
 pub mod error;
 pub mod ledger;
+pub mod manifest;
 pub mod merkle;
+pub mod model_signing;
 pub mod note;
 pub mod proof;
 pub mod store;
