@@ -12,7 +12,7 @@ embedded dataset: builtin:breast-cancer (label malignant), builtin:digits (label
 Exit codes: 0 success, 1 internal error, 2 invalid arguments or options, 3 invalid input
 data, 4 file-system error, 5 invalid model file, 6 training diverged, 7 sealed file not
 intact (tampered, truncated, not a sealed file), 8 wrong key or passphrase, 9 signature
-check failed.
+check failed, 10 a ledger proof or audit does not verify.
 
 Examples:
   veil demo
@@ -240,6 +240,51 @@ Examples:
         #[arg(long)]
         vkey: Option<PathBuf>,
     },
+    /// Sign a model file or directory into an OpenSSF model-signing bundle (ECDSA P-256).
+    #[command(after_help = "\
+The bundle is what the PyPI model-signing tool writes and reads (`model_signing verify key
+MODEL --signature bundle.json --public_key KEY.pub`): a DSSE envelope around an in-toto
+statement listing the SHA-256 of every file. Git files (.git, .github, .gitignore,
+.gitattributes) and the bundle itself are left out.
+
+Examples:
+  veil key new --ecdsa-p256 -o signer.pem
+  veil ledger sign-model model-dir/ --key signer.pem -o model.sig.json
+  veil ledger sign-model bc.model --key signer.pem -o bc.sig.json --ledger prov")]
+    SignModel {
+        /// The model: a file or a directory.
+        model: PathBuf,
+        /// The ECDSA P-256 private key (PEM: PKCS#8 or SEC1, unencrypted).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the bundle (JSON).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// A path inside the model to leave out, relative to its root; repeatable.
+        #[arg(long = "ignore-paths", value_name = "PATH")]
+        ignore_paths: Vec<String>,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Verify an OpenSSF model-signing bundle against a model and the signer's public key.
+    #[command(after_help = "\
+Exits 9 if the signature does not verify or any file was changed, added or removed.
+
+Example:
+  veil ledger verify-model model-dir/ --bundle model.sig.json --key signer.pub")]
+    VerifyModel {
+        /// The model: a file or a directory.
+        model: PathBuf,
+        /// The bundle (JSON).
+        #[arg(long, alias = "signature")]
+        bundle: PathBuf,
+        /// The signer's ECDSA P-256 public key (SPKI PEM).
+        #[arg(long, alias = "public-key")]
+        key: PathBuf,
+        /// A path inside the model to leave out, relative to its root; repeatable.
+        #[arg(long = "ignore-paths", value_name = "PATH")]
+        ignore_paths: Vec<String>,
+    },
 }
 
 /// Where the passphrase of a secret identity comes from.
@@ -272,11 +317,18 @@ or read with --passphrase-file; --unprotected writes it in the clear.
 
 Examples:
   veil key new -o alice.key
-  veil key new -o ci.key --unprotected")]
+  veil key new -o ci.key --unprotected
+  veil key new --ecdsa-p256 -o signer.pem
+
+--ecdsa-p256 makes an ECDSA P-256 key for OpenSSF model signing instead: KEY.pem (PKCS#8,
+mode 0600, unencrypted, as the OpenSSF tool needs) and KEY.pub (SPKI PEM).")]
     New {
         /// The secret identity file to write; the public file gets the extension .pub.
         #[arg(short, long)]
         out: PathBuf,
+        /// Make an ECDSA P-256 signing key (for `veil ledger sign-model`) instead of an identity.
+        #[arg(long, conflicts_with_all = ["passphrase_file", "unprotected"])]
+        ecdsa_p256: bool,
         #[command(flatten)]
         protection: ProtectionArgs,
     },
@@ -362,6 +414,8 @@ Examples:
         segment_size: u32,
         #[command(flatten)]
         key_passphrase: KeyPassphraseArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
         /// The file to seal, or -.
         input: String,
         /// The sealed file, or -.
@@ -392,6 +446,8 @@ Examples:
         range: Option<String>,
         #[command(flatten)]
         key_passphrase: KeyPassphraseArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
         /// The sealed file, or -.
         input: String,
         /// Where to write the plaintext, or -.
@@ -570,6 +626,8 @@ pub struct TrainArgs {
     /// Where to write the model (safetensors). Replaced atomically, only on success.
     #[arg(long, short)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
 }
 
 /// `veil eval`

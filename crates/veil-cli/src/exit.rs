@@ -10,7 +10,8 @@
 //! | 6 | training diverged |
 //! | 7 | a sealed file is not intact: tampered, truncated, extended, or not a sealed file |
 //! | 8 | wrong key: no identity or passphrase given opens the file |
-//! | 9 | signature check failed |
+//! | 9 | signature check failed (a sealed file's signer, a ledger entry, a model-signing bundle) |
+//! | 10 | a ledger proof, checkpoint or audit does not verify |
 
 use std::process::ExitCode;
 
@@ -45,6 +46,9 @@ fn code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<veil_vault::Error>() {
             return vault_code(e);
         }
+        if let Some(e) = cause.downcast_ref::<veil_ledger::Error>() {
+            return ledger_code(e);
+        }
         if let Some(e) = cause.downcast_ref::<veil_core::Error>() {
             return core_code(e);
         }
@@ -71,6 +75,18 @@ fn vault_code(err: &veil_vault::Error) -> u8 {
         E::Signature(_) => 9,
         E::Invalid { .. } => 2,
         E::KeyFile { .. } | E::Shares(_) => 3,
+    }
+}
+
+fn ledger_code(err: &veil_ledger::Error) -> u8 {
+    use veil_ledger::Error as E;
+    match err {
+        E::Invalid(_) => 2,
+        E::Malformed(_) => 3,
+        E::Storage(_) => 4,
+        E::Io(core) => core_code(core),
+        E::ModelSignature(_) => 9,
+        E::ProofFailed(_) | E::MissingHash { .. } | E::Verification(_) => 10,
     }
 }
 

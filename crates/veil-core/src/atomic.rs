@@ -70,7 +70,12 @@ pub fn write_atomic_with<T, E: From<Error>>(
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, |out| {
+    write_atomic_bytes_with(path, Visibility::Public, bytes)
+}
+
+/// Writes `bytes` to `path` atomically, with the permissions of `visibility`.
+pub fn write_atomic_bytes_with(path: &Path, visibility: Visibility, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, visibility, |out| {
         out.write_all(bytes).map_err(|e| Error::io(path, e))
     })
 }

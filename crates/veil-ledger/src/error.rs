@@ -13,6 +13,9 @@ pub enum Error {
     /// A proof does not verify.
     #[error("the proof does not verify: {0}")]
     ProofFailed(&'static str),
+    /// A check found a problem (an audit finding, a file that is not the entry's subject).
+    #[error("{0}")]
+    Verification(String),
     /// Reading a file failed.
     #[error(transparent)]
     Io(#[from] veil_core::Error),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use veil_core::atomic::{Visibility, write_atomic_with};
+use veil_core::atomic::{Visibility, write_atomic_bytes_with};
 use zeroize::Zeroizing;
 
 use crate::entry::Entry;
@@ -52,10 +52,7 @@ pub struct Ledger {
 }
 
 fn write_bytes(path: &Path, bytes: &[u8], visibility: Visibility) -> Result<()> {
-    write_atomic_with(path, visibility, |out| {
-        std::io::Write::write_all(out, bytes).map_err(|e| veil_core::Error::io(path, e))
-    })
-    .map_err(|e| Error::Storage(e.to_string()))
+    Ok(write_atomic_bytes_with(path, visibility, bytes)?)
 }
 
 fn storage(path: &Path, e: impl std::fmt::Display) -> Error {

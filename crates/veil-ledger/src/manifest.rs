@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::entry::Subject;
 use crate::error::{Error, Result};
 
 /// The paths the OpenSSF tool ignores by default (relative to the model's root).
@@ -135,6 +136,23 @@ pub fn digest_of(resources: &[Resource]) -> [u8; 32] {
         h.update(r.sha256);
     }
     h.finalize().into()
+}
+
+/// The ledger subject for a file (the SHA-256 of its content) or a directory (named with a
+/// trailing `/`, digest [`Manifest::digest`]).
+pub fn subject_of(path: &Path) -> Result<Subject> {
+    let manifest = Manifest::of_path(path, &[])?;
+    Ok(if manifest.is_dir {
+        Subject {
+            name: format!("{}/", manifest.name),
+            sha256: manifest.digest(),
+        }
+    } else {
+        Subject {
+            name: manifest.name,
+            sha256: manifest.resources[0].sha256,
+        }
+    })
 }
 
 fn file_digest(path: &Path) -> Result<[u8; 32]> {

@@ -92,6 +92,11 @@ impl PublicIdentity {
         KeyId(id)
     }
 
+    /// The Ed25519 public key (what checks this identity's signatures).
+    pub fn ed25519(&self) -> [u8; 32] {
+        self.ed25519
+    }
+
     /// The identity with these raw public keys (not validated; see [`PublicIdentity::from_pem`]).
     pub(crate) fn from_raw(x25519: [u8; 32], ed25519: [u8; 32]) -> Self {
         PublicIdentity { x25519, ed25519 }

@@ -3,17 +3,24 @@
 use std::path::Path;
 
 use serde_json::json;
-use veil_core::atomic::{Visibility, write_atomic_with};
+use veil_core::atomic::{Visibility, write_atomic_bytes, write_atomic_bytes_with};
 use veil_vault::custody::{self, Share};
 use veil_vault::{Identity, PublicIdentity};
 
-use super::secrets::{load_identity, new_protection, write_identity};
+use super::secrets::{load_identity, new_protection, public_path, write_identity};
 use crate::cli::KeyCommand;
 use crate::report;
 
 pub fn run(cmd: &KeyCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
-        KeyCommand::New { out, protection } => {
+        KeyCommand::New {
+            out,
+            ecdsa_p256: true,
+            ..
+        } => new_ecdsa(out, json),
+        KeyCommand::New {
+            out, protection, ..
+        } => {
             let passphrase = new_protection(protection)?;
             let identity = Identity::generate();
             let public = write_identity(out, &identity, passphrase.as_ref())?;
@@ -56,10 +63,7 @@ pub fn run(cmd: &KeyCommand, json: bool) -> anyhow::Result<()> {
             for share in &parts {
                 let path = out.join(format!("share-{}", share.index()));
                 let text = share.to_pem()?;
-                write_atomic_with(&path, Visibility::Secret, |w| {
-                    std::io::Write::write_all(w, text.as_bytes())
-                        .map_err(|e| veil_core::Error::io(&path, e))
-                })?;
+                write_atomic_bytes_with(&path, Visibility::Secret, text.as_bytes())?;
                 written.push(path);
             }
             if json {
@@ -107,6 +111,29 @@ pub fn run(cmd: &KeyCommand, json: bool) -> anyhow::Result<()> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Writes an ECDSA P-256 key pair for OpenSSF model signing: KEY (PKCS#8, mode 0600) and
+/// KEY with extension .pub (SPKI).
+fn new_ecdsa(out: &Path, json: bool) -> anyhow::Result<()> {
+    let key = veil_ledger::model_signing::SigningKey::generate();
+    let pem = key.to_pem()?;
+    write_atomic_bytes_with(out, Visibility::Secret, pem.as_bytes())?;
+    let public = public_path(out);
+    write_atomic_bytes(&public, key.verifying_key().to_pem()?.as_bytes())?;
+    let hint = key.verifying_key().hint()?;
+    if json {
+        report::json(&json!({
+            "type": "ecdsa-p256", "secret": out, "public": public, "key_hint": hint,
+        }))
+    } else {
+        println!(
+            "ECDSA P-256 signing key: {} (PKCS#8, unencrypted, mode 0600)",
+            out.display()
+        );
+        println!("public key: {} (key hint {hint})", public.display());
+        Ok(())
     }
 }
 

@@ -3,7 +3,9 @@
 mod data;
 mod demo;
 mod key;
+mod ledger;
 mod model;
+mod provenance;
 mod secrets;
 mod vault;
 
@@ -19,5 +21,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args, cli.json),
         Command::Key(cmd) => key::run(cmd, cli.json),
         Command::Vault(cmd) => vault::run(cmd, cli.json),
+        Command::Ledger(cmd) => ledger::run(cmd, cli.json),
     }
 }

@@ -9,6 +9,7 @@ use veil_core::{Column, Table, Values};
 use veil_ml::pipeline::{Columns, Holdout, ModelConfig, Prepared, prepare};
 use veil_ml::{Evaluation, Model, ModelKind, OptimizerKind, Predictions, model_file};
 
+use super::provenance;
 use crate::cli::{EvalArgs, PredictArgs, TrainArgs};
 use crate::report;
 
@@ -142,6 +143,7 @@ pub fn fit(request: &FitRequest<'_>, json: bool) -> anyhow::Result<Trained> {
 }
 
 pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
+    let mut ledger = provenance::open(args.ledger.ledger.as_deref())?;
     let request = FitRequest {
         data: &args.data,
         test_data: args.test_data.as_deref(),
@@ -156,8 +158,14 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         out: &args.out,
     };
     let trained = fit(&request, json)?;
+    let index = ledger
+        .as_mut()
+        .map(|l| record_training(l, &request, &trained))
+        .transpose()?;
     if json {
-        return report::json(&trained.to_json(&args.out, args.seed));
+        let mut value = trained.to_json(&args.out, args.seed);
+        provenance::with_index(&mut value, index);
+        return report::json(&value);
     }
     let m = &trained.model;
     println!(
@@ -171,7 +179,49 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     );
     print_evaluation("test", &trained.test);
     println!("model written to {}", args.out.display());
+    provenance::say(index);
     Ok(())
+}
+
+/// Records a finished training run in a ledger: the data become parents, the model file the
+/// subject, the settings and test metrics metadata. Returns the entry's index.
+pub fn record_training(
+    ledger: &mut veil_ledger::Ledger,
+    request: &FitRequest<'_>,
+    trained: &Trained,
+) -> anyhow::Result<u64> {
+    let mut inputs = vec![provenance::data_subject(request.data)?];
+    if let Some(test) = request.test_data {
+        inputs.push(provenance::data_subject(test)?);
+    }
+    let m = &trained.model;
+    let mut meta = vec![
+        ("model".to_string(), m.kind.name().to_string()),
+        ("label".to_string(), m.label.clone()),
+        ("seed".to_string(), request.config.train.seed.to_string()),
+        ("epochs".to_string(), trained.epochs.to_string()),
+        ("parameters".to_string(), m.network.num_params().to_string()),
+    ];
+    let metrics = [
+        ("test_accuracy", trained.test.accuracy),
+        ("test_auc", trained.test.auc),
+        ("test_mse", trained.test.mse),
+        ("test_r2", trained.test.r2),
+    ];
+    for (name, value) in metrics {
+        if let Some(v) = value {
+            meta.push((name.to_string(), format!("{v:.6}")));
+        }
+    }
+    let outputs = vec![veil_ledger::manifest::subject_of(request.out)?];
+    let step = provenance::Step {
+        kind: "model",
+        name: outputs[0].name.clone(),
+        inputs,
+        outputs,
+        meta,
+    };
+    provenance::record(ledger, step)
 }
 
 /// Prints the headline metrics of an evaluation.

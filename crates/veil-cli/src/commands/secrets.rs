@@ -1,10 +1,12 @@
 //! Loading and writing identities, passphrases and streams for the key and vault commands.
 
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use veil_core::atomic::{Visibility, write_atomic_with};
+use veil_core::atomic::{
+    Visibility, write_atomic_bytes, write_atomic_bytes_with, write_atomic_with,
+};
 use veil_vault::{Identity, KdfParams, Passphrase};
 
 use crate::cli::{KeyPassphraseArgs, ProtectionArgs};
@@ -75,23 +77,10 @@ pub fn write_identity(
     protection: Option<&Passphrase>,
 ) -> anyhow::Result<PathBuf> {
     let text = identity.to_pem(protection.map(|p| (p, KdfParams::default())))?;
-    write_atomic_with(path, Visibility::Secret, |out| {
-        write_bytes(out, text.as_bytes(), path)
-    })?;
+    write_atomic_bytes_with(path, Visibility::Secret, text.as_bytes())?;
     let public = public_path(path);
-    write_atomic_with(&public, Visibility::Public, |out| {
-        write_bytes(out, identity.public().to_pem().as_bytes(), &public)
-    })?;
+    write_atomic_bytes(&public, identity.public().to_pem().as_bytes())?;
     Ok(public)
-}
-
-fn write_bytes(
-    out: &mut BufWriter<std::fs::File>,
-    bytes: &[u8],
-    path: &Path,
-) -> veil_core::Result<()> {
-    out.write_all(bytes)
-        .map_err(|e| veil_core::Error::io(path, e))
 }
 
 /// An input stream: a file, or stdin for `-`. Unbuffered: Veil reads whole segments.

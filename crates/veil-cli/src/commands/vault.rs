@@ -11,6 +11,7 @@ use veil_core::atomic::write_atomic;
 use veil_vault::age_compat;
 use veil_vault::{Keyring, PublicIdentity, SealOptions, SealedReader};
 
+use super::provenance::{self, Step};
 use super::secrets::{input, load_identity, with_output};
 use crate::cli::{KeyPassphraseArgs, SealFormat, VaultCommand};
 use crate::report;
@@ -24,6 +25,7 @@ pub fn run(cmd: &VaultCommand, json: bool) -> anyhow::Result<()> {
             format,
             segment_size,
             key_passphrase,
+            ledger,
             input: source,
             out,
         } => {
@@ -33,6 +35,7 @@ pub fn run(cmd: &VaultCommand, json: bool) -> anyhow::Result<()> {
                 sign: sign.as_deref(),
                 segment_size: *segment_size,
                 key_passphrase,
+                ledger: ledger.ledger.as_deref(),
             };
             match format {
                 SealFormat::Veil => seal_veil(&request, source, out, json),
@@ -45,6 +48,7 @@ pub fn run(cmd: &VaultCommand, json: bool) -> anyhow::Result<()> {
             expect_signer,
             range,
             key_passphrase,
+            ledger,
             input: source,
             out,
         } => open(
@@ -54,6 +58,7 @@ pub fn run(cmd: &VaultCommand, json: bool) -> anyhow::Result<()> {
                 expect_signer: expect_signer.as_deref(),
                 range: range.as_deref(),
                 key_passphrase,
+                ledger: ledger.ledger.as_deref(),
             },
             source,
             out,
@@ -88,6 +93,31 @@ struct SealRequest<'a> {
     sign: Option<&'a Path>,
     segment_size: u32,
     key_passphrase: &'a KeyPassphraseArgs,
+    ledger: Option<&'a Path>,
+}
+
+/// Records a seal or open step in the `--ledger`, if one was given.
+fn record(
+    ledger: Option<&mut veil_ledger::Ledger>,
+    op: &str,
+    source: &str,
+    out: &str,
+    meta: Vec<(String, String)>,
+) -> anyhow::Result<Option<u64>> {
+    let Some(ledger) = ledger else {
+        return Ok(None);
+    };
+    let outputs = vec![provenance::file_subject(out)?];
+    let mut meta = meta;
+    meta.push(("op".into(), op.into()));
+    let step = Step {
+        kind: "transform",
+        name: format!("{op}ed {}", outputs[0].name),
+        inputs: vec![provenance::file_subject(source)?],
+        outputs,
+        meta,
+    };
+    Ok(Some(provenance::record(ledger, step)?))
 }
 
 /// The input, with a progress bar when it is a file of known size.
@@ -109,6 +139,8 @@ fn source_with_progress(
 }
 
 fn seal_veil(request: &SealRequest<'_>, source: &str, out: &str, json: bool) -> anyhow::Result<()> {
+    let mut ledger = provenance::open(request.ledger)?;
+    provenance::require_files(ledger.as_ref(), &[source, out])?;
     let mut recipients = Vec::new();
     for r in request.to {
         if r.starts_with("age1") {
@@ -139,12 +171,22 @@ fn seal_veil(request: &SealRequest<'_>, source: &str, out: &str, json: bool) -> 
         names.push("passphrase".into());
     }
     let signer_id = signer.as_ref().map(|s| s.public().key_id().to_string());
+    let mut meta = vec![
+        ("format".to_string(), "veil".to_string()),
+        ("recipients".to_string(), names.join(",")),
+    ];
+    if let Some(id) = &signer_id {
+        meta.push(("signer".into(), id.clone()));
+    }
+    let index = record(ledger.as_mut(), "seal", source, out, meta)?;
+    let mut value = json!({
+        "output": out, "format": "veil", "plaintext_bytes": summary.plaintext_len,
+        "sealed_bytes": summary.sealed_len, "segments": summary.segments,
+        "recipients": names, "signer": signer_id,
+    });
+    provenance::with_index(&mut value, index);
     if json {
-        report::json(&json!({
-            "output": out, "format": "veil", "plaintext_bytes": summary.plaintext_len,
-            "sealed_bytes": summary.sealed_len, "segments": summary.segments,
-            "recipients": names, "signer": signer_id,
-        }))
+        report::json(&value)
     } else {
         if out != "-" {
             eprintln!(
@@ -157,6 +199,7 @@ fn seal_veil(request: &SealRequest<'_>, source: &str, out: &str, json: bool) -> 
                     .unwrap_or_default()
             );
         }
+        provenance::say(index);
         Ok(())
     }
 }
@@ -182,12 +225,20 @@ fn seal_age(request: &SealRequest<'_>, source: &str, out: &str, json: bool) -> a
             );
         }
     }
+    let mut ledger = provenance::open(request.ledger)?;
+    provenance::require_files(ledger.as_ref(), &[source, out])?;
     let reader = source_with_progress(source, "sealing", json)?;
     let n = with_output(out, |w| Ok(age_compat::seal(reader, w, &recipients)?))?;
+    let meta = vec![
+        ("format".to_string(), "age".to_string()),
+        ("recipients".to_string(), recipients.join(",")),
+    ];
+    let index = record(ledger.as_mut(), "seal", source, out, meta)?;
+    let mut value =
+        json!({"output": out, "format": "age", "plaintext_bytes": n, "recipients": recipients});
+    provenance::with_index(&mut value, index);
     if json {
-        report::json(
-            &json!({"output": out, "format": "age", "plaintext_bytes": n, "recipients": recipients}),
-        )
+        report::json(&value)
     } else {
         if out != "-" {
             eprintln!(
@@ -195,6 +246,7 @@ fn seal_age(request: &SealRequest<'_>, source: &str, out: &str, json: bool) -> a
                 recipients.len()
             );
         }
+        provenance::say(index);
         Ok(())
     }
 }
@@ -205,6 +257,7 @@ struct OpenRequest<'a> {
     expect_signer: Option<&'a Path>,
     range: Option<&'a str>,
     key_passphrase: &'a KeyPassphraseArgs,
+    ledger: Option<&'a Path>,
 }
 
 /// Veil identities and passphrase from the request; age identity files are returned as text.
@@ -250,6 +303,21 @@ fn parse_range(range: &str) -> anyhow::Result<(u64, u64)> {
 }
 
 fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyhow::Result<()> {
+    let mut ledger = provenance::open(request.ledger)?;
+    provenance::require_files(ledger.as_ref(), &[source, out])?;
+    let mut finish =
+        |bytes: u64, format: &str, signer: Option<veil_vault::KeyId>, verified: bool| {
+            let mut meta = vec![("format".to_string(), format.to_string())];
+            if let Some(s) = signer {
+                meta.push(("signer".into(), s.to_string()));
+                meta.push(("signature_verified".into(), verified.to_string()));
+            }
+            if let Some(range) = request.range {
+                meta.push(("range".into(), range.to_string()));
+            }
+            let index = record(ledger.as_mut(), "open", source, out, meta)?;
+            finish_open(json, out, bytes, format, signer, verified, index)
+        };
     let (ring, age_identities) = keyring(
         request.identities,
         request.passphrase_file,
@@ -278,7 +346,7 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
             bail!("{source} is an age file: give its age identity file with -i");
         };
         let n = with_output(out, |w| Ok(age_compat::open(reader, w, identity)?))?;
-        return finish_open(json, out, n, "age", None, false);
+        return finish(n, "age", None, false);
     }
 
     if let Some(range) = request.range {
@@ -302,7 +370,7 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
         let n = with_output(out, |w| {
             std::io::copy(&mut (&mut sealed).take(len), w).map_err(unwrap_vault_error)
         })?;
-        return finish_open(json, out, n, "veil", signed_by, signer.is_some());
+        return finish(n, "veil", signed_by, signer.is_some());
     }
 
     if out == "-" && signer.is_some() {
@@ -321,9 +389,7 @@ fn open(request: &OpenRequest<'_>, source: &str, out: &str, json: bool) -> anyho
     let summary = with_output(out, |w| {
         Ok(veil_vault::open(reader, w, &ring, signer.as_ref())?)
     })?;
-    finish_open(
-        json,
-        out,
+    finish(
         summary.plaintext_len,
         "veil",
         summary.signer,
@@ -355,12 +421,15 @@ fn finish_open(
     format: &str,
     signer: Option<veil_vault::KeyId>,
     verified: bool,
+    ledger_index: Option<u64>,
 ) -> anyhow::Result<()> {
+    let mut value = json!({
+        "output": out, "format": format, "plaintext_bytes": bytes,
+        "signer": signer.map(|s| s.to_string()), "signature_verified": verified,
+    });
+    provenance::with_index(&mut value, ledger_index);
     if json {
-        return report::json(&json!({
-            "output": out, "format": format, "plaintext_bytes": bytes,
-            "signer": signer.map(|s| s.to_string()), "signature_verified": verified,
-        }));
+        return report::json(&value);
     }
     if out != "-" {
         let sig = match (signer, verified) {
@@ -370,6 +439,7 @@ fn finish_open(
         };
         eprintln!("opened {bytes} bytes into {out}{sig}");
     }
+    provenance::say(ledger_index);
     Ok(())
 }
 

@@ -15,7 +15,7 @@ mod summary;
 
 use std::path::Path;
 
-pub use builtin::{BUILTINS, Builtin};
+pub use builtin::{BUILTINS, Builtin, find as find_builtin};
 pub use summary::ColumnSummary;
 
 use crate::error::{Error, Result, Role, RowRef, name_list};

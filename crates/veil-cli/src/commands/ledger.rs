@@ -1,0 +1,666 @@
+//! `veil ledger init | add | checkpoint | prove | entry | verify | lineage | list | audit |
+//! sign-model | verify-model`
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use veil_ledger::manifest::subject_of;
+use veil_ledger::merkle::leaf_hash;
+use veil_ledger::model_signing::{self, SigningKey, VerifyingKey};
+use veil_ledger::{Entry, EntrySigner, Ledger, NoteVerifier, TlogProof};
+use veil_vault::{Identity, KdfParams, Keyring, Passphrase, SealOptions};
+use zeroize::Zeroizing;
+
+use super::secrets::{load_identity, passphrase};
+use crate::cli::LedgerCommand;
+use crate::report;
+
+pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        LedgerCommand::Init {
+            dir,
+            origin,
+            passphrase_file,
+        } => init(dir, origin, passphrase_file.as_deref(), json),
+        LedgerCommand::Add {
+            dir,
+            kind,
+            files,
+            name,
+            parents,
+            meta,
+            sign,
+            key_passphrase,
+        } => {
+            let signer = sign
+                .as_deref()
+                .map(|path| load_identity(path, key_passphrase))
+                .transpose()?;
+            let mut entry = Entry {
+                kind: kind.clone(),
+                name: name.clone().unwrap_or_default(),
+                time: now(),
+                subjects: files
+                    .iter()
+                    .map(|f| subject_of(f))
+                    .collect::<Result<_, _>>()?,
+                parents: parents
+                    .iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                meta: parse_meta(meta)?,
+                signature: None,
+            };
+            if entry.name.is_empty() {
+                entry.name = entry.subjects[0].name.clone();
+            }
+            let mut ledger = Ledger::open(dir)?;
+            let (index, leaf) = append(&mut ledger, entry, signer.as_ref())?;
+            if json {
+                report::json(&json!({"index": index, "leaf_hash": hex(&leaf), "size": index + 1}))
+            } else {
+                println!("added entry {index} (leaf hash {})", hex(&leaf));
+                Ok(())
+            }
+        }
+        LedgerCommand::Checkpoint {
+            dir,
+            passphrase_file,
+        } => {
+            let ledger = open_signing(dir, passphrase_file.as_deref())?;
+            let (checkpoint, note) = ledger.checkpoint()?;
+            if json {
+                report::json(&json!({
+                    "origin": checkpoint.origin, "size": checkpoint.size,
+                    "root": B64.encode(checkpoint.root), "note": note,
+                }))
+            } else {
+                print!("{note}");
+                Ok(())
+            }
+        }
+        LedgerCommand::Prove {
+            dir,
+            index,
+            from,
+            out,
+            passphrase_file,
+        } => {
+            let ledger = open_signing(dir, passphrase_file.as_deref())?;
+            match (index, from) {
+                (Some(index), _) => prove_inclusion(&ledger, *index, out.as_deref(), json),
+                (None, Some(from)) => prove_consistency(&ledger, *from, out.as_deref(), json),
+                (None, None) => unreachable!("clap requires --index or --from"),
+            }
+        }
+        LedgerCommand::Entry {
+            dir,
+            index,
+            raw,
+            out,
+        } => {
+            let ledger = Ledger::open(dir)?;
+            let bytes = ledger.entry_bytes(*index)?;
+            if *raw {
+                return write_out(out.as_deref(), &bytes);
+            }
+            let entry = Entry::decode(&bytes)?;
+            let text = if json {
+                let mut value = entry_json(*index, &entry);
+                value["leaf_hash"] = json!(hex(&leaf_hash(&bytes)));
+                value["raw"] = json!(B64.encode(&bytes));
+                format!("{value}\n")
+            } else {
+                describe(*index, &entry, &leaf_hash(&bytes))
+            };
+            write_out(out.as_deref(), text.as_bytes())
+        }
+        LedgerCommand::Verify {
+            vkey,
+            proof,
+            entry,
+            files,
+        } => verify(vkey, proof, entry, files, json),
+        LedgerCommand::Lineage { dir, index, dot } => lineage(dir, *index, *dot, json),
+        LedgerCommand::List { dir } => list(dir, json),
+        LedgerCommand::Audit { dir, vkey } => audit(dir, vkey.as_deref(), json),
+        LedgerCommand::SignModel {
+            model,
+            key,
+            out,
+            ignore_paths,
+            ledger,
+        } => sign_model(
+            model,
+            key,
+            out,
+            ignore_paths,
+            ledger.ledger.as_deref(),
+            json,
+        ),
+        LedgerCommand::VerifyModel {
+            model,
+            bundle,
+            key,
+            ignore_paths,
+        } => {
+            let public = VerifyingKey::from_pem(&read_text(key)?)?;
+            let mut ignore = ignore_paths.clone();
+            ignore.extend(inside(model, bundle));
+            let verified = model_signing::verify(model, &read_text(bundle)?, &public, &ignore)?;
+            if json {
+                report::json(&json!({
+                    "verified": true, "name": verified.name,
+                    "sha256": hex(&verified.digest), "files": verified.files,
+                }))
+            } else {
+                println!(
+                    "verified: {} ({} files, digest {}) is exactly what the key signed",
+                    model.display(),
+                    verified.files,
+                    hex(&verified.digest)
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A Veil identity signing ledger entries with its Ed25519 key.
+struct IdentitySigner<'a>(&'a Identity);
+
+impl EntrySigner for IdentitySigner<'_> {
+    fn key_id(&self) -> [u8; 8] {
+        self.0.public().key_id().0
+    }
+    fn public_key(&self) -> [u8; 32] {
+        self.0.public().ed25519()
+    }
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message)
+    }
+}
+
+/// Signs `entry` (if a signer is given) and appends it.
+pub fn append(
+    ledger: &mut Ledger,
+    mut entry: Entry,
+    signer: Option<&Identity>,
+) -> anyhow::Result<(u64, [u8; 32])> {
+    if let Some(identity) = signer {
+        entry.sign(&IdentitySigner(identity))?;
+    }
+    Ok(ledger.add(&entry)?)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_meta(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut meta: Vec<(String, String)> = Vec::new();
+    for pair in pairs {
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            veil_ledger::Error::Invalid(format!("--meta {pair}: expected KEY=VALUE"))
+        })?;
+        if meta.iter().any(|(key, _)| key == k) {
+            return Err(veil_ledger::Error::Invalid(format!("--meta {k} is given twice")).into());
+        }
+        meta.push((k.to_string(), v.to_string()));
+    }
+    meta.sort();
+    Ok(meta)
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(path).map_err(|e| veil_core::Error::io(path, e))?)
+}
+
+fn write_out(out: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match out {
+        Some(path) => Ok(veil_core::atomic::write_atomic_bytes(path, bytes)?),
+        None => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes)?;
+            Ok(stdout.flush()?)
+        }
+    }
+}
+
+fn init(
+    dir: &Path,
+    origin: &str,
+    passphrase_file: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let ledger = match passphrase_file {
+        None => Ledger::init(dir, origin)?,
+        Some(file) => {
+            let pass = Passphrase::from_file(file)?;
+            Ledger::init_protected(dir, origin, |text| {
+                let options = SealOptions {
+                    passphrase: Some((&pass, KdfParams::default())),
+                    ..SealOptions::default()
+                };
+                veil_vault::seal_slice(text, &options)
+                    .map_err(|e| veil_ledger::Error::Storage(format!("sealing log.key: {e}")))
+            })?
+        }
+    };
+    if json {
+        report::json(&json!({
+            "dir": dir, "origin": origin, "vkey": ledger.verifier().to_string(),
+            "protected": passphrase_file.is_some(),
+        }))
+    } else {
+        println!("created ledger {} for log {origin}", dir.display());
+        println!("verifier key (also in {}):", dir.join("log.vkey").display());
+        println!("  {}", ledger.verifier());
+        Ok(())
+    }
+}
+
+/// Opens a ledger that must sign: a protected log key is unsealed with the passphrase.
+fn open_signing(dir: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<Ledger> {
+    let mut ledger = Ledger::open(dir)?;
+    if !ledger.can_sign() {
+        let pass = passphrase(
+            passphrase_file,
+            &format!("passphrase of {}", dir.join("log.key").display()),
+        )?;
+        let sealed = ledger.key_file()?;
+        let mut text = Zeroizing::new(Vec::new());
+        let keyring = Keyring {
+            identities: Vec::new(),
+            passphrase: Some(pass),
+        };
+        veil_vault::open(sealed.as_slice(), &mut *text, &keyring, None)
+            .with_context(|| format!("unsealing {}", dir.join("log.key").display()))?;
+        ledger.unlock(&text)?;
+    }
+    Ok(ledger)
+}
+
+fn prove_inclusion(
+    ledger: &Ledger,
+    index: u64,
+    out: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let proof = ledger.prove(index)?;
+    let text = proof.to_text();
+    if json {
+        let checkpoint =
+            veil_ledger::Checkpoint::parse(&ledger.verifier().open(&proof.checkpoint)?)?;
+        let value = json!({
+            "index": index, "size": checkpoint.size, "root": B64.encode(checkpoint.root),
+            "hashes": proof.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+            "proof": text,
+        });
+        match out {
+            Some(path) => {
+                write_out(Some(path), text.as_bytes())?;
+                report::json(&value)
+            }
+            None => report::json(&value),
+        }
+    } else {
+        write_out(out, text.as_bytes())?;
+        if let Some(path) = out {
+            eprintln!(
+                "wrote the proof of entry {index} ({} hashes) to {}",
+                proof.hashes.len(),
+                path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn prove_consistency(
+    ledger: &Ledger,
+    from: u64,
+    out: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (size, hashes) = ledger.consistency(from)?;
+    let (_, checkpoint) = ledger.checkpoint()?;
+    let value = json!({
+        "old_size": from, "new_size": size,
+        "proof": hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+        "checkpoint": checkpoint,
+    });
+    let text = if json {
+        format!("{value}\n")
+    } else {
+        let mut text = format!("consistency from size {from} to size {size}\n");
+        for h in &hashes {
+            text.push_str(&B64.encode(h));
+            text.push('\n');
+        }
+        text.push('\n');
+        text.push_str(&checkpoint);
+        text
+    };
+    write_out(out, text.as_bytes())
+}
+
+fn entry_json(index: u64, entry: &Entry) -> Value {
+    json!({
+        "index": index,
+        "kind": entry.kind,
+        "name": entry.name,
+        "time": entry.time,
+        "subjects": entry.subjects.iter()
+            .map(|s| json!({"name": s.name, "sha256": hex(&s.sha256)}))
+            .collect::<Vec<_>>(),
+        "parents": entry.parents,
+        "meta": entry.meta.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "signer": entry.signature.as_ref().map(|s| hex(&s.key_id)),
+    })
+}
+
+fn describe(index: u64, entry: &Entry, leaf: &[u8; 32]) -> String {
+    let mut out = format!("entry {index}: {} \"{}\"\n", entry.kind, entry.name);
+    out.push_str(&format!("  time     {} (Unix seconds)\n", entry.time));
+    for s in &entry.subjects {
+        out.push_str(&format!("  subject  {}  {}\n", hex(&s.sha256), s.name));
+    }
+    if !entry.parents.is_empty() {
+        let parents: Vec<String> = entry.parents.iter().map(u64::to_string).collect();
+        out.push_str(&format!("  parents  {}\n", parents.join(", ")));
+    }
+    for (k, v) in &entry.meta {
+        out.push_str(&format!("  meta     {k}={v}\n"));
+    }
+    if let Some(s) = &entry.signature {
+        out.push_str(&format!("  signed   by key id {}\n", hex(&s.key_id)));
+    }
+    out.push_str(&format!("  leaf     {}\n", hex(leaf)));
+    out
+}
+
+fn verify(
+    vkey: &Path,
+    proof: &Path,
+    entry_file: &Path,
+    files: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<()> {
+    let verifier = NoteVerifier::parse(&read_text(vkey)?)
+        .with_context(|| format!("reading {}", vkey.display()))?;
+    let proof = TlogProof::parse(&read_text(proof)?)
+        .with_context(|| format!("reading {}", proof.display()))?;
+    let bytes = std::fs::read(entry_file).map_err(|e| veil_core::Error::io(entry_file, e))?;
+    let entry =
+        Entry::decode(&bytes).with_context(|| format!("reading {}", entry_file.display()))?;
+    let checkpoint = proof.verify(&verifier, &leaf_hash(&bytes))?;
+    let mut matched = Vec::new();
+    for file in files {
+        let subject = subject_of(file)?;
+        if !entry.subjects.iter().any(|s| s.sha256 == subject.sha256) {
+            return Err(veil_ledger::Error::Verification(format!(
+                "{} (sha256 {}) is not a subject of the proven entry",
+                file.display(),
+                hex(&subject.sha256)
+            ))
+            .into());
+        }
+        matched.push(json!({"path": file, "sha256": hex(&subject.sha256)}));
+    }
+    if json {
+        report::json(&json!({
+            "verified": true, "origin": checkpoint.origin, "index": proof.index,
+            "size": checkpoint.size, "root": B64.encode(checkpoint.root),
+            "entry": entry_json(proof.index, &entry), "files": matched,
+        }))
+    } else {
+        println!(
+            "verified: entry {} ({} \"{}\") is in log {} of {} entries, root {}",
+            proof.index,
+            entry.kind,
+            entry.name,
+            checkpoint.origin,
+            checkpoint.size,
+            B64.encode(checkpoint.root)
+        );
+        for file in files {
+            println!("verified: {} is a subject of the entry", file.display());
+        }
+        Ok(())
+    }
+}
+
+/// The ancestry of `index`: every entry reachable through parents, newest first.
+fn ancestry(ledger: &Ledger, index: u64) -> anyhow::Result<Vec<(u64, Entry)>> {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![index];
+    let mut out = Vec::new();
+    while let Some(i) = stack.pop() {
+        if seen.insert(i) {
+            let entry = ledger.entry(i)?;
+            stack.extend(entry.parents.iter().copied());
+            out.push((i, entry));
+        }
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
+    Ok(out)
+}
+
+fn lineage(dir: &Path, index: u64, dot: bool, json: bool) -> anyhow::Result<()> {
+    let ledger = Ledger::open(dir)?;
+    let entries = ancestry(&ledger, index)?;
+    if json {
+        return report::json(&json!({
+            "index": index,
+            "entries": entries.iter().map(|(i, e)| entry_json(*i, e)).collect::<Vec<_>>(),
+        }));
+    }
+    if dot {
+        let mut out = String::from("digraph lineage {\n  rankdir=BT;\n  node [shape=box];\n");
+        for (i, e) in &entries {
+            let label = format!("#{i} {}\\n{}", e.kind, e.name).replace('"', "\\\"");
+            out.push_str(&format!("  e{i} [label=\"{label}\"];\n"));
+            for p in &e.parents {
+                out.push_str(&format!("  e{i} -> e{p};\n"));
+            }
+        }
+        out.push_str("}\n");
+        print!("{out}");
+        return Ok(());
+    }
+    let by_index: std::collections::BTreeMap<u64, &Entry> =
+        entries.iter().map(|(i, e)| (*i, e)).collect();
+    let mut shown = BTreeSet::new();
+    let mut out = String::new();
+    tree_lines(&by_index, index, "", "", &mut shown, &mut out);
+    print!("{out}");
+    Ok(())
+}
+
+/// Draws `index` and its parents as a tree; an entry reached twice is drawn once.
+fn tree_lines(
+    entries: &std::collections::BTreeMap<u64, &Entry>,
+    index: u64,
+    first: &str,
+    rest: &str,
+    shown: &mut BTreeSet<u64>,
+    out: &mut String,
+) {
+    let entry = entries[&index];
+    let digest = entry
+        .subjects
+        .first()
+        .map(|s| format!(" sha256:{}…", &hex(&s.sha256)[..12]))
+        .unwrap_or_default();
+    if !shown.insert(index) {
+        out.push_str(&format!(
+            "{first}#{index} {} {} (shown above)\n",
+            entry.kind, entry.name
+        ));
+        return;
+    }
+    out.push_str(&format!(
+        "{first}#{index} {} {}{digest}\n",
+        entry.kind, entry.name
+    ));
+    let n = entry.parents.len();
+    for (k, p) in entry.parents.iter().enumerate() {
+        let last = k + 1 == n;
+        let (branch, cont) = if last {
+            ("└─ ", "   ")
+        } else {
+            ("├─ ", "│  ")
+        };
+        tree_lines(
+            entries,
+            *p,
+            &format!("{rest}{branch}"),
+            &format!("{rest}{cont}"),
+            shown,
+            out,
+        );
+    }
+}
+
+fn list(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let ledger = Ledger::open(dir)?;
+    let size = ledger.size()?;
+    let mut rows = Vec::new();
+    for i in 0..size {
+        let entry = ledger.entry(i)?;
+        if json {
+            rows.push(entry_json(i, &entry));
+        } else {
+            let parents: Vec<String> = entry.parents.iter().map(u64::to_string).collect();
+            println!(
+                "{i:>6}  {:<12} {}{}",
+                entry.kind,
+                entry.name,
+                if parents.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ← {}", parents.join(", "))
+                }
+            );
+        }
+    }
+    if json {
+        report::json(&json!({"size": size, "entries": rows}))
+    } else {
+        Ok(())
+    }
+}
+
+fn audit(dir: &Path, vkey: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let ledger = Ledger::open(dir)?;
+    let verifier = match vkey {
+        Some(path) => NoteVerifier::parse(&read_text(path)?)?,
+        None => ledger.verifier().clone(),
+    };
+    let size = ledger.size()?;
+    if let Some((index, why)) = ledger.audit(&verifier)? {
+        if json {
+            report::json(
+                &json!({"ok": false, "size": size, "first_bad_index": index, "problem": why}),
+            )?;
+        }
+        return Err(veil_ledger::Error::Verification(format!(
+            "audit failed: first bad index {index}: {why}"
+        ))
+        .into());
+    }
+    if json {
+        report::json(&json!({"ok": true, "size": size}))
+    } else {
+        println!("audit passed: {size} entries, every stored hash and checkpoint checks out");
+        Ok(())
+    }
+}
+
+/// The path of `file` relative to `dir`, if `dir` is a directory that holds it.
+fn inside(dir: &Path, file: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let file = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .canonicalize()
+        .ok()?
+        .join(file.file_name()?);
+    let rel = file.strip_prefix(&dir).ok()?;
+    Some(rel.to_str()?.replace(std::path::MAIN_SEPARATOR, "/"))
+}
+
+fn sign_model(
+    model: &Path,
+    key: &Path,
+    out: &Path,
+    ignore_paths: &[String],
+    ledger_dir: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let key = SigningKey::from_pem(&Zeroizing::new(read_text(key)?))
+        .with_context(|| format!("reading {}", key.display()))?;
+    let mut ignore = ignore_paths.to_vec();
+    ignore.extend(inside(model, out));
+    let (bundle, manifest) = model_signing::sign(model, &ignore, &key)?;
+    veil_core::atomic::write_atomic_bytes(out, bundle.as_bytes())?;
+    let recorded = match ledger_dir {
+        Some(dir) => {
+            let mut ledger = Ledger::open(dir)?;
+            let model_subject = subject_of(model)?;
+            let parents = ledger
+                .find_subject(&model_subject.sha256)?
+                .into_iter()
+                .collect();
+            let entry = Entry {
+                kind: "signature".into(),
+                name: format!("model signature of {}", model_subject.name),
+                time: now(),
+                subjects: vec![subject_of(out)?],
+                parents,
+                meta: vec![
+                    ("format".into(), model_signing::PREDICATE_TYPE.into()),
+                    ("key_hint".into(), key.verifying_key().hint()?),
+                    ("model_sha256".into(), hex(&manifest.digest())),
+                ],
+                signature: None,
+            };
+            Some(append(&mut ledger, entry, None)?.0)
+        }
+        None => None,
+    };
+    if json {
+        report::json(&json!({
+            "bundle": out, "name": manifest.name, "files": manifest.resources.len(),
+            "sha256": hex(&manifest.digest()), "ledger_index": recorded,
+        }))
+    } else {
+        println!(
+            "signed {} ({} files, digest {}) into {}",
+            model.display(),
+            manifest.resources.len(),
+            hex(&manifest.digest()),
+            out.display()
+        );
+        if let Some(index) = recorded {
+            println!("recorded as ledger entry {index}");
+        }
+        Ok(())
+    }
+}
