@@ -1,37 +1,12 @@
 //! End-to-end tests of `veil key` and `veil vault` through the built binary.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("veil runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = run(dir, args);
-    assert!(
-        o.status.success(),
-        "veil {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).expect("UTF-8")
-}
-
-fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) {
-    let o = run(dir, args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "veil {args:?}: {err}");
-    assert!(
-        err.contains(needle),
-        "veil {args:?}: stderr lacks {needle:?}: {err}"
-    );
-}
+use common::{fails, ok};
 
 struct Setup {
     dir: tempfile::TempDir,
