@@ -476,6 +476,10 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
     assert_eq!(a["ok"], true);
     assert_eq!(a["stages"], b["stages"]);
     assert!(a["stages"][0]["test_accuracy"].as_f64().unwrap() >= 0.95);
+    let provenance = &a["stages"][3];
+    assert_eq!(provenance["stage"], "provenance");
+    assert_eq!(provenance["verified_offline"], true);
+    assert_eq!(provenance["lineage_entries"], 3, "model ← split ← dataset");
     assert_eq!(
         std::fs::read_dir(tmp.path()).unwrap().count(),
         0,
@@ -486,6 +490,28 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
     let o = veil(&["demo", "--dir", s(&kept)]);
     assert!(o.status.success());
     assert!(kept.join("breast-cancer.model").exists());
+    // The kept ledger verifies with the CLI alone, and a second run appends to it.
+    let verify = [
+        "ledger",
+        "verify",
+        "--vkey",
+        "provenance/log.vkey",
+        "--proof",
+        "breast-cancer.model.proof",
+        "--entry",
+        "breast-cancer.model.entry",
+        "--file",
+        "breast-cancer.model",
+    ];
+    assert!(veil_in(&kept, &verify).status.success());
+    assert!(veil(&["demo", "--dir", s(&kept)]).status.success());
+    let list = veil_in(&kept, &["ledger", "list", "provenance", "--json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list["size"], 10, "the datasets are found again, not logged twice");
+    assert!(
+        veil_in(&kept, &verify).status.success(),
+        "the second run proves its own model"
+    );
 }
 
 #[test]
@@ -500,6 +526,18 @@ fn every_command_has_help_with_an_example() {
         &["data", "export", "--help"],
         &["data", "split", "--help"],
         &["data", "digest", "--help"],
+        &["ledger", "--help"],
+        &["ledger", "init", "--help"],
+        &["ledger", "add", "--help"],
+        &["ledger", "checkpoint", "--help"],
+        &["ledger", "prove", "--help"],
+        &["ledger", "entry", "--help"],
+        &["ledger", "verify", "--help"],
+        &["ledger", "lineage", "--help"],
+        &["ledger", "list", "--help"],
+        &["ledger", "audit", "--help"],
+        &["ledger", "sign-model", "--help"],
+        &["ledger", "verify-model", "--help"],
     ] {
         let o = veil(cmd);
         assert!(o.status.success());

@@ -483,13 +483,27 @@ fn lineage(dir: &Path, index: u64, dot: bool, json: bool) -> anyhow::Result<()> 
         print!("{out}");
         return Ok(());
     }
+    print!("{}", tree(&entries, index));
+    Ok(())
+}
+
+/// The ancestry of `index` drawn as a tree.
+pub fn lineage_tree(ledger: &Ledger, index: u64) -> anyhow::Result<String> {
+    Ok(tree(&ancestry(ledger, index)?, index))
+}
+
+/// How many entries the ancestry of `index` has, itself included.
+pub fn lineage_len(ledger: &Ledger, index: u64) -> anyhow::Result<usize> {
+    Ok(ancestry(ledger, index)?.len())
+}
+
+fn tree(entries: &[(u64, Entry)], index: u64) -> String {
     let by_index: std::collections::BTreeMap<u64, &Entry> =
         entries.iter().map(|(i, e)| (*i, e)).collect();
     let mut shown = BTreeSet::new();
     let mut out = String::new();
     tree_lines(&by_index, index, "", "", &mut shown, &mut out);
-    print!("{out}");
-    Ok(())
+    out
 }
 
 /// Draws `index` and its parents as a tree; an entry reached twice is drawn once.
