@@ -507,7 +507,10 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
     assert!(veil(&["demo", "--dir", s(&kept)]).status.success());
     let list = veil_in(&kept, &["ledger", "list", "provenance", "--json"]);
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
-    assert_eq!(list["size"], 10, "the datasets are found again, not logged twice");
+    assert_eq!(
+        list["size"], 10,
+        "the datasets are found again, not logged twice"
+    );
     assert!(
         veil_in(&kept, &verify).status.success(),
         "the second run proves its own model"

@@ -1,23 +1,42 @@
-//! Append rate (one per transaction and batched), and proof generation and verification at
-//! 10^6 entries, on the SQLite store.
+//! Append rate through the ledger (one entry per transaction and batched: encoding, subject
+//! index and tree hashes included), and proof generation and verification at 10^6 entries.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use veil_ledger::merkle::{inclusion_proof, leaf_hash, root, verify_inclusion};
-use veil_ledger::store::Store;
+use veil_ledger::{Entry, Ledger, Subject};
 
-fn entry(i: u64) -> Vec<u8> {
-    format!("{{\"kind\":\"dataset\",\"i\":{i},\"sha256\":\"{i:064x}\"}}").into_bytes()
+/// A realistic entry: one subject, a parent for most, two metadata pairs (about 190 bytes).
+fn entry(i: u64) -> Entry {
+    Entry {
+        kind: if i.is_multiple_of(10) { "dataset" } else { "transform" }.into(),
+        name: format!("shard-{i:07}.parquet"),
+        time: 1_795_000_000 + i,
+        subjects: vec![Subject {
+            name: format!("shard-{i:07}.parquet"),
+            sha256: veil_core::Sha256Digest::of_bytes(&i.to_le_bytes()).0,
+        }],
+        parents: if i.is_multiple_of(10) {
+            vec![]
+        } else {
+            vec![i - i % 10]
+        },
+        meta: vec![
+            ("rows".into(), (1000 + i % 977).to_string()),
+            ("source".into(), "hospital-a".into()),
+        ],
+        signature: None,
+    }
 }
 
 fn appends(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = Store::open(&dir.path().join("ledger.db")).expect("store");
+    let mut ledger = Ledger::init(dir.path(), "bench.example/ledger").expect("ledger");
     let mut next = 0u64;
     let mut group = c.benchmark_group("append");
     group.throughput(Throughput::Elements(1));
     group.bench_function("one entry per transaction", |b| {
         b.iter(|| {
-            store.append(&[entry(next)]).expect("appends");
+            ledger.add(&entry(next)).expect("appends");
             next += 1;
         })
     });
@@ -25,8 +44,16 @@ fn appends(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("10,000 entries per transaction", |b| {
         b.iter(|| {
-            let batch: Vec<Vec<u8>> = (next..next + 10_000).map(entry).collect();
-            store.append(&batch).expect("appends");
+            // Parents must exist before the batch: start each batch on a dataset entry.
+            next = next.div_ceil(10) * 10;
+            let batch: Vec<Entry> = (next..next + 10_000)
+                .map(|i| {
+                    let mut e = entry(i);
+                    e.parents.retain(|&p| p < next);
+                    e
+                })
+                .collect();
+            ledger.add_all(&batch).expect("appends");
             next += 10_000;
         })
     });
@@ -35,24 +62,45 @@ fn appends(c: &mut Criterion) {
 
 fn proofs(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = Store::open(&dir.path().join("ledger.db")).expect("store");
+    let mut ledger = Ledger::init(dir.path(), "bench.example/ledger").expect("ledger");
     let n = 1_000_000u64;
     for start in (0..n).step_by(50_000) {
-        let batch: Vec<Vec<u8>> = (start..start + 50_000).map(entry).collect();
-        store.append(&batch).expect("appends");
+        let batch: Vec<Entry> = (start..start + 50_000)
+            .map(|i| {
+                let mut e = entry(i);
+                e.parents.retain(|&p| p < start);
+                e
+            })
+            .collect();
+        ledger.add_all(&batch).expect("appends");
     }
-    let r = root(&store, n).expect("root");
     let mut i = 0u64;
-    c.bench_function("inclusion proof at 10^6 entries", |b| {
+    c.bench_function(
+        "tlog-proof at 10^6 entries (path + signed checkpoint)",
+        |b| {
+            b.iter(|| {
+                i = (i + 7919) % n;
+                ledger.prove(i).expect("proof")
+            })
+        },
+    );
+    let store = veil_ledger::store::Store::open(&dir.path().join("ledger.db")).expect("store");
+    c.bench_function("inclusion path at 10^6 entries", |b| {
         b.iter(|| {
             i = (i + 7919) % n;
             inclusion_proof(&store, i, n).expect("proof")
         })
     });
+    let r = root(&store, n).expect("root");
     let proof = inclusion_proof(&store, 123_456, n).expect("proof");
-    let leaf = leaf_hash(&entry(123_456));
-    c.bench_function("verify an inclusion proof at 10^6 entries", |b| {
+    let leaf = leaf_hash(&ledger.entry_bytes(123_456).expect("entry"));
+    c.bench_function("verify an inclusion path at 10^6 entries", |b| {
         b.iter(|| verify_inclusion(123_456, n, &leaf, &proof, &r).expect("verifies"))
+    });
+    let tlog = ledger.prove(123_456).expect("proof");
+    let vkey = ledger.verifier().clone();
+    c.bench_function("verify a tlog-proof offline (signature + path)", |b| {
+        b.iter(|| tlog.verify(&vkey, &leaf).expect("verifies"))
     });
 }
 

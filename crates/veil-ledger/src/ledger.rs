@@ -181,29 +181,40 @@ impl Ledger {
     /// Appends an entry (whose kind must be one of [`KINDS`] and whose parents must already
     /// be in the log); returns its index and leaf hash.
     pub fn add(&mut self, entry: &Entry) -> Result<(u64, Hash)> {
-        if !KINDS.iter().any(|(k, _)| *k == entry.kind) {
-            let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
-            return Err(Error::Invalid(format!(
-                "unknown entry kind \"{}\" (known: {})",
-                entry.kind,
-                known.join(", ")
-            )));
-        }
-        entry.verify_signature()?;
+        Ok(self.add_all(std::slice::from_ref(entry))?[0])
+    }
+
+    /// Appends entries in one transaction (all or none); each must be valid for
+    /// [`Ledger::add`], with parents already in the log before the batch. Returns each entry's
+    /// index and leaf hash.
+    pub fn add_all(&mut self, entries: &[Entry]) -> Result<Vec<(u64, Hash)>> {
         let size = self.store.size()?;
-        if let Some(p) = entry.parents.iter().find(|&&p| p >= size) {
-            return Err(Error::Invalid(format!(
-                "parent entry {p} does not exist (the log has {size} entries)"
-            )));
+        let mut encoded = Vec::with_capacity(entries.len());
+        let mut subjects = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if !KINDS.iter().any(|(k, _)| *k == entry.kind) {
+                let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+                return Err(Error::Invalid(format!(
+                    "unknown entry kind \"{}\" (known: {})",
+                    entry.kind,
+                    known.join(", ")
+                )));
+            }
+            if let Some(p) = entry.parents.iter().find(|&&p| p >= size) {
+                return Err(Error::Invalid(format!(
+                    "parent entry {p} does not exist (the log has {size} entries)"
+                )));
+            }
+            entry.verify_signature()?;
+            encoded.push(entry.encode()?);
+            subjects.push(entry.subject_digests());
         }
-        let bytes = entry.encode()?;
-        let index = self
-            .store
-            .append_indexed(
-                std::slice::from_ref(&bytes),
-                |_| Ok(entry.subject_digests()),
-            )?;
-        Ok((index, leaf_hash(&bytes)))
+        let first = self.store.append_indexed(&encoded, &subjects)?;
+        Ok(encoded
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| (first + i as u64, leaf_hash(bytes)))
+            .collect())
     }
 
     /// The entry at `index`.

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::entry::Subject;
@@ -74,47 +75,25 @@ impl Manifest {
                 path.display()
             )));
         }
-        let mut resources = Vec::new();
-        if meta.is_file() {
-            resources.push(Resource {
+        let resources = if meta.is_file() {
+            vec![Resource {
                 name: ".".into(),
                 sha256: file_digest(path)?,
-            });
+            }]
         } else {
-            let mut stack = vec![(path.to_path_buf(), String::new())];
-            while let Some((dir, prefix)) = stack.pop() {
-                for item in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
-                    let item = item.map_err(|e| io(&dir, e))?;
-                    let file_name = item.file_name();
-                    let file_name = file_name.to_str().ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "{} has a file name that is not UTF-8",
-                            dir.display()
-                        ))
-                    })?;
-                    let rel = format!("{prefix}{file_name}");
-                    if ignore_paths.contains(&rel) {
-                        continue;
-                    }
-                    let full: PathBuf = item.path();
-                    let kind = item.file_type().map_err(|e| io(&full, e))?;
-                    if kind.is_symlink() {
-                        return Err(Error::Invalid(format!(
-                            "{} is a symbolic link; models with links are not hashed",
-                            full.display()
-                        )));
-                    } else if kind.is_dir() {
-                        stack.push((full, format!("{rel}/")));
-                    } else if kind.is_file() {
-                        resources.push(Resource {
-                            name: rel,
-                            sha256: file_digest(&full)?,
-                        });
-                    }
-                }
-            }
-            resources.sort_by(|a, b| canonical_order(&a.name, &b.name));
-        }
+            let mut files = list_files(path, &ignore_paths)?;
+            files.sort_by(|a, b| canonical_order(&a.0, &b.0));
+            // Files are hashed in parallel: a model is often a few large shards.
+            files
+                .into_par_iter()
+                .map(|(name, full)| {
+                    Ok(Resource {
+                        name,
+                        sha256: file_digest(&full)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
         Ok(Manifest {
             name,
             is_dir: meta.is_dir(),
@@ -127,6 +106,41 @@ impl Manifest {
     pub fn digest(&self) -> [u8; 32] {
         digest_of(&self.resources)
     }
+}
+
+/// Every regular file under `root` as (relative POSIX path, full path), leaving out `ignore`.
+fn list_files(root: &Path, ignore: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for item in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
+            let item = item.map_err(|e| io(&dir, e))?;
+            let file_name = item.file_name();
+            let file_name = file_name.to_str().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{} has a file name that is not UTF-8",
+                    dir.display()
+                ))
+            })?;
+            let rel = format!("{prefix}{file_name}");
+            if ignore.contains(&rel) {
+                continue;
+            }
+            let full: PathBuf = item.path();
+            let kind = item.file_type().map_err(|e| io(&full, e))?;
+            if kind.is_symlink() {
+                return Err(Error::Invalid(format!(
+                    "{} is a symbolic link; models with links are not hashed",
+                    full.display()
+                )));
+            } else if kind.is_dir() {
+                stack.push((full, format!("{rel}/")));
+            } else if kind.is_file() {
+                files.push((rel, full));
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// SHA-256 over the concatenated digests of `resources`, in the order given.

@@ -63,16 +63,18 @@ impl Store {
 
     /// Appends entries in one transaction; returns the index of the first.
     pub fn append(&mut self, entries: &[Vec<u8>]) -> Result<u64> {
-        self.append_indexed(entries, |_| Ok(Vec::new()))
+        self.append_indexed(entries, &[])
     }
 
-    /// Appends entries in one transaction, indexing each under the digests `subjects` finds
-    /// in it (see [`Store::latest_with_subject`]); returns the index of the first.
-    pub fn append_indexed(
-        &mut self,
-        entries: &[Vec<u8>],
-        subjects: impl Fn(&[u8]) -> Result<Vec<Hash>>,
-    ) -> Result<u64> {
+    /// Appends entries in one transaction, indexing entry `i` under the digests `subjects[i]`
+    /// (see [`Store::latest_with_subject`]; an empty `subjects` indexes nothing); returns the
+    /// index of the first.
+    pub fn append_indexed(&mut self, entries: &[Vec<u8>], subjects: &[Vec<Hash>]) -> Result<u64> {
+        if !subjects.is_empty() && subjects.len() != entries.len() {
+            return Err(Error::Invalid(
+                "one list of subjects per entry, or none".into(),
+            ));
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -103,7 +105,7 @@ impl Store {
             for (offset, data) in entries.iter().enumerate() {
                 let index = first + offset as u64;
                 put_entry.execute(params![index as i64, data]).map_err(db)?;
-                for digest in subjects(data)? {
+                for digest in subjects.get(offset).into_iter().flatten() {
                     put_subject
                         .execute(params![digest.as_slice(), index as i64])
                         .map_err(db)?;
@@ -439,7 +441,8 @@ mod tests {
             let _ = std::fs::remove_file(&path);
             let mut store = Store::open(&path).unwrap();
             let entries: Vec<Vec<u8>> = (0..6).map(|i| format!("entry {i}").into_bytes()).collect();
-            store.append_indexed(&entries, subjects).unwrap();
+            let digests: Vec<Vec<Hash>> = entries.iter().map(|e| subjects(e).unwrap()).collect();
+            store.append_indexed(&entries, &digests).unwrap();
             store
         };
         let store = fresh();

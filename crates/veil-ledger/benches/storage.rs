@@ -1,0 +1,72 @@
+//! Storage growth: bytes on disk (database, and the WAL beside it) per entry as the log grows to 10^6
+//! entries, and the batched append rate along the way. Prints a table; no timing is asserted.
+//!
+//! Run: `cargo bench -p veil-ledger --bench storage`
+
+use std::time::Instant;
+
+use veil_ledger::{Entry, Ledger, Subject};
+
+fn entry(i: u64, batch_start: u64) -> Entry {
+    Entry {
+        kind: if i.is_multiple_of(10) { "dataset" } else { "transform" }.into(),
+        name: format!("shard-{i:07}.parquet"),
+        time: 1_795_000_000 + i,
+        subjects: vec![Subject {
+            name: format!("shard-{i:07}.parquet"),
+            sha256: veil_core::Sha256Digest::of_bytes(&i.to_le_bytes()).0,
+        }],
+        parents: Some(i - i % 10)
+            .filter(|&p| p != i && p < batch_start)
+            .into_iter()
+            .collect(),
+        meta: vec![
+            ("rows".into(), (1000 + i % 977).to_string()),
+            ("source".into(), "hospital-a".into()),
+        ],
+        signature: None,
+    }
+}
+
+fn file_bytes(dir: &std::path::Path, name: &str) -> u64 {
+    std::fs::metadata(dir.join(name)).map_or(0, |m| m.len())
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with no arguments besides --bench; skip then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut ledger = Ledger::init(dir.path(), "bench.example/storage").expect("ledger");
+    let batch = 10_000u64;
+    let marks = [1_000u64, 10_000, 100_000, 250_000, 500_000, 1_000_000];
+    println!(
+        "| entries | database bytes | WAL bytes | bytes/entry (database) | mean entry bytes | batched appends/s since the previous row |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let (mut next, mut entry_bytes) = (0u64, 0u64);
+    for mark in marks {
+        let (from, start) = (next, Instant::now());
+        while next < mark {
+            let n = batch.min(mark - next);
+            let entries: Vec<Entry> = (next..next + n).map(|i| entry(i, next)).collect();
+            entry_bytes += entries
+                .iter()
+                .map(|e| e.encode().expect("encodes").len() as u64)
+                .sum::<u64>();
+            ledger.add_all(&entries).expect("appends");
+            next += n;
+        }
+        let rate = (mark - from) as f64 / start.elapsed().as_secs_f64();
+        let (db, wal) = (
+            file_bytes(dir.path(), "ledger.db"),
+            file_bytes(dir.path(), "ledger.db-wal"),
+        );
+        println!(
+            "| {mark} | {db} | {wal} | {:.0} | {:.0} | {rate:.0} |",
+            db as f64 / mark as f64,
+            entry_bytes as f64 / mark as f64,
+        );
+    }
+}
