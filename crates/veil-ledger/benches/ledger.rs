@@ -8,7 +8,12 @@ use veil_ledger::{Entry, Ledger, Subject};
 /// A realistic entry: one subject, a parent for most, two metadata pairs (about 190 bytes).
 fn entry(i: u64) -> Entry {
     Entry {
-        kind: if i.is_multiple_of(10) { "dataset" } else { "transform" }.into(),
+        kind: if i.is_multiple_of(10) {
+            "dataset"
+        } else {
+            "transform"
+        }
+        .into(),
         name: format!("shard-{i:07}.parquet"),
         time: 1_795_000_000 + i,
         subjects: vec![Subject {

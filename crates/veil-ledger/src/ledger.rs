@@ -228,7 +228,7 @@ impl Ledger {
     }
 
     /// The newest entry with a subject whose content has SHA-256 `digest`.
-    pub fn find_subject(&self, digest: &Hash) -> Result<Option<u64>> {
+    pub fn find_subject(&mut self, digest: &Hash) -> Result<Option<u64>> {
         self.store.latest_with_subject(digest)
     }
 

@@ -6,8 +6,14 @@
 //! * `nodes(level, idx, hash)` — the hash of every complete subtree: level 0 holds leaf hashes,
 //!   level `l` the root of leaves `[idx·2^l, (idx+1)·2^l)`. This is the content of C2SP
 //!   tlog tiles, one row per hash, so a root or a proof is O(log n) indexed reads;
-//! * `subjects(sha256, idx)` — which entries name a file digest, so that a tool can find the
-//!   entry a file came from (its parent) without scanning the log;
+//! * `subjects(idx, sha256)` — the subject digests of each entry, in log order, so appends
+//!   stay sequential writes;
+//! * `subject_lookup(sha256, idx)` and `lookup_state(indexed)` — the same pairs keyed by
+//!   digest, so that a tool finds the entry a file came from (its parent) without scanning
+//!   the log. Keys that are hashes land on random pages: maintaining this index inside every
+//!   append made batched appends fall from 170,000/s to 36,000/s at 10^6 entries (each batch
+//!   rewrote most of the index), so it is caught up on the first lookup after appends, in
+//!   one sorted pass, instead;
 //! * `checkpoints(size, note)` — every signed checkpoint the log has issued, so that an audit
 //!   can check that today's tree still has yesterday's roots.
 //!
@@ -46,9 +52,13 @@ impl Store {
             "CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL,
                  hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS subjects (sha256 BLOB NOT NULL, idx INTEGER NOT NULL,
+             CREATE TABLE IF NOT EXISTS subjects (idx INTEGER NOT NULL, sha256 BLOB NOT NULL,
+                 PRIMARY KEY (idx, sha256)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS subject_lookup (sha256 BLOB NOT NULL, idx INTEGER NOT NULL,
                  PRIMARY KEY (sha256, idx)) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS subjects_by_entry ON subjects (idx);
+             CREATE TABLE IF NOT EXISTS lookup_state (id INTEGER PRIMARY KEY CHECK (id = 0),
+                 indexed INTEGER NOT NULL);
+             INSERT OR IGNORE INTO lookup_state (id, indexed) VALUES (0, 0);
              CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY,
                  note TEXT NOT NULL);",
         )
@@ -100,14 +110,14 @@ impl Store {
                 .prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
                 .map_err(db)?;
             let mut put_subject = tx
-                .prepare_cached("INSERT OR IGNORE INTO subjects (sha256, idx) VALUES (?1, ?2)")
+                .prepare_cached("INSERT OR IGNORE INTO subjects (idx, sha256) VALUES (?1, ?2)")
                 .map_err(db)?;
             for (offset, data) in entries.iter().enumerate() {
                 let index = first + offset as u64;
                 put_entry.execute(params![index as i64, data]).map_err(db)?;
                 for digest in subjects.get(offset).into_iter().flatten() {
                     put_subject
-                        .execute(params![digest.as_slice(), index as i64])
+                        .execute(params![index as i64, digest.as_slice()])
                         .map_err(db)?;
                 }
                 let mut hash = leaf_hash(data);
@@ -238,7 +248,56 @@ impl Store {
                 "subjects are indexed for entries that do not exist".into(),
             )));
         }
-        Ok(None)
+        self.audit_lookup(size)
+    }
+
+    /// Checks that the lookup index holds exactly the subject pairs of the entries it says
+    /// it has indexed.
+    fn audit_lookup(&self, size: u64) -> Result<Option<(u64, String)>> {
+        let indexed = self.lookup_indexed()?;
+        if indexed > size {
+            return Ok(Some((
+                size,
+                format!("the subject lookup claims {indexed} entries; the log has {size}"),
+            )));
+        }
+        let first = |sql: &str| -> Result<Option<u64>> {
+            let n: Option<i64> = self
+                .conn
+                .query_row(sql, [indexed as i64], |r| r.get(0))
+                .map_err(db)?;
+            Ok(n.map(|n| n.max(0) as u64))
+        };
+        let extra = first(
+            "SELECT MIN(l.idx) FROM subject_lookup l WHERE l.idx >= ?1 OR NOT EXISTS
+                 (SELECT 1 FROM subjects s WHERE s.idx = l.idx AND s.sha256 = l.sha256)",
+        )?;
+        let missing = first(
+            "SELECT MIN(s.idx) FROM subjects s WHERE s.idx < ?1 AND NOT EXISTS
+                 (SELECT 1 FROM subject_lookup l WHERE l.sha256 = s.sha256 AND l.idx = s.idx)",
+        )?;
+        Ok(match (extra, missing) {
+            (None, None) => None,
+            (a, b) => {
+                let index = a.into_iter().chain(b).min().unwrap_or(0).min(size);
+                Some((
+                    index,
+                    format!(
+                        "the subject lookup index does not match the subjects of entry {index}"
+                    ),
+                ))
+            }
+        })
+    }
+
+    fn lookup_indexed(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT indexed FROM lookup_state WHERE id = 0", [], |r| {
+                r.get(0)
+            })
+            .map_err(db)?;
+        Ok(n.max(0) as u64)
     }
 
     fn indexed_subjects(&self, index: u64) -> Result<Vec<Hash>> {
@@ -258,16 +317,37 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest entry that names `digest` as a subject, if any.
-    pub fn latest_with_subject(&self, digest: &Hash) -> Result<Option<u64>> {
-        let n: Option<i64> = self
+    /// The newest entry that names `digest` as a subject, if any. Brings the lookup index
+    /// up to date first (one sorted pass over the subjects appended since the last lookup).
+    pub fn latest_with_subject(&mut self, digest: &Hash) -> Result<Option<u64>> {
+        let tx = self
             .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let indexed: i64 = tx
+            .query_row("SELECT indexed FROM lookup_state WHERE id = 0", [], |r| {
+                r.get(0)
+            })
+            .map_err(db)?;
+        let size = size_of(&tx)? as i64;
+        if indexed < size {
+            tx.execute(
+                "INSERT OR IGNORE INTO subject_lookup (sha256, idx)
+                     SELECT sha256, idx FROM subjects WHERE idx >= ?1 ORDER BY sha256, idx",
+                [indexed],
+            )
+            .map_err(db)?;
+            tx.execute("UPDATE lookup_state SET indexed = ?1 WHERE id = 0", [size])
+                .map_err(db)?;
+        }
+        let n: Option<i64> = tx
             .query_row(
-                "SELECT MAX(idx) FROM subjects WHERE sha256 = ?1",
+                "SELECT MAX(idx) FROM subject_lookup WHERE sha256 = ?1",
                 [digest.as_slice()],
                 |r| r.get(0),
             )
             .map_err(db)?;
+        tx.commit().map_err(db)?;
         Ok(n.map(|n| n as u64))
     }
 
@@ -445,7 +525,7 @@ mod tests {
             store.append_indexed(&entries, &digests).unwrap();
             store
         };
-        let store = fresh();
+        let mut store = fresh();
         assert_eq!(
             store.latest_with_subject(&digest(b"entry 2")).unwrap(),
             Some(2)
@@ -457,16 +537,43 @@ mod tests {
         assert_eq!(store.latest_with_subject(&digest(b"absent")).unwrap(), None);
         let check = |_: u64, data: &[u8]| subjects(data);
         assert_eq!(store.audit(check).unwrap(), None);
+        // Appends after a lookup are found by the next one.
+        store
+            .append_indexed(&[b"entry 6".to_vec()], &[vec![digest(b"shared")]])
+            .unwrap();
+        assert_eq!(
+            store
+                .audit(|_, d| if d == b"entry 6" {
+                    Ok(vec![digest(b"shared")])
+                } else {
+                    subjects(d)
+                })
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.latest_with_subject(&digest(b"shared")).unwrap(),
+            Some(6)
+        );
+
         for (sql, first_bad) in [
             (
-                "DELETE FROM subjects WHERE idx = 3 AND sha256 <> (SELECT sha256 FROM subjects WHERE idx = 0 LIMIT 1)",
+                "DELETE FROM subjects WHERE idx = 3 AND sha256 = (SELECT MIN(sha256) FROM subjects WHERE idx = 3)",
                 3,
             ),
-            ("INSERT INTO subjects VALUES (zeroblob(32), 4)", 4),
+            ("INSERT INTO subjects VALUES (4, zeroblob(32))", 4),
             ("UPDATE subjects SET idx = 9 WHERE idx = 5", 5),
-            ("INSERT INTO subjects VALUES (zeroblob(32), 6)", 6),
+            ("INSERT INTO subjects VALUES (6, zeroblob(32))", 6),
+            ("DELETE FROM subject_lookup WHERE idx = 2", 2),
+            ("INSERT INTO subject_lookup VALUES (zeroblob(32), 1)", 1),
+            (
+                "UPDATE subject_lookup SET idx = 5 WHERE idx = 4 AND sha256 NOT IN (SELECT sha256 FROM subject_lookup WHERE idx = 5)",
+                4,
+            ),
+            ("UPDATE lookup_state SET indexed = 99", 6),
         ] {
-            let store = fresh();
+            let mut store = fresh();
+            store.latest_with_subject(&digest(b"absent")).unwrap();
             store.conn.execute(sql, []).unwrap();
             let found = store.audit(check).unwrap();
             assert_eq!(
