@@ -210,6 +210,26 @@ Example:
         #[arg(long = "file", value_name = "PATH")]
         files: Vec<PathBuf>,
     },
+    /// Verify offline that the log grew from an old checkpoint without rewriting it: a
+    /// consistency proof from `veil ledger prove --from M --json`.
+    #[command(after_help = "\
+Keep a checkpoint (`veil ledger checkpoint DIR > old.checkpoint`); later, ask the log for a
+consistency proof from its size and check it. Exits 10 if the log was rewritten or forked.
+
+Example:
+  veil ledger prove prov --from 3 --json > grow.json
+  veil ledger verify-consistency --vkey log.vkey --old old.checkpoint --proof grow.json")]
+    VerifyConsistency {
+        /// The log's verifier key (log.vkey).
+        #[arg(long)]
+        vkey: PathBuf,
+        /// The signed checkpoint you kept.
+        #[arg(long)]
+        old: PathBuf,
+        /// The consistency proof (JSON from `prove --from`).
+        #[arg(long)]
+        proof: PathBuf,
+    },
     /// Show where an entry came from: its parents, their parents, down to the datasets.
     #[command(after_help = "\
 Examples:

@@ -536,6 +536,7 @@ fn every_command_has_help_with_an_example() {
         &["ledger", "prove", "--help"],
         &["ledger", "entry", "--help"],
         &["ledger", "verify", "--help"],
+        &["ledger", "verify-consistency", "--help"],
         &["ledger", "lineage", "--help"],
         &["ledger", "list", "--help"],
         &["ledger", "audit", "--help"],

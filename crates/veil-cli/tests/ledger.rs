@@ -215,6 +215,132 @@ fn consistency_proof_lineage_list_and_audit() {
 }
 
 #[test]
+fn consistency_is_verified_offline_and_a_rewritten_log_fails() {
+    let dir = setup();
+    let p = dir.path();
+    let old = ok(p, &["ledger", "checkpoint", "prov"]);
+    write(p, "old.checkpoint", &old);
+    write(p, "later.csv", "a\n9\n");
+    ok(
+        p,
+        &[
+            "ledger",
+            "add",
+            "prov",
+            "--kind",
+            "dataset",
+            "--file",
+            "later.csv",
+        ],
+    );
+    write(
+        p,
+        "grow.json",
+        &ok(p, &["ledger", "prove", "prov", "--from", "3", "--json"]),
+    );
+    let check = [
+        "ledger",
+        "verify-consistency",
+        "--vkey",
+        "prov/log.vkey",
+        "--old",
+        "old.checkpoint",
+        "--proof",
+        "grow.json",
+    ];
+    let v = ok_json(p, &check);
+    assert_eq!(
+        (v["old_size"].as_u64(), v["new_size"].as_u64()),
+        (Some(3), Some(4))
+    );
+
+    // A proof from another size than the kept checkpoint.
+    write(
+        p,
+        "other.json",
+        &ok(p, &["ledger", "prove", "prov", "--from", "2", "--json"]),
+    );
+    fails(
+        p,
+        &[
+            "ledger",
+            "verify-consistency",
+            "--vkey",
+            "prov/log.vkey",
+            "--old",
+            "old.checkpoint",
+            "--proof",
+            "other.json",
+        ],
+        10,
+        "other tree sizes",
+    );
+
+    // The operator rewrites entry 2 and everything after it, hashes and all.
+    let db = rusqlite::Connection::open(p.join("prov/ledger.db")).unwrap();
+    db.execute_batch(
+        "DELETE FROM entries WHERE idx >= 2; DELETE FROM subjects WHERE idx >= 2;
+         DELETE FROM subject_lookup WHERE idx >= 2; UPDATE lookup_state SET indexed = 0;
+         DELETE FROM checkpoints; DELETE FROM nodes WHERE (idx + 1) << level > 2;",
+    )
+    .unwrap();
+    write(p, "forged.bin", "a model trained on poisoned data");
+    ok(
+        p,
+        &[
+            "ledger",
+            "add",
+            "prov",
+            "--kind",
+            "model",
+            "--file",
+            "forged.bin",
+            "--parent",
+            "1",
+        ],
+    );
+    ok(
+        p,
+        &[
+            "ledger",
+            "add",
+            "prov",
+            "--kind",
+            "dataset",
+            "--file",
+            "later.csv",
+        ],
+    );
+    assert_eq!(
+        ok_json(p, &["ledger", "audit", "prov"])["ok"],
+        true,
+        "self-consistent"
+    );
+    write(
+        p,
+        "grow.json",
+        &ok(p, &["ledger", "prove", "prov", "--from", "3", "--json"]),
+    );
+    fails(p, &check, 10, "does not verify");
+    write(p, "bad.json", "{\"old_size\": 3}");
+    fails(
+        p,
+        &[
+            "ledger",
+            "verify-consistency",
+            "--vkey",
+            "prov/log.vkey",
+            "--old",
+            "old.checkpoint",
+            "--proof",
+            "bad.json",
+        ],
+        3,
+        "malformed consistency proof",
+    );
+}
+
+#[test]
 fn audit_catches_a_modified_row_with_the_first_bad_index() {
     let dir = setup();
     let p = dir.path();

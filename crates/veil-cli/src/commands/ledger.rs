@@ -1,5 +1,5 @@
-//! `veil ledger init | add | checkpoint | prove | entry | verify | lineage | list | audit |
-//! sign-model | verify-model`
+//! `veil ledger init | add | checkpoint | prove | entry | verify | verify-consistency |
+//! lineage | list | audit | sign-model | verify-model`
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -127,6 +127,9 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
             entry,
             files,
         } => verify(vkey, proof, entry, files, json),
+        LedgerCommand::VerifyConsistency { vkey, old, proof } => {
+            verify_consistency(vkey, old, proof, json)
+        }
         LedgerCommand::Lineage { dir, index, dot } => lineage(dir, *index, *dot, json),
         LedgerCommand::List { dir } => list(dir, json),
         LedgerCommand::Audit { dir, vkey } => audit(dir, vkey.as_deref(), json),
@@ -204,6 +207,27 @@ pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// `secs` since the Unix epoch as an RFC 3339 UTC time, e.g. `2026-11-22T06:01:18Z`
+/// (days to a civil date as in H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+fn utc(secs: u64) -> String {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -365,6 +389,7 @@ fn entry_json(index: u64, entry: &Entry) -> Value {
         "kind": entry.kind,
         "name": entry.name,
         "time": entry.time,
+        "time_utc": utc(entry.time),
         "subjects": entry.subjects.iter()
             .map(|s| json!({"name": s.name, "sha256": hex(&s.sha256)}))
             .collect::<Vec<_>>(),
@@ -376,7 +401,11 @@ fn entry_json(index: u64, entry: &Entry) -> Value {
 
 fn describe(index: u64, entry: &Entry, leaf: &[u8; 32]) -> String {
     let mut out = format!("entry {index}: {} \"{}\"\n", entry.kind, entry.name);
-    out.push_str(&format!("  time     {} (Unix seconds)\n", entry.time));
+    out.push_str(&format!(
+        "  time     {} ({})\n",
+        utc(entry.time),
+        entry.time
+    ));
     for s in &entry.subjects {
         out.push_str(&format!("  subject  {}  {}\n", hex(&s.sha256), s.name));
     }
@@ -441,6 +470,72 @@ fn verify(
         for file in files {
             println!("verified: {} is a subject of the entry", file.display());
         }
+        Ok(())
+    }
+}
+
+fn verify_consistency(vkey: &Path, old: &Path, proof: &Path, json: bool) -> anyhow::Result<()> {
+    let verifier = NoteVerifier::parse(&read_text(vkey)?)
+        .with_context(|| format!("reading {}", vkey.display()))?;
+    let signed = |note: &str, what: &Path| -> anyhow::Result<veil_ledger::Checkpoint> {
+        let checkpoint = veil_ledger::Checkpoint::parse(&verifier.open(note)?)
+            .with_context(|| format!("reading {}", what.display()))?;
+        if checkpoint.origin != verifier.name() {
+            return Err(veil_ledger::Error::ProofFailed(
+                "the checkpoint is for another log (origin differs)",
+            )
+            .into());
+        }
+        Ok(checkpoint)
+    };
+    let old_checkpoint = signed(&read_text(old)?, old)?;
+    let malformed = |why: &str| veil_ledger::Error::Malformed(format!("consistency proof: {why}"));
+    let value: Value =
+        serde_json::from_str(&read_text(proof)?).map_err(|_| malformed("not JSON"))?;
+    let new_note = value["checkpoint"]
+        .as_str()
+        .ok_or_else(|| malformed("no \"checkpoint\""))?;
+    let new_checkpoint = signed(new_note, proof)?;
+    let hashes = value["proof"]
+        .as_array()
+        .ok_or_else(|| malformed("no \"proof\" list"))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|h| B64.decode(h).ok())
+                .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                .ok_or_else(|| malformed("a proof hash is not 32 bytes of base64"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if value["old_size"].as_u64() != Some(old_checkpoint.size)
+        || value["new_size"].as_u64() != Some(new_checkpoint.size)
+    {
+        return Err(veil_ledger::Error::ProofFailed(
+            "the proof is for other tree sizes than the checkpoints",
+        )
+        .into());
+    }
+    veil_ledger::merkle::verify_consistency(
+        old_checkpoint.size,
+        new_checkpoint.size,
+        &old_checkpoint.root,
+        &new_checkpoint.root,
+        &hashes,
+    )?;
+    if json {
+        report::json(&json!({
+            "verified": true, "origin": new_checkpoint.origin,
+            "old_size": old_checkpoint.size, "new_size": new_checkpoint.size,
+            "new_root": B64.encode(new_checkpoint.root),
+        }))
+    } else {
+        println!(
+            "verified: log {} grew from {} to {} entries without rewriting any (new root {})",
+            new_checkpoint.origin,
+            old_checkpoint.size,
+            new_checkpoint.size,
+            B64.encode(new_checkpoint.root)
+        );
         Ok(())
     }
 }
@@ -562,7 +657,8 @@ fn list(dir: &Path, json: bool) -> anyhow::Result<()> {
         } else {
             let parents: Vec<String> = entry.parents.iter().map(u64::to_string).collect();
             println!(
-                "{i:>6}  {:<12} {}{}",
+                "{i:>6}  {}  {:<12} {}{}",
+                utc(entry.time),
                 entry.kind,
                 entry.name,
                 if parents.is_empty() {
@@ -676,5 +772,18 @@ fn sign_model(
             println!("recorded as ledger entry {index}");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_795_327_035), "2026-11-22T05:57:15Z");
+        assert_eq!(utc(4_107_542_399), "2100-02-28T23:59:59Z");
     }
 }
