@@ -209,6 +209,9 @@ Example:
         /// A file (or directory) that must be one of the entry's subjects; repeatable.
         #[arg(long = "file", value_name = "PATH")]
         files: Vec<PathBuf>,
+        /// Require the entry to be signed by this Veil public identity (.pub).
+        #[arg(long, value_name = "PUB")]
+        expect_signer: Option<PathBuf>,
     },
     /// Verify offline that the log grew from an old checkpoint without rewriting it: a
     /// consistency proof from `veil ledger prove --from M --json`.

@@ -151,6 +151,23 @@ fn prove_and_verify_offline_with_only_the_vkey() {
     write(p, "model/weights.bin", "poisoned");
     fails(p, &verify_file("model"), 10, "is not a subject");
 
+    // The model entry was signed by me.key: --expect-signer holds it to that identity.
+    ok(p, &["key", "new", "-o", "stranger.key", "--unprotected"]);
+    let mut signed = vec![
+        "ledger",
+        "verify",
+        "--vkey",
+        "auditor/log.vkey",
+        "--proof",
+        "auditor/model.proof",
+        "--entry",
+        "auditor/model.entry",
+        "--expect-signer",
+    ];
+    ok(p, &[signed.as_slice(), &["me.pub"]].concat());
+    signed.push("stranger.pub");
+    fails(p, &signed, 9, "not signed by");
+
     // The readable entry names its signer; --json carries the exact bytes.
     let entry = ok_json(p, &["ledger", "entry", "prov", "--index", "2"]);
     assert_eq!(entry["signer"].as_str().unwrap().len(), 16);

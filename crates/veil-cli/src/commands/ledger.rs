@@ -12,7 +12,7 @@ use veil_ledger::manifest::subject_of;
 use veil_ledger::merkle::leaf_hash;
 use veil_ledger::model_signing::{self, SigningKey, VerifyingKey};
 use veil_ledger::{Entry, EntrySigner, Ledger, NoteVerifier, TlogProof};
-use veil_vault::{Identity, KdfParams, Keyring, Passphrase, SealOptions};
+use veil_vault::{Identity, KdfParams, Keyring, Passphrase, PublicIdentity, SealOptions};
 use zeroize::Zeroizing;
 
 use super::secrets::{load_identity, passphrase};
@@ -126,7 +126,8 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
             proof,
             entry,
             files,
-        } => verify(vkey, proof, entry, files, json),
+            expect_signer,
+        } => verify(vkey, proof, entry, files, expect_signer.as_deref(), json),
         LedgerCommand::VerifyConsistency { vkey, old, proof } => {
             verify_consistency(vkey, old, proof, json)
         }
@@ -428,6 +429,7 @@ fn verify(
     proof: &Path,
     entry_file: &Path,
     files: &[PathBuf],
+    expect_signer: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<()> {
     let verifier = NoteVerifier::parse(&read_text(vkey)?)
@@ -438,6 +440,18 @@ fn verify(
     let entry =
         Entry::decode(&bytes).with_context(|| format!("reading {}", entry_file.display()))?;
     let checkpoint = proof.verify(&verifier, &leaf_hash(&bytes))?;
+    if let Some(path) = expect_signer {
+        let expected = PublicIdentity::load(path)?;
+        // Entry::decode has checked the signature itself; here, whose it is.
+        if entry.signature.as_ref().map(|s| s.public_key) != Some(expected.ed25519()) {
+            return Err(veil_vault::Error::Signature(format!(
+                "the entry is not signed by {} ({})",
+                expected.key_id(),
+                path.display()
+            ))
+            .into());
+        }
+    }
     let mut matched = Vec::new();
     for file in files {
         let subject = subject_of(file)?;
