@@ -91,6 +91,34 @@ Examples:
   veil ledger lineage prov 1 --dot | dot -Tsvg > lineage.svg
   veil ledger audit prov";
 
+/// `veil ledger add`
+#[derive(Debug, Args)]
+pub struct LedgerAddArgs {
+    /// The ledger directory.
+    pub dir: PathBuf,
+    /// What the entry records: dataset, transform, model, evaluation, dp-release,
+    /// fl-round, mpc-session, he-inference or signature.
+    #[arg(long)]
+    pub kind: String,
+    /// A file (or directory) the entry is about; repeatable.
+    #[arg(long = "file", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+    /// A name for people [default: the first file's name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The index of an entry this one derives from; repeatable.
+    #[arg(long = "parent", value_name = "INDEX")]
+    pub parents: Vec<u64>,
+    /// Free metadata, KEY=VALUE; repeatable.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Sign the entry as this Veil identity.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    #[command(flatten)]
+    pub key_passphrase: KeyPassphraseArgs,
+}
+
 /// `veil ledger ...`
 #[derive(Debug, Subcommand)]
 #[command(after_help = LEDGER_HELP)]
@@ -117,31 +145,7 @@ Example:
 Examples:
   veil ledger add prov --kind dataset --file train.csv --meta source=hospital-a
   veil ledger add prov --kind model --file model-dir/ --parent 0 --parent 1 --sign me.key")]
-    Add {
-        /// The ledger directory.
-        dir: PathBuf,
-        /// What the entry records: dataset, transform, model, evaluation, dp-release,
-        /// fl-round, mpc-session, he-inference or signature.
-        #[arg(long)]
-        kind: String,
-        /// A file (or directory) the entry is about; repeatable.
-        #[arg(long = "file", value_name = "PATH", required = true)]
-        files: Vec<PathBuf>,
-        /// A name for people [default: the first file's name].
-        #[arg(long)]
-        name: Option<String>,
-        /// The index of an entry this one derives from; repeatable.
-        #[arg(long = "parent", value_name = "INDEX")]
-        parents: Vec<u64>,
-        /// Free metadata, KEY=VALUE; repeatable.
-        #[arg(long = "meta", value_name = "KEY=VALUE")]
-        meta: Vec<String>,
-        /// Sign the entry as this Veil identity.
-        #[arg(long, value_name = "KEY")]
-        sign: Option<PathBuf>,
-        #[command(flatten)]
-        key_passphrase: KeyPassphraseArgs,
-    },
+    Add(LedgerAddArgs),
     /// Sign and print a checkpoint of the log (origin, size, root hash).
     #[command(after_help = "Example:\n  veil ledger checkpoint prov > checkpoint.txt")]
     Checkpoint {

@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use veil_ledger::manifest::subject_of;
 use veil_ledger::merkle::leaf_hash;
 use veil_ledger::model_signing::{self, SigningKey, VerifyingKey};
-use veil_ledger::{Entry, EntrySigner, Ledger, NoteVerifier, TlogProof};
+use veil_ledger::{Entry, EntrySigner, Ledger, NoteVerifier, Subject, TlogProof};
 use veil_vault::{Identity, KdfParams, Keyring, Passphrase, PublicIdentity, SealOptions};
 use zeroize::Zeroizing;
 
 use super::secrets::{load_identity, passphrase};
-use crate::cli::LedgerCommand;
+use crate::cli::{LedgerAddArgs, LedgerCommand};
 use crate::report;
 
 pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
@@ -26,49 +26,7 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
             origin,
             passphrase_file,
         } => init(dir, origin, passphrase_file.as_deref(), json),
-        LedgerCommand::Add {
-            dir,
-            kind,
-            files,
-            name,
-            parents,
-            meta,
-            sign,
-            key_passphrase,
-        } => {
-            let signer = sign
-                .as_deref()
-                .map(|path| load_identity(path, key_passphrase))
-                .transpose()?;
-            let mut entry = Entry {
-                kind: kind.clone(),
-                name: name.clone().unwrap_or_default(),
-                time: now(),
-                subjects: files
-                    .iter()
-                    .map(|f| subject_of(f))
-                    .collect::<Result<_, _>>()?,
-                parents: parents
-                    .iter()
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-                meta: parse_meta(meta)?,
-                signature: None,
-            };
-            if entry.name.is_empty() {
-                entry.name = entry.subjects[0].name.clone();
-            }
-            let mut ledger = Ledger::open(dir)?;
-            let (index, leaf) = append(&mut ledger, entry, signer.as_ref())?;
-            if json {
-                report::json(&json!({"index": index, "leaf_hash": hex(&leaf), "size": index + 1}))
-            } else {
-                println!("added entry {index} (leaf hash {})", hex(&leaf));
-                Ok(())
-            }
-        }
+        LedgerCommand::Add(args) => add(args, json),
         LedgerCommand::Checkpoint {
             dir,
             passphrase_file,
@@ -173,6 +131,46 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
                 Ok(())
             }
         }
+    }
+}
+
+fn add(args: &LedgerAddArgs, json: bool) -> anyhow::Result<()> {
+    // Open first: a wrong directory should not cost a pass over large files.
+    let mut ledger = Ledger::open(&args.dir)?;
+    let signer = args
+        .sign
+        .as_deref()
+        .map(|path| load_identity(path, &args.key_passphrase))
+        .transpose()?;
+    let subjects: Vec<Subject> = args
+        .files
+        .iter()
+        .map(|f| subject_of(f))
+        .collect::<Result<_, _>>()?;
+    let entry = Entry {
+        kind: args.kind.clone(),
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| subjects[0].name.clone()),
+        time: now(),
+        subjects,
+        parents: args
+            .parents
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        meta: parse_meta(&args.meta)?,
+        signature: None,
+    };
+    let (index, leaf) = append(&mut ledger, entry, signer.as_ref())?;
+    if json {
+        report::json(&json!({"index": index, "leaf_hash": hex(&leaf)}))
+    } else {
+        println!("added entry {index} (leaf hash {})", hex(&leaf));
+        Ok(())
     }
 }
 
