@@ -1,0 +1,16 @@
+//! # veil-dp — differential privacy with exact noise and exact accounting
+//!
+//! Level 2 of the Veil workspace. Differential privacy is the one protection with a
+//! mathematical guarantee: whatever an attacker already knows, a released statistic or a
+//! trained model reveals almost nothing about any single person. The guarantee holds only if
+//! the noise has exactly the distribution the proof assumes and the privacy loss of every
+//! release is counted; this crate does both.
+//!
+//! * [`sample`] — exact integer samplers (Canonne, Kamath and Steinke 2020).
+
+pub mod error;
+pub mod rng;
+pub mod sample;
+
+pub use error::{Error, Result};
+pub use rng::NoiseRng;

@@ -1,0 +1,52 @@
+//! The randomness behind every noise draw.
+//!
+//! [`NoiseRng`] is ChaCha20 keyed from the operating system's CSPRNG. A user's `--seed` never
+//! reaches it: noise that could be replayed from a seed would be no noise at all to whoever
+//! knows the seed. Tests use [`NoiseRng::insecure_seeded`], whose name says what it is.
+
+use rand::{Rng as _, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// A cryptographically secure generator for DP noise.
+pub struct NoiseRng(ChaCha20Rng);
+
+impl NoiseRng {
+    /// A generator keyed from the operating system.
+    pub fn from_os() -> NoiseRng {
+        NoiseRng(ChaCha20Rng::from_seed(veil_core::random::bytes::<32>()))
+    }
+
+    /// A generator that replays the same noise for the same seed: for tests and statistical
+    /// checks only, never for a release.
+    pub fn insecure_seeded(seed: u64) -> NoiseRng {
+        NoiseRng(ChaCha20Rng::seed_from_u64(seed))
+    }
+
+    /// A uniform integer in `0..n` (`n > 0`), without bias.
+    pub fn below(&mut self, n: u128) -> u128 {
+        debug_assert!(n > 0);
+        if n <= u128::from(u64::MAX) {
+            u128::from(self.0.random_range(0..n as u64))
+        } else {
+            self.0.random_range(0..n)
+        }
+    }
+
+    /// A fair coin.
+    pub fn coin(&mut self) -> bool {
+        self.0.next_u32() & 1 == 1
+    }
+
+    /// A uniform `f64` in `[0, 1)`, for sampling decisions that are not noise (for example
+    /// Poisson subsampling, whose rate the accountant assumes exactly only up to 2^-53).
+    pub fn unit(&mut self) -> f64 {
+        self.0.random::<f64>()
+    }
+
+    /// Another independent generator (for parallel sampling), keyed from this one.
+    pub fn fork(&mut self) -> NoiseRng {
+        let mut seed = [0u8; 32];
+        self.0.fill_bytes(&mut seed);
+        NoiseRng(ChaCha20Rng::from_seed(seed))
+    }
+}
