@@ -6,9 +6,12 @@
 //! the noise has exactly the distribution the proof assumes and the privacy loss of every
 //! release is counted; this crate does both.
 //!
-//! * [`sample`] — exact integer samplers (Canonne, Kamath and Steinke 2020).
+//! * [`sample`] — exact integer samplers (Canonne, Kamath and Steinke 2020);
+//! * [`mechanism`] — Laplace and Gaussian noise for real values on a fine grid, discrete
+//!   Laplace and discrete Gaussian for integers, each with its guarantee and interval.
 
 pub mod error;
+pub mod mechanism;
 pub mod rng;
 pub mod sample;
 
