@@ -259,13 +259,24 @@ Examples:
     },
     /// Recompute every leaf and subtree hash from the stored entries and check them, the
     /// subject index and every checkpoint the log signed; exits 10 on any problem.
-    #[command(after_help = "Example:\n  veil ledger audit prov --vkey trusted/log.vkey")]
+    #[command(after_help = "\
+Checks the checkpoints table, DIR/checkpoint (the newest signed checkpoint, kept outside the
+database) and any --checkpoint you kept: a log rewritten along with its hashes no longer has
+their roots. Reads only; needs no key.
+
+Examples:
+  veil ledger audit prov
+  veil ledger audit prov --vkey trusted/log.vkey --checkpoint monday.checkpoint")]
     Audit {
         /// The ledger directory.
         dir: PathBuf,
         /// The verifier key to check checkpoints with [default: DIR/log.vkey].
         #[arg(long)]
         vkey: Option<PathBuf>,
+        /// A signed checkpoint you kept (from `veil ledger checkpoint`): the log must still
+        /// have its root. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
     },
     /// Sign a model file or directory into an OpenSSF model-signing bundle (ECDSA P-256).
     #[command(after_help = "\

@@ -85,7 +85,7 @@ fn ledger_code(err: &veil_ledger::Error) -> u8 {
         E::Malformed(_) => 3,
         E::Storage(_) => 4,
         E::Io(core) => core_code(core),
-        E::ModelSignature(_) => 9,
+        E::ModelSignature(_) | E::Signature(_) => 9,
         E::ProofFailed(_) | E::MissingHash { .. } | E::Verification(_) => 10,
     }
 }

@@ -229,6 +229,30 @@ fn consistency_proof_lineage_list_and_audit() {
     assert_eq!(lineage["entries"].as_array().unwrap().len(), 2);
     assert_eq!(ok_json(p, &["ledger", "list", "prov"])["size"], 4);
     assert_eq!(ok_json(p, &["ledger", "audit", "prov"])["ok"], true);
+
+    // An auditor with the database and the verifier key only (no log.key) reads everything.
+    std::fs::create_dir(p.join("copy")).unwrap();
+    for f in ["ledger.db", "log.vkey"] {
+        std::fs::copy(p.join("prov").join(f), p.join("copy").join(f)).unwrap();
+    }
+    assert_eq!(ok_json(p, &["ledger", "audit", "copy"])["ok"], true);
+    assert_eq!(ok_json(p, &["ledger", "list", "copy"])["size"], 4);
+    ok(p, &["ledger", "lineage", "copy", "3"]);
+    ok(p, &["ledger", "entry", "copy", "--index", "1"]);
+
+    // Output options that cannot go together.
+    fails(
+        p,
+        &["ledger", "entry", "prov", "--index", "1", "--raw", "--json"],
+        2,
+        "--raw",
+    );
+    fails(
+        p,
+        &["ledger", "lineage", "prov", "3", "--dot", "--json"],
+        2,
+        "--dot",
+    );
 }
 
 #[test]
@@ -271,7 +295,7 @@ fn consistency_is_verified_offline_and_a_rewritten_log_fails() {
         (Some(3), Some(4))
     );
 
-    // A proof from another size than the kept checkpoint.
+    // A proof from another size than the kept checkpoint is a usage mistake, said so.
     write(
         p,
         "other.json",
@@ -289,8 +313,8 @@ fn consistency_is_verified_offline_and_a_rewritten_log_fails() {
             "--proof",
             "other.json",
         ],
-        10,
-        "other tree sizes",
+        2,
+        "make it with --from 3",
     );
 
     // The operator rewrites entry 2 and everything after it, hashes and all.
@@ -328,10 +352,25 @@ fn consistency_is_verified_offline_and_a_rewritten_log_fails() {
             "later.csv",
         ],
     );
+    // The newest checkpoint is also kept outside the database: the audit notices.
+    fails(
+        p,
+        &["ledger", "audit", "prov"],
+        10,
+        "not among the stored checkpoints",
+    );
+    // With that file gone too, the log is consistent with itself; a kept checkpoint is not.
+    std::fs::remove_file(p.join("prov/checkpoint")).unwrap();
     assert_eq!(
         ok_json(p, &["ledger", "audit", "prov"])["ok"],
         true,
         "self-consistent"
+    );
+    fails(
+        p,
+        &["ledger", "audit", "prov", "--checkpoint", "old.checkpoint"],
+        10,
+        "were rewritten",
     );
     write(
         p,
@@ -780,6 +819,12 @@ fn model_signing_round_trip_and_tamper() {
         p,
         &["ledger", "init", "prov", "--origin", "example.com/veil/sig"],
     );
+    ok(
+        p,
+        &[
+            "ledger", "add", "prov", "--kind", "model", "--file", "model",
+        ],
+    );
     let signed = ok_json(
         p,
         &[
@@ -798,7 +843,13 @@ fn model_signing_round_trip_and_tamper() {
         signed["files"], 2,
         "git files and the bundle itself are left out"
     );
-    assert_eq!(signed["ledger_index"], 0);
+    assert_eq!(signed["ledger_index"], 1);
+    let entry = ok_json(p, &["ledger", "entry", "prov", "--index", "1"]);
+    assert_eq!(
+        entry["parents"],
+        serde_json::json!([0]),
+        "the signature links to the model's entry, although the bundle went inside the model"
+    );
     let verified = ok_json(
         p,
         &[
@@ -870,4 +921,47 @@ fn model_signing_round_trip_and_tamper() {
         3,
         "private key",
     );
+
+    // Nothing is destroyed: a bundle over its own model, a key over an existing file or
+    // a secret key named like its public file.
+    write(p, "single.bin", "weights");
+    fails(
+        p,
+        &[
+            "ledger",
+            "sign-model",
+            "single.bin",
+            "--key",
+            "signer.pem",
+            "-o",
+            "single.bin",
+        ],
+        2,
+        "the model itself",
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("single.bin")).unwrap(),
+        "weights"
+    );
+    let before = std::fs::read(p.join("signer.pem")).unwrap();
+    fails(
+        p,
+        &["key", "new", "--ecdsa-p256", "-o", "signer.pem"],
+        2,
+        "exists",
+    );
+    fails(
+        p,
+        &["key", "new", "-o", "signer.pem", "--unprotected"],
+        2,
+        "exists",
+    );
+    assert_eq!(std::fs::read(p.join("signer.pem")).unwrap(), before);
+    fails(
+        p,
+        &["key", "new", "--ecdsa-p256", "-o", "k.pub"],
+        2,
+        "its own public file",
+    );
+    assert!(!p.join("k.pub").exists());
 }

@@ -40,7 +40,7 @@ pub mod split;
 pub mod standardize;
 pub mod table;
 
-pub use digest::Sha256Digest;
+pub use digest::{Sha256Digest, hex};
 pub use error::{Error, Result, Role, RowRef};
 pub use standardize::Standardizer;
 pub use table::{Column, DataType, Table, Values};

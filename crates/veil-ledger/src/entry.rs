@@ -23,7 +23,8 @@
 //! | metadata | count (2) ‖ each: key length (2) ‖ UTF-8 key ‖ value length (4) ‖ UTF-8 value; keys strictly ascending |
 //! | signer | `0x00`, or `0x01` ‖ key id (8) ‖ Ed25519 public key (32) ‖ signature (64) |
 //!
-//! The signature is over `"veil/v1 ledger entry" ‖ 0x00 ‖` every byte before the signer field.
+//! The signature is over `"veil/v1 ledger entry" ‖ 0x00 ‖` every byte before the signer
+//! field `‖` key id `‖` public key.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
@@ -164,17 +165,26 @@ impl Entry {
         out
     }
 
-    fn signing_message(unsigned: &[u8]) -> Vec<u8> {
-        [b"veil/v1 ledger entry\0".as_slice(), unsigned].concat()
+    /// What the signer signs: a context string, the entry, and the signer's own key id and
+    /// public key, so that neither can be swapped under the signature.
+    fn signing_message(unsigned: &[u8], key_id: &[u8; 8], public_key: &[u8; 32]) -> Vec<u8> {
+        [
+            b"veil/v1 ledger entry\0".as_slice(),
+            unsigned,
+            key_id.as_slice(),
+            public_key.as_slice(),
+        ]
+        .concat()
     }
 
     /// Signs the entry (replacing any signature).
     pub fn sign(&mut self, signer: &dyn EntrySigner) -> Result<()> {
         self.validate()?;
-        let message = Self::signing_message(&self.unsigned_bytes());
+        let (key_id, public_key) = (signer.key_id(), signer.public_key());
+        let message = Self::signing_message(&self.unsigned_bytes(), &key_id, &public_key);
         self.signature = Some(EntrySignature {
-            key_id: signer.key_id(),
-            public_key: signer.public_key(),
+            key_id,
+            public_key,
             signature: signer.sign(&message),
         });
         Ok(())
@@ -188,10 +198,10 @@ impl Entry {
         let key = VerifyingKey::from_bytes(&sig.public_key)
             .map_err(|_| invalid("the signer's public key is invalid"))?;
         key.verify_strict(
-            &Self::signing_message(&self.unsigned_bytes()),
+            &Self::signing_message(&self.unsigned_bytes(), &sig.key_id, &sig.public_key),
             &Signature::from_bytes(&sig.signature),
         )
-        .map_err(|_| Error::ProofFailed("the entry's signature does not verify"))
+        .map_err(|_| Error::Signature("the entry's signature does not verify"))
     }
 
     /// The SHA-256 digests of the entry's subjects.
@@ -378,6 +388,14 @@ mod tests {
         let name_at = 9 + 1 + 1 + 5 + 2;
         tampered[name_at] ^= 0x01;
         assert!(Entry::decode(&tampered).is_err());
+        // So does a change to the signer's key id (it is signed too), at 8 + 32 + 64 from the end.
+        let mut relabelled = bytes.clone();
+        let key_id_at = bytes.len() - 104;
+        relabelled[key_id_at] ^= 0x01;
+        assert!(matches!(
+            Entry::decode(&relabelled),
+            Err(Error::Signature(_))
+        ));
     }
 
     #[test]

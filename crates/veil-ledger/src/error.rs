@@ -3,13 +3,17 @@
 /// Errors of `veil-ledger`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A proof was asked for, or checked against, sizes or indexes that do not fit together.
-    #[error("invalid request: {0}")]
+    /// A request that cannot be carried out as given: a parameter out of range, an entry or
+    /// parent that does not exist, a directory that holds no ledger, sizes that do not fit.
+    #[error("{0}")]
     Invalid(String),
     /// A file or text that should hold a proof, checkpoint, verifier key, ledger key or entry
     /// does not parse.
     #[error("malformed {0}")]
     Malformed(String),
+    /// A signature (an entry's) does not verify.
+    #[error("signature check failed: {0}")]
+    Signature(&'static str),
     /// A proof does not verify.
     #[error("the proof does not verify: {0}")]
     ProofFailed(&'static str),

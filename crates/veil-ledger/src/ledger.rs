@@ -3,7 +3,8 @@
 //! * `<DIR>/ledger.db` — the SQLite store ([`crate::store`]);
 //! * `<DIR>/log.key` — the log's Ed25519 signing key, mode 0600: the text
 //!   `veil-ledger-key v1`, the origin, and the base64 seed, one per line;
-//! * `<DIR>/log.vkey` — the verifier key in C2SP signed-note form, what auditors need.
+//! * `<DIR>/log.vkey` — the verifier key in C2SP signed-note form, what auditors need;
+//! * `<DIR>/checkpoint` — the newest signed checkpoint, kept outside the database.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,9 @@ use crate::proof::TlogProof;
 use crate::store::Store;
 
 const KEY_HEADER: &str = "veil-ledger-key v1";
+
+/// The file that keeps the newest signed checkpoint, beside the database.
+pub const CHECKPOINT_FILE: &str = "checkpoint";
 
 /// The kinds of entry a ledger accepts: every step Veil records, and what it means.
 pub const KINDS: &[(&str, &str)] = &[
@@ -86,42 +90,65 @@ impl Ledger {
 
     /// Like [`Ledger::init`], but `protect` turns the key file's text into the bytes written
     /// to `log.key` (the CLI seals it under a passphrase); such a ledger signs only after
-    /// [`Ledger::unlock`].
+    /// [`Ledger::unlock`]. On failure nothing is left behind.
     pub fn init_protected(
         dir: &Path,
         origin: &str,
         protect: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
     ) -> Result<Ledger> {
-        std::fs::create_dir_all(dir).map_err(|e| storage(dir, e))?;
+        let seed = Zeroizing::new(veil_core::random::bytes::<32>());
+        let signer = NoteSigner::new(origin, *seed)?;
         if dir.join("ledger.db").exists() || dir.join("log.key").exists() {
             return Err(Error::Invalid(format!(
                 "{} already holds a ledger",
                 dir.display()
             )));
         }
-        let seed = Zeroizing::new(veil_core::random::bytes::<32>());
-        let signer = NoteSigner::new(origin, *seed)?;
-        let key_text = Zeroizing::new(format!("{KEY_HEADER}\n{origin}\n{}\n", B64.encode(*seed)));
-        let key_file = Zeroizing::new(protect(key_text.as_bytes())?);
-        write_bytes(&dir.join("log.key"), &key_file, Visibility::Secret)?;
-        let verifier = signer.verifier();
-        write_bytes(
-            &dir.join("log.vkey"),
-            format!("{verifier}\n").as_bytes(),
-            Visibility::Public,
-        )?;
-        let unlocked = key_file.as_slice() == key_text.as_bytes();
-        Ok(Ledger {
-            store: Store::open(&dir.join("ledger.db"))?,
-            verifier,
-            signer: unlocked.then_some(signer),
-            dir: dir.to_path_buf(),
-        })
+        let created = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| storage(dir, e))?;
+        let made = (|| {
+            let key_text =
+                Zeroizing::new(format!("{KEY_HEADER}\n{origin}\n{}\n", B64.encode(*seed)));
+            let key_file = Zeroizing::new(protect(key_text.as_bytes())?);
+            let verifier = signer.verifier();
+            write_bytes(
+                &dir.join("log.vkey"),
+                format!("{verifier}\n").as_bytes(),
+                Visibility::Public,
+            )?;
+            write_bytes(&dir.join("log.key"), &key_file, Visibility::Secret)?;
+            let unlocked = key_file.as_slice() == key_text.as_bytes();
+            Ok(Ledger {
+                store: Store::open(&dir.join("ledger.db"))?,
+                verifier,
+                signer: None,
+                dir: dir.to_path_buf(),
+            }
+            .with_signer(unlocked.then_some(signer)))
+        })();
+        if made.is_err() {
+            for file in [
+                "ledger.db",
+                "ledger.db-wal",
+                "ledger.db-shm",
+                "log.key",
+                "log.vkey",
+            ] {
+                let _ = std::fs::remove_file(dir.join(file));
+            }
+            if created {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        made
     }
 
-    /// Opens the ledger in `dir`. A key kept in the clear is loaded; a protected one waits
-    /// for [`Ledger::unlock`].
-    pub fn open(dir: &Path) -> Result<Ledger> {
+    fn with_signer(mut self, signer: Option<NoteSigner>) -> Ledger {
+        self.signer = signer;
+        self
+    }
+
+    fn open_with(dir: &Path, open_store: impl FnOnce(&Path) -> Result<Store>) -> Result<Ledger> {
         let db = dir.join("ledger.db");
         if !db.is_file() {
             return Err(Error::Invalid(format!(
@@ -131,17 +158,36 @@ impl Ledger {
         }
         let vkey_path = dir.join("log.vkey");
         let vkey = std::fs::read_to_string(&vkey_path).map_err(|e| storage(&vkey_path, e))?;
-        let mut ledger = Ledger {
-            store: Store::open(&db)?,
+        Ok(Ledger {
+            store: open_store(&db)?,
             verifier: NoteVerifier::parse(&vkey)?,
             signer: None,
             dir: dir.to_path_buf(),
-        };
-        let key = Zeroizing::new(ledger.key_file()?);
+        })
+    }
+
+    /// Opens the ledger in `dir` to read and append. The signing key is not read: see
+    /// [`Ledger::load_key`] (appending needs no key; signing checkpoints does).
+    pub fn open(dir: &Path) -> Result<Ledger> {
+        Self::open_with(dir, Store::open)
+    }
+
+    /// Opens the ledger in `dir` without writing anything, for commands that only read
+    /// (an auditor may have `ledger.db` and `log.vkey` and no key).
+    pub fn open_read_only(dir: &Path) -> Result<Ledger> {
+        Self::open_with(dir, Store::open_read_only)
+    }
+
+    /// Loads `log.key` if it is kept in the clear; returns false if it is protected (then
+    /// decrypt it and call [`Ledger::unlock`]).
+    pub fn load_key(&mut self) -> Result<bool> {
+        let key = Zeroizing::new(self.key_file()?);
         if key.starts_with(KEY_HEADER.as_bytes()) {
-            ledger.unlock(&key)?;
+            self.unlock(&key)?;
+            Ok(true)
+        } else {
+            Ok(false)
         }
-        Ok(ledger)
     }
 
     /// The bytes of `log.key` as stored (protected or not).
@@ -232,11 +278,13 @@ impl Ledger {
         self.store.latest_with_subject(digest)
     }
 
-    /// A signed checkpoint of the current tree, also kept in the store for audits.
+    /// A signed checkpoint of the current tree. It is kept for audits twice: in the store's
+    /// `checkpoints` table and, the newest one, in the file `<DIR>/checkpoint` (outside the
+    /// database, so that emptying the table does not erase what the log has signed).
     pub fn checkpoint(&self) -> Result<(Checkpoint, String)> {
         let signer = self.signer.as_ref().ok_or_else(|| {
             Error::Invalid(
-                "the log key is passphrase-protected and was not unlocked (give --passphrase-file)"
+                "the log key is not loaded (it is passphrase-protected: give --passphrase-file)"
                     .into(),
             )
         })?;
@@ -248,14 +296,28 @@ impl Ledger {
         };
         let note = signer.sign(&checkpoint.to_text())?;
         self.store.save_checkpoint(size, &note)?;
+        let file = self.dir.join(CHECKPOINT_FILE);
+        let newer = match std::fs::read_to_string(&file) {
+            Ok(old) => self
+                .verifier
+                .open(&old)
+                .and_then(|t| Checkpoint::parse(&t))
+                .map_or(true, |c| c.size <= size),
+            Err(_) => true,
+        };
+        if newer {
+            write_bytes(&file, note.as_bytes(), Visibility::Public)?;
+        }
         Ok((checkpoint, note))
     }
 
     /// Recomputes and checks everything stored (see [`Store::audit`]): every entry decodes
-    /// canonically, with a valid signature and parents before it, and every stored
-    /// checkpoint is signed by `verifier` and matches the tree at its size. Returns the first
-    /// problem as (first bad index, description), or `None`.
-    pub fn audit(&self, verifier: &NoteVerifier) -> Result<Option<(u64, String)>> {
+    /// canonically, with a valid signature and parents before it; and every checkpoint the
+    /// log signed — in the `checkpoints` table, in `<DIR>/checkpoint`, and the signed notes in
+    /// `kept` (checkpoints an auditor saved earlier) — is signed by `verifier` and matches
+    /// the tree at its size. Returns the first problem as (first bad index, description), or
+    /// `None`.
+    pub fn audit(&self, verifier: &NoteVerifier, kept: &[String]) -> Result<Option<(u64, String)>> {
         let found = self.store.audit(|index, bytes| {
             let entry = Entry::decode(bytes)?;
             match entry.parents.iter().find(|&&p| p >= index) {
@@ -268,29 +330,71 @@ impl Ledger {
         if found.is_some() {
             return Ok(found);
         }
-        // The tree is consistent with itself; now with every root the log has signed.
-        // If a checkpoint no longer matches, entries below its size were rewritten along
-        // with their hashes; the newest checkpoint that still matches bounds where.
         let size = self.store.size()?;
-        let mut good_below = 0u64;
-        for (stored_size, note) in self.store.checkpoints()? {
-            let problem = match verifier.open(&note).and_then(|t| Checkpoint::parse(&t)) {
-                Err(e) => Some(format!("the stored checkpoint of size {stored_size}: {e}")),
-                Ok(c) if c.size != stored_size || c.origin != verifier.name() => Some(format!(
-                    "the stored checkpoint of size {stored_size} is for another tree"
-                )),
-                Ok(_) if stored_size > size => Some(format!(
-                    "the log signed a checkpoint of size {stored_size} but holds {size} entries: entries were deleted"
-                )),
-                Ok(c) if c.root != root(&self.store, stored_size)? => Some(format!(
-                    "the tree of the first {stored_size} entries no longer has the root the log signed: entries {good_below}..{stored_size} were rewritten"
-                )),
-                Ok(_) => None,
-            };
-            if let Some(problem) = problem {
-                return Ok(Some((good_below.min(size), problem)));
+        let stored = match self.store.checkpoints() {
+            Ok(stored) => stored,
+            Err(Error::Verification(why)) => return Ok(Some((0, why))),
+            Err(e) => return Err(e),
+        };
+        let mut notes: Vec<(String, String)> = stored
+            .iter()
+            .map(|(_, note)| ("the stored checkpoint".to_string(), note.clone()))
+            .collect();
+        let file = self.dir.join(CHECKPOINT_FILE);
+        if let Ok(note) = std::fs::read_to_string(&file) {
+            if !stored.iter().any(|(_, n)| *n == note) {
+                return Ok(Some((
+                    size,
+                    format!(
+                        "{} is not among the stored checkpoints: the checkpoints table was changed",
+                        file.display()
+                    ),
+                )));
             }
-            good_below = stored_size;
+            notes.push((file.display().to_string(), note));
+        }
+        notes.extend(
+            kept.iter()
+                .map(|n| ("a kept checkpoint".to_string(), n.clone())),
+        );
+        // Each checkpoint's signature, then its root against the tree at its size. If one no
+        // longer matches, entries below its size were rewritten along with their hashes;
+        // the largest checkpoint that still matches bounds where.
+        let mut parsed = Vec::new();
+        for (what, note) in &notes {
+            match verifier.open(note).and_then(|t| Checkpoint::parse(&t)) {
+                Ok(c) if c.origin == verifier.name() => parsed.push((what, c)),
+                Ok(_) => {
+                    return Ok(Some((
+                        0,
+                        format!("{what} is for another log (origin differs)"),
+                    )));
+                }
+                Err(e) => return Ok(Some((0, format!("{what}: {e}")))),
+            }
+        }
+        parsed.sort_by_key(|(_, c)| c.size);
+        let mut good_below = 0u64;
+        for (what, c) in parsed {
+            if c.size > size {
+                return Ok(Some((
+                    size,
+                    format!(
+                        "{what} has {} entries but the log holds {size}: entries were deleted",
+                        c.size
+                    ),
+                )));
+            }
+            if c.root != root(&self.store, c.size)? {
+                return Ok(Some((
+                    good_below,
+                    format!(
+                        "the first {} entries no longer have the root of {what}: entries {good_below}..{} were rewritten",
+                        c.size, c.size
+                    ),
+                )));
+            }
+            good_below = c.size;
         }
         Ok(None)
     }
@@ -379,11 +483,13 @@ mod tests {
         drop(ledger);
         let mut ledger = Ledger::open(dir.path()).unwrap();
         ledger.add(&entry("evaluation", "report", vec![m])).unwrap();
+        assert!(ledger.checkpoint().is_err(), "open does not read the key");
+        assert!(ledger.load_key().unwrap());
         let (new_size, proof) = ledger.consistency(old_size).unwrap();
         let new_root = ledger.checkpoint().unwrap().0.root;
         verify_consistency(old_size, new_size, &old_root, &new_root, &proof).unwrap();
         assert_eq!(ledger.entry(m).unwrap().parents, vec![d, t]);
-        assert_eq!(ledger.audit(&vkey).unwrap(), None);
+        assert_eq!(ledger.audit(&vkey, &[]).unwrap(), None);
         assert!(
             ledger.add(&entry("moodel", "typo", vec![])).is_err(),
             "unknown kind"
@@ -410,12 +516,12 @@ mod tests {
         }
         ledger.checkpoint().unwrap();
         ledger.add(&entry("dataset", "d", vec![])).unwrap();
-        ledger.checkpoint().unwrap();
-        assert_eq!(ledger.audit(&vkey).unwrap(), None);
+        let kept = ledger.checkpoint().unwrap().1;
+        assert_eq!(ledger.audit(&vkey, &[]).unwrap(), None);
         let stranger = NoteSigner::new("example.com/veil-test", [1; 32])
             .unwrap()
             .verifier();
-        assert!(ledger.audit(&stranger).unwrap().is_some());
+        assert!(ledger.audit(&stranger, &[]).unwrap().is_some());
 
         // Someone with write access rebuilds the log from entry 3 on, hashes and all: the
         // tree agrees with itself, but not with the checkpoint of size 4 the log signed.
@@ -426,9 +532,24 @@ mod tests {
         )
         .unwrap();
         ledger.add(&entry("dataset", "forged", vec![])).unwrap();
-        let (index, why) = ledger.audit(&vkey).unwrap().unwrap();
+        let (index, why) = ledger.audit(&vkey, &[]).unwrap().unwrap();
         assert_eq!(index, 3, "{why}");
         assert!(why.contains("rewritten"), "{why}");
+
+        // Emptying the checkpoints table as well does not help: the newest checkpoint is
+        // also kept in <DIR>/checkpoint, and an auditor may hold one of their own.
+        db.execute_batch("DELETE FROM checkpoints").unwrap();
+        let (_, why) = ledger.audit(&vkey, &[]).unwrap().unwrap();
+        assert!(why.contains("not among the stored checkpoints"), "{why}");
+        std::fs::remove_file(dir.path().join(CHECKPOINT_FILE)).unwrap();
+        assert_eq!(
+            ledger.audit(&vkey, &[]).unwrap(),
+            None,
+            "nothing left to compare"
+        );
+        let (_, why) = ledger.audit(&vkey, std::slice::from_ref(&kept)).unwrap().unwrap();
+        assert!(why.contains("rewritten"), "{why}");
+        ledger.checkpoint().unwrap();
 
         // Deleting the forged entry (a rewind) is caught too.
         db.execute_batch(
@@ -436,7 +557,7 @@ mod tests {
              DELETE FROM nodes WHERE (idx + 1) << level > 3;",
         )
         .unwrap();
-        let (_, why) = ledger.audit(&vkey).unwrap().unwrap();
+        let (_, why) = ledger.audit(&vkey, &[]).unwrap().unwrap();
         assert!(why.contains("deleted"), "{why}");
     }
 
@@ -451,6 +572,7 @@ mod tests {
         assert!(!ledger.can_sign());
         drop(ledger);
         let mut ledger = Ledger::open(dir.path()).unwrap();
+        assert!(!ledger.load_key().unwrap(), "a protected key is not loaded");
         assert!(ledger.checkpoint().is_err());
         let stored: Vec<u8> = ledger
             .key_file()

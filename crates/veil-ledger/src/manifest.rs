@@ -155,7 +155,12 @@ pub fn digest_of(resources: &[Resource]) -> [u8; 32] {
 /// The ledger subject for a file (the SHA-256 of its content) or a directory (named with a
 /// trailing `/`, digest [`Manifest::digest`]).
 pub fn subject_of(path: &Path) -> Result<Subject> {
-    let manifest = Manifest::of_path(path, &[])?;
+    subject_of_ignoring(path, &[])
+}
+
+/// [`subject_of`], leaving out `ignore` (paths relative to a directory's root).
+pub fn subject_of_ignoring(path: &Path, ignore: &[String]) -> Result<Subject> {
+    let manifest = Manifest::of_path(path, ignore)?;
     Ok(if manifest.is_dir {
         Subject {
             name: format!("{}/", manifest.name),

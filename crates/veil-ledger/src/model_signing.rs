@@ -32,6 +32,8 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use veil_core::hex;
+
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Resource, digest_of};
 
@@ -114,10 +116,6 @@ impl VerifyingKey {
     pub fn hint(&self) -> Result<String> {
         Ok(hex(&Sha256::digest(self.to_pem()?.as_bytes())))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {
@@ -317,6 +315,9 @@ pub fn verify(
         .iter()
         .map(|r| (r.name.as_str(), &r.sha256))
         .collect();
+    if signed.len() != resources.len() {
+        return Err(malformed("a file is listed twice"));
+    }
     let found: BTreeMap<&str, &[u8; 32]> = actual
         .resources
         .iter()

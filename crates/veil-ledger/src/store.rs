@@ -66,6 +66,19 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// Opens an existing store without writing to it (no schema, no pragmas that write).
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(db)?;
+        Ok(Store { conn })
+    }
+
     /// Number of entries.
     pub fn size(&self) -> Result<u64> {
         size_of(&self.conn)
@@ -167,7 +180,14 @@ impl Store {
         let mut rows = stmt.query([]).map_err(db)?;
         let mut expected = 0u64;
         while let Some(row) = rows.next().map_err(db)? {
-            let idx = row.get::<_, i64>(0).map_err(db)? as u64;
+            let idx = row.get::<_, i64>(0).map_err(db)?;
+            if idx < expected as i64 {
+                return Ok(Some((
+                    expected,
+                    format!("a row with entry index {idx} was inserted"),
+                )));
+            }
+            let idx = idx as u64;
             if idx != expected {
                 return Ok(Some((expected, format!("entry {expected} is missing"))));
             }
@@ -223,7 +243,8 @@ impl Store {
         let extra: i64 = self
             .conn
             .query_row(
-                "SELECT COUNT(*) FROM nodes WHERE idx >= (?1 >> level)",
+                "SELECT COUNT(*) FROM nodes WHERE level < 0 OR level >= 64 OR idx < 0
+                     OR idx >= (?1 >> level)",
                 [size as i64],
                 |r| r.get(0),
             )
@@ -254,7 +275,12 @@ impl Store {
     /// Checks that the lookup index holds exactly the subject pairs of the entries it says
     /// it has indexed.
     fn audit_lookup(&self, size: u64) -> Result<Option<(u64, String)>> {
-        let indexed = self.lookup_indexed()?;
+        let Some(indexed) = self.lookup_indexed()? else {
+            return Ok(Some((
+                0,
+                "the subject lookup's state row was changed".into(),
+            )));
+        };
         if indexed > size {
             return Ok(Some((
                 size,
@@ -290,14 +316,19 @@ impl Store {
         })
     }
 
-    fn lookup_indexed(&self) -> Result<u64> {
-        let n: i64 = self
+    /// How many entries the lookup index covers; `None` if the state row is not an integer.
+    fn lookup_indexed(&self) -> Result<Option<u64>> {
+        let n: Option<rusqlite::types::Value> = self
             .conn
             .query_row("SELECT indexed FROM lookup_state WHERE id = 0", [], |r| {
                 r.get(0)
             })
+            .optional()
             .map_err(db)?;
-        Ok(n.max(0) as u64)
+        Ok(match n {
+            Some(rusqlite::types::Value::Integer(n)) if n >= 0 => Some(n as u64),
+            _ => None,
+        })
     }
 
     fn indexed_subjects(&self, index: u64) -> Result<Vec<Hash>> {
@@ -363,18 +394,34 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored checkpoint, by ascending size.
+    /// Every stored checkpoint, by ascending size. A row that is not (integer, text) is an
+    /// [`Error::Verification`] finding, not a storage failure.
     pub fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
         let mut stmt = self
             .conn
             .prepare("SELECT size, note FROM checkpoints ORDER BY size")
             .map_err(db)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
-            .map_err(db)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db)
+        let mut rows = stmt.query([]).map_err(db)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db)? {
+            use rusqlite::types::ValueRef;
+            match (row.get_ref(0).map_err(db)?, row.get_ref(1).map_err(db)?) {
+                (ValueRef::Integer(size), ValueRef::Text(note)) if size >= 0 => {
+                    let note = String::from_utf8(note.to_vec()).map_err(|_| {
+                        Error::Verification(format!(
+                            "the stored checkpoint of size {size} is not UTF-8"
+                        ))
+                    })?;
+                    out.push((size as u64, note));
+                }
+                _ => {
+                    return Err(Error::Verification(
+                        "a row of the checkpoints table is not a size and a note".into(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The bytes of entry `index`.
@@ -470,7 +517,7 @@ mod tests {
         };
         let ok = |_: u64, _: &[u8]| Ok(Vec::new());
         assert_eq!(fresh().audit(ok).unwrap(), None);
-        let cases: [(&str, u64); 7] = [
+        let cases: [(&str, u64); 10] = [
             ("UPDATE entries SET data = 'entry 2' WHERE idx = 2", 2),
             ("UPDATE entries SET data = X'00' WHERE idx = 5", 5),
             (
@@ -487,6 +534,15 @@ mod tests {
                 13,
             ),
             ("DELETE FROM nodes WHERE level = 3 AND idx = 0", 0),
+            (
+                "INSERT INTO nodes (level, idx, hash) VALUES (-1, 0, zeroblob(32))",
+                13,
+            ),
+            (
+                "INSERT INTO nodes (level, idx, hash) VALUES (0, -1, zeroblob(32))",
+                13,
+            ),
+            ("INSERT INTO entries (idx, data) VALUES (-1, X'00')", 0),
         ];
         for (sql, first_bad) in cases {
             let store = fresh();

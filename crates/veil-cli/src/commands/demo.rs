@@ -26,7 +26,7 @@ use veil_ledger::manifest::subject_of;
 use veil_ledger::merkle::leaf_hash;
 use veil_ledger::{Entry, Ledger, NoteVerifier, TlogProof};
 
-use super::ledger::{lineage_len, lineage_tree};
+use super::ledger::lineage_tree;
 use super::model::{FitRequest, fit, print_evaluation, record_training};
 use super::provenance::{self, Step};
 use crate::cli::DemoArgs;
@@ -214,7 +214,9 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     say("── 4. Record the provenance and verify it offline (veil ledger) ──".into());
     let ledger_dir = dir.join("provenance");
     let mut ledger = if ledger_dir.join("ledger.db").exists() {
-        Ledger::open(&ledger_dir)?
+        let mut ledger = Ledger::open(&ledger_dir)?;
+        ensure!(ledger.load_key()?, "the demo's ledger key is protected");
+        ledger
     } else {
         Ledger::init(&ledger_dir, "veil.demo/provenance")?
     };
@@ -249,7 +251,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     let entry_path = dir.join("breast-cancer.model.entry");
     veil_core::atomic::write_atomic_bytes(&proof_path, proof.to_text().as_bytes())?;
     veil_core::atomic::write_atomic_bytes(&entry_path, &ledger.entry_bytes(model_index)?)?;
-    let tree = lineage_tree(&ledger, model_index)?;
+    let (tree, lineage_entries) = lineage_tree(&ledger, model_index)?;
     for line in tree.lines() {
         say(format!("  {line}"));
     }
@@ -270,7 +272,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         "a different model matched the proven entry"
     );
     ensure!(
-        ledger.audit(&verifier)?.is_none(),
+        ledger.audit(&verifier, &[])?.is_none(),
         "the ledger audit failed"
     );
     say(format!(
@@ -284,7 +286,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         "stage": "provenance",
         "entries": checkpoint.size,
         "model_index": model_index,
-        "lineage_entries": lineage_len(&ledger, model_index)?,
+        "lineage_entries": lineage_entries,
         "verified_offline": true,
         "audit_ok": true,
     }));

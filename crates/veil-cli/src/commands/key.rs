@@ -11,7 +11,37 @@ use super::secrets::{load_identity, new_protection, public_path, write_identity}
 use crate::cli::KeyCommand;
 use crate::report;
 
+/// Refuses to write a new key over an existing file, or a secret file named like its own
+/// public file (`x.pub`): either would destroy a key with no way back.
+fn check_new_key_paths(out: &Path) -> anyhow::Result<()> {
+    let public = public_path(out);
+    if public == out {
+        return Err(veil_vault::Error::invalid(
+            "-o",
+            format!(
+                "{} would be overwritten by its own public file: name the secret file otherwise (e.g. .key or .pem)",
+                out.display()
+            ),
+        )
+        .into());
+    }
+    if let Some(existing) = [out, public.as_path()].into_iter().find(|p| p.exists()) {
+        return Err(veil_vault::Error::invalid(
+            "-o",
+            format!(
+                "{} exists; a new key never replaces a file (remove it first or choose another name)",
+                existing.display()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 pub fn run(cmd: &KeyCommand, json: bool) -> anyhow::Result<()> {
+    if let KeyCommand::New { out, .. } = cmd {
+        check_new_key_paths(out)?;
+    }
     match cmd {
         KeyCommand::New {
             out,

@@ -8,7 +8,8 @@ use anyhow::Context;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use veil_ledger::manifest::subject_of;
+use veil_core::hex;
+use veil_ledger::manifest::{subject_of, subject_of_ignoring};
 use veil_ledger::merkle::leaf_hash;
 use veil_ledger::model_signing::{self, SigningKey, VerifyingKey};
 use veil_ledger::{Entry, EntrySigner, Ledger, NoteVerifier, Subject, TlogProof};
@@ -63,7 +64,13 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
             raw,
             out,
         } => {
-            let ledger = Ledger::open(dir)?;
+            if *raw && json {
+                return Err(veil_ledger::Error::Invalid(
+                    "--raw writes the entry's exact bytes; leave out --json".into(),
+                )
+                .into());
+            }
+            let ledger = Ledger::open_read_only(dir)?;
             let bytes = ledger.entry_bytes(*index)?;
             if *raw {
                 return write_out(out.as_deref(), &bytes);
@@ -91,7 +98,11 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
         }
         LedgerCommand::Lineage { dir, index, dot } => lineage(dir, *index, *dot, json),
         LedgerCommand::List { dir } => list(dir, json),
-        LedgerCommand::Audit { dir, vkey } => audit(dir, vkey.as_deref(), json),
+        LedgerCommand::Audit {
+            dir,
+            vkey,
+            checkpoints,
+        } => audit(dir, vkey.as_deref(), checkpoints, json),
         LedgerCommand::SignModel {
             model,
             key,
@@ -229,10 +240,6 @@ fn utc(secs: u64) -> String {
     )
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn parse_meta(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut meta: Vec<(String, String)> = Vec::new();
     for pair in pairs {
@@ -300,7 +307,7 @@ fn init(
 /// Opens a ledger that must sign: a protected log key is unsealed with the passphrase.
 fn open_signing(dir: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<Ledger> {
     let mut ledger = Ledger::open(dir)?;
-    if !ledger.can_sign() {
+    if !ledger.load_key()? {
         let pass = passphrase(
             passphrase_file,
             &format!("passphrase of {}", dir.join("log.key").display()),
@@ -329,18 +336,14 @@ fn prove_inclusion(
     if json {
         let checkpoint =
             veil_ledger::Checkpoint::parse(&ledger.verifier().open(&proof.checkpoint)?)?;
-        let value = json!({
+        if let Some(path) = out {
+            write_out(Some(path), text.as_bytes())?;
+        }
+        report::json(&json!({
             "index": index, "size": checkpoint.size, "root": B64.encode(checkpoint.root),
             "hashes": proof.hashes.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
             "proof": text,
-        });
-        match out {
-            Some(path) => {
-                write_out(Some(path), text.as_bytes())?;
-                report::json(&value)
-            }
-            None => report::json(&value),
-        }
+        }))
     } else {
         write_out(out, text.as_bytes())?;
         if let Some(path) = out {
@@ -482,6 +485,16 @@ fn verify(
         for file in files {
             println!("verified: {} is a subject of the entry", file.display());
         }
+        match (&entry.signature, expect_signer) {
+            (Some(sig), Some(_)) => {
+                println!("verified: signed by key id {}", hex(&sig.key_id));
+            }
+            (Some(sig), None) => println!(
+                "the entry is signed by key id {} (not checked: use --expect-signer)",
+                hex(&sig.key_id)
+            ),
+            (None, _) => {}
+        }
         Ok(())
     }
 }
@@ -502,8 +515,9 @@ fn verify_consistency(vkey: &Path, old: &Path, proof: &Path, json: bool) -> anyh
     };
     let old_checkpoint = signed(&read_text(old)?, old)?;
     let malformed = |why: &str| veil_ledger::Error::Malformed(format!("consistency proof: {why}"));
-    let value: Value =
-        serde_json::from_str(&read_text(proof)?).map_err(|_| malformed("not JSON"))?;
+    let value: Value = serde_json::from_str(&read_text(proof)?).map_err(|_| {
+        malformed("not JSON (make it with `veil ledger prove DIR --from M --json`)")
+    })?;
     let new_note = value["checkpoint"]
         .as_str()
         .ok_or_else(|| malformed("no \"checkpoint\""))?;
@@ -519,11 +533,16 @@ fn verify_consistency(vkey: &Path, old: &Path, proof: &Path, json: bool) -> anyh
                 .ok_or_else(|| malformed("a proof hash is not 32 bytes of base64"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if value["old_size"].as_u64() != Some(old_checkpoint.size)
-        || value["new_size"].as_u64() != Some(new_checkpoint.size)
-    {
+    if value["old_size"].as_u64() != Some(old_checkpoint.size) {
+        return Err(veil_ledger::Error::Invalid(format!(
+            "the proof starts at size {} but the kept checkpoint has size {}: make it with --from {}",
+            value["old_size"], old_checkpoint.size, old_checkpoint.size
+        ))
+        .into());
+    }
+    if value["new_size"].as_u64() != Some(new_checkpoint.size) {
         return Err(veil_ledger::Error::ProofFailed(
-            "the proof is for other tree sizes than the checkpoints",
+            "the proof's new size is not its checkpoint's size",
         )
         .into());
     }
@@ -569,7 +588,13 @@ fn ancestry(ledger: &Ledger, index: u64) -> anyhow::Result<Vec<(u64, Entry)>> {
 }
 
 fn lineage(dir: &Path, index: u64, dot: bool, json: bool) -> anyhow::Result<()> {
-    let ledger = Ledger::open(dir)?;
+    if dot && json {
+        return Err(veil_ledger::Error::Invalid(
+            "--dot prints Graphviz; leave out --json (or --dot for the JSON ancestry)".into(),
+        )
+        .into());
+    }
+    let ledger = Ledger::open_read_only(dir)?;
     let entries = ancestry(&ledger, index)?;
     if json {
         return report::json(&json!({
@@ -580,7 +605,8 @@ fn lineage(dir: &Path, index: u64, dot: bool, json: bool) -> anyhow::Result<()> 
     if dot {
         let mut out = String::from("digraph lineage {\n  rankdir=BT;\n  node [shape=box];\n");
         for (i, e) in &entries {
-            let label = format!("#{i} {}\\n{}", e.kind, e.name).replace('"', "\\\"");
+            let escape = |t: &str| t.replace('\\', "\\\\").replace('"', "\\\"");
+            let label = format!("#{i} {}\\n{}", escape(&e.kind), escape(&e.name));
             out.push_str(&format!("  e{i} [label=\"{label}\"];\n"));
             for p in &e.parents {
                 out.push_str(&format!("  e{i} -> e{p};\n"));
@@ -594,14 +620,10 @@ fn lineage(dir: &Path, index: u64, dot: bool, json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The ancestry of `index` drawn as a tree.
-pub fn lineage_tree(ledger: &Ledger, index: u64) -> anyhow::Result<String> {
-    Ok(tree(&ancestry(ledger, index)?, index))
-}
-
-/// How many entries the ancestry of `index` has, itself included.
-pub fn lineage_len(ledger: &Ledger, index: u64) -> anyhow::Result<usize> {
-    Ok(ancestry(ledger, index)?.len())
+/// The ancestry of `index` drawn as a tree, and how many entries it has (itself included).
+pub fn lineage_tree(ledger: &Ledger, index: u64) -> anyhow::Result<(String, usize)> {
+    let entries = ancestry(ledger, index)?;
+    Ok((tree(&entries, index), entries.len()))
 }
 
 fn tree(entries: &[(u64, Entry)], index: u64) -> String {
@@ -659,7 +681,7 @@ fn tree_lines(
 }
 
 fn list(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let ledger = Ledger::open(dir)?;
+    let ledger = Ledger::open_read_only(dir)?;
     let size = ledger.size()?;
     let mut rows = Vec::new();
     for i in 0..size {
@@ -688,14 +710,18 @@ fn list(dir: &Path, json: bool) -> anyhow::Result<()> {
     }
 }
 
-fn audit(dir: &Path, vkey: Option<&Path>, json: bool) -> anyhow::Result<()> {
-    let ledger = Ledger::open(dir)?;
+fn audit(dir: &Path, vkey: Option<&Path>, kept: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let ledger = Ledger::open_read_only(dir)?;
+    let kept = kept
+        .iter()
+        .map(|p| read_text(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let verifier = match vkey {
         Some(path) => NoteVerifier::parse(&read_text(path)?)?,
         None => ledger.verifier().clone(),
     };
     let size = ledger.size()?;
-    if let Some((index, why)) = ledger.audit(&verifier)? {
+    if let Some((index, why)) = ledger.audit(&verifier, &kept)? {
         if json {
             report::json(
                 &json!({"ok": false, "size": size, "first_bad_index": index, "problem": why}),
@@ -736,20 +762,30 @@ fn sign_model(
     ledger_dir: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<()> {
+    if let (Ok(a), Ok(b)) = (model.canonicalize(), out.canonicalize())
+        && a == b
+    {
+        return Err(veil_ledger::Error::Invalid(format!(
+            "-o {} is the model itself: write the bundle elsewhere",
+            out.display()
+        ))
+        .into());
+    }
     let key = SigningKey::from_pem(&Zeroizing::new(read_text(key)?))
         .with_context(|| format!("reading {}", key.display()))?;
+    // Open the ledger and find the model's entry before writing anything.
+    let mut ledger = ledger_dir.map(Ledger::open).transpose()?;
     let mut ignore = ignore_paths.to_vec();
     ignore.extend(inside(model, out));
+    let model_subject = subject_of_ignoring(model, &ignore)?;
+    let parents: Vec<u64> = match ledger.as_mut() {
+        Some(l) => l.find_subject(&model_subject.sha256)?.into_iter().collect(),
+        None => Vec::new(),
+    };
     let (bundle, manifest) = model_signing::sign(model, &ignore, &key)?;
     veil_core::atomic::write_atomic_bytes(out, bundle.as_bytes())?;
-    let recorded = match ledger_dir {
-        Some(dir) => {
-            let mut ledger = Ledger::open(dir)?;
-            let model_subject = subject_of(model)?;
-            let parents = ledger
-                .find_subject(&model_subject.sha256)?
-                .into_iter()
-                .collect();
+    let recorded = match ledger.as_mut() {
+        Some(ledger) => {
             let entry = Entry {
                 kind: "signature".into(),
                 name: format!("model signature of {}", model_subject.name),
@@ -757,13 +793,13 @@ fn sign_model(
                 subjects: vec![subject_of(out)?],
                 parents,
                 meta: vec![
+                    ("bundle_subject_sha256".into(), hex(&manifest.digest())),
                     ("format".into(), model_signing::PREDICATE_TYPE.into()),
                     ("key_hint".into(), key.verifying_key().hint()?),
-                    ("model_sha256".into(), hex(&manifest.digest())),
                 ],
                 signature: None,
             };
-            Some(append(&mut ledger, entry, None)?.0)
+            Some(append(ledger, entry, None)?.0)
         }
         None => None,
     };

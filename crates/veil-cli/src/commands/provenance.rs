@@ -65,6 +65,11 @@ pub fn require_files(ledger: Option<&Ledger>, specs: &[&str]) -> anyhow::Result<
 }
 
 /// Records `step`: finds or logs its inputs, then appends the step; returns its index.
+///
+/// The input datasets and the step are separate appends (a step's parents must exist
+/// before it, and indexes are only known once appended). If the step's append fails, the
+/// dataset entries stay: each is a true record that the data existed, and the next step
+/// that reads the same bytes finds it by digest instead of logging it again.
 pub fn record(ledger: &mut Ledger, step: Step) -> anyhow::Result<u64> {
     let mut parents = Vec::new();
     for input in step.inputs {
