@@ -10,6 +10,7 @@
 //! * [`mechanism`] — Laplace and Gaussian noise for real values on a fine grid, discrete
 //!   Laplace and discrete Gaussian for integers, each with its guarantee and interval.
 
+pub mod accountant;
 pub mod error;
 pub mod mechanism;
 pub mod rng;

@@ -547,7 +547,10 @@ mod tests {
             None,
             "nothing left to compare"
         );
-        let (_, why) = ledger.audit(&vkey, std::slice::from_ref(&kept)).unwrap().unwrap();
+        let (_, why) = ledger
+            .audit(&vkey, std::slice::from_ref(&kept))
+            .unwrap()
+            .unwrap();
         assert!(why.contains("rewritten"), "{why}");
         ledger.checkpoint().unwrap();
 
