@@ -63,6 +63,58 @@ pub enum Command {
     /// verify entries; sign models.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Differential privacy: privacy accounting for DP-SGD.
+    #[command(subcommand)]
+    Dp(DpCommand),
+}
+
+/// The parameters of DP-SGD's subsampled Gaussian mechanism.
+#[derive(Debug, Args)]
+pub struct DpSgdParams {
+    /// Probability that each example is in a step's batch (Poisson sampling), 0–1.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sampling_rate: f64,
+    /// Number of training steps.
+    #[arg(long)]
+    pub steps: u64,
+    /// δ: the probability the ε guarantee may fail (e.g. 1e-5; below 1/number of records).
+    #[arg(long, allow_negative_numbers = true)]
+    pub delta: f64,
+    /// rdp (Rényi DP, as Google's dp_accounting RdpAccountant) or pld (privacy loss
+    /// distributions: tight, slower).
+    #[arg(long, default_value = "rdp", value_parser = ["rdp", "pld"])]
+    pub accountant: String,
+}
+
+/// `veil dp ...`
+#[derive(Debug, Subcommand)]
+pub enum DpCommand {
+    /// ε spent by DP-SGD: T steps of the Poisson-subsampled Gaussian mechanism.
+    #[command(after_help = "\
+Agrees with Google's dp_accounting 0.6 (RdpAccountant, PLDAccountant; add-or-remove-one
+neighbours); ε is rounded up.
+
+Examples:
+  veil dp epsilon --sampling-rate 0.01 --noise-multiplier 4 --steps 10000 --delta 1e-5
+  veil dp epsilon --sampling-rate 0.004267 --noise-multiplier 1.1 --steps 14062 --delta 1e-5 --accountant pld --json")]
+    Epsilon {
+        /// Noise standard deviation divided by the clipping norm.
+        #[arg(long, allow_negative_numbers = true)]
+        noise_multiplier: f64,
+        #[command(flatten)]
+        params: DpSgdParams,
+    },
+    /// The smallest noise multiplier that keeps DP-SGD within a target ε.
+    #[command(after_help = "\
+Example:
+  veil dp calibrate --sampling-rate 0.01 --steps 10000 --epsilon 1 --delta 1e-5")]
+    Calibrate {
+        /// The ε to stay within.
+        #[arg(long, allow_negative_numbers = true)]
+        epsilon: f64,
+        #[command(flatten)]
+        params: DpSgdParams,
+    },
 }
 
 /// `--ledger DIR`: record what a command did in a ledger.

@@ -46,6 +46,9 @@ fn code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<veil_vault::Error>() {
             return vault_code(e);
         }
+        if cause.downcast_ref::<veil_dp::Error>().is_some() {
+            return 2;
+        }
         if let Some(e) = cause.downcast_ref::<veil_ledger::Error>() {
             return ledger_code(e);
         }

@@ -8,13 +8,17 @@
 //!
 //! * [`sample`] — exact integer samplers (Canonne, Kamath and Steinke 2020);
 //! * [`mechanism`] — Laplace and Gaussian noise for real values on a fine grid, discrete
-//!   Laplace and discrete Gaussian for integers, each with its guarantee and interval.
+//!   Laplace and discrete Gaussian for integers, each with its guarantee and interval;
+//! * [`accountant`] — composition, zCDP, and the RDP and PLD accountants of DP-SGD (held to
+//!   Google's `dp_accounting` 0.6);
+//! * [`sgd`] — DP-SGD: Poisson sampling, per-record clipping, exact Gaussian noise.
 
 pub mod accountant;
 pub mod error;
 pub mod mechanism;
 pub mod rng;
 pub mod sample;
+pub mod sgd;
 
 pub use error::{Error, Result};
 pub use rng::NoiseRng;

@@ -2,6 +2,7 @@
 
 mod data;
 mod demo;
+mod dp;
 mod key;
 mod ledger;
 mod model;
@@ -22,5 +23,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => key::run(cmd, cli.json),
         Command::Vault(cmd) => vault::run(cmd, cli.json),
         Command::Ledger(cmd) => ledger::run(cmd, cli.json),
+        Command::Dp(cmd) => dp::run(cmd, cli.json),
     }
 }
