@@ -12,7 +12,8 @@ embedded dataset: builtin:breast-cancer (label malignant), builtin:digits (label
 Exit codes: 0 success, 1 internal error, 2 invalid arguments or options, 3 invalid input
 data, 4 file-system error, 5 invalid model file, 6 training diverged, 7 sealed file not
 intact (tampered, truncated, not a sealed file), 8 wrong key or passphrase, 9 signature
-check failed, 10 a ledger proof or audit does not verify.
+check failed, 10 a ledger proof or audit does not verify, 11 a privacy budget would be
+exceeded or none is set.
 
 Examples:
   veil demo
@@ -86,6 +87,44 @@ pub struct DpSgdParams {
     pub accountant: String,
 }
 
+/// `veil dp budget ...`
+#[derive(Debug, Subcommand)]
+pub enum BudgetCommand {
+    /// Set the total (ε, δ) that releases about a dataset may spend.
+    #[command(after_help = "\
+The dataset is known by the SHA-256 of its content: a copy keeps its budget, a changed file
+gets a new one. The budget cannot be set below what was already spent.
+
+Example:
+  veil dp budget set --data patients.csv --epsilon 3 --delta 1e-6 --budget dp-budget/")]
+    Set {
+        /// The dataset (path or builtin:NAME).
+        #[arg(long)]
+        data: String,
+        /// Total ε.
+        #[arg(long, allow_negative_numbers = true)]
+        epsilon: f64,
+        /// Total δ.
+        #[arg(long, allow_negative_numbers = true)]
+        delta: f64,
+        /// The budget directory (budget.db inside; created if missing).
+        #[arg(long, value_name = "DIR")]
+        budget: PathBuf,
+    },
+    /// Show a dataset's budget, what was spent and on which releases.
+    #[command(
+        after_help = "Example:\n  veil dp budget show --data patients.csv --budget dp-budget/ --json"
+    )]
+    Show {
+        /// The dataset (path or builtin:NAME).
+        #[arg(long)]
+        data: String,
+        /// The budget directory.
+        #[arg(long, value_name = "DIR")]
+        budget: PathBuf,
+    },
+}
+
 /// `veil dp ...`
 #[derive(Debug, Subcommand)]
 pub enum DpCommand {
@@ -104,6 +143,9 @@ Examples:
         #[command(flatten)]
         params: DpSgdParams,
     },
+    /// Set or show a dataset's persistent privacy budget.
+    #[command(subcommand)]
+    Budget(BudgetCommand),
     /// The smallest noise multiplier that keeps DP-SGD within a target ε.
     #[command(after_help = "\
 Example:

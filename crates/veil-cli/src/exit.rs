@@ -12,6 +12,7 @@
 //! | 8 | wrong key: no identity or passphrase given opens the file |
 //! | 9 | signature check failed (a sealed file's signer, a ledger entry, a model-signing bundle) |
 //! | 10 | a ledger proof, checkpoint or audit does not verify |
+//! | 11 | a privacy budget would be exceeded, or none is set |
 
 use std::process::ExitCode;
 
@@ -46,8 +47,12 @@ fn code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<veil_vault::Error>() {
             return vault_code(e);
         }
-        if cause.downcast_ref::<veil_dp::Error>().is_some() {
-            return 2;
+        if let Some(e) = cause.downcast_ref::<veil_dp::Error>() {
+            return match e {
+                veil_dp::Error::InvalidParameter { .. } => 2,
+                veil_dp::Error::Storage(_) => 4,
+                veil_dp::Error::BudgetExceeded { .. } | veil_dp::Error::NoBudget(_) => 11,
+            };
         }
         if let Some(e) = cause.downcast_ref::<veil_ledger::Error>() {
             return ledger_code(e);

@@ -102,3 +102,83 @@ fn out_of_range_parameters_are_usage_errors() {
         "epsilon",
     );
 }
+
+#[test]
+fn a_budget_persists_across_processes_and_follows_the_content() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    std::fs::write(p.join("a.csv"), "age\n30\n41\n").expect("writes");
+    std::fs::copy(p.join("a.csv"), p.join("copy.csv")).expect("copies");
+    let set = ok_json(
+        p,
+        &[
+            "dp",
+            "budget",
+            "set",
+            "--data",
+            "a.csv",
+            "--epsilon",
+            "2",
+            "--delta",
+            "1e-6",
+            "--budget",
+            "b",
+        ],
+    );
+    assert_eq!(set["remaining_epsilon"], 2.0);
+    // A copy with the same content has the same budget; another dataset has none.
+    let shown = ok_json(
+        p,
+        &[
+            "dp", "budget", "show", "--data", "copy.csv", "--budget", "b",
+        ],
+    );
+    assert_eq!(shown["epsilon"], 2.0);
+    assert_eq!(shown["dataset"], set["dataset"]);
+    fails(
+        p,
+        &[
+            "dp",
+            "budget",
+            "show",
+            "--data",
+            "builtin:digits",
+            "--budget",
+            "b",
+        ],
+        11,
+        "no privacy budget",
+    );
+    fails(
+        p,
+        &[
+            "dp",
+            "budget",
+            "set",
+            "--data",
+            "a.csv",
+            "--epsilon",
+            "0",
+            "--delta",
+            "1e-6",
+            "--budget",
+            "b",
+        ],
+        2,
+        "allows nothing",
+    );
+    fails(
+        p,
+        &[
+            "dp",
+            "budget",
+            "show",
+            "--data",
+            "missing.csv",
+            "--budget",
+            "b",
+        ],
+        4,
+        "missing.csv",
+    );
+}

@@ -11,6 +11,26 @@ pub enum Error {
         /// What is wrong and what is accepted.
         why: String,
     },
+    /// A release would spend more than the dataset's budget allows.
+    #[error(
+        "the privacy budget would be exceeded: this release needs ε = {asked_epsilon}, δ = {asked_delta}; the dataset has ε = {remaining_epsilon}, δ = {remaining_delta} left"
+    )]
+    BudgetExceeded {
+        /// ε the release needs.
+        asked_epsilon: f64,
+        /// δ the release needs.
+        asked_delta: f64,
+        /// ε left.
+        remaining_epsilon: f64,
+        /// δ left.
+        remaining_delta: f64,
+    },
+    /// No budget was set for the dataset.
+    #[error("no privacy budget is set for dataset {0}: set one with `veil dp budget set`")]
+    NoBudget(String),
+    /// The budget store failed.
+    #[error("budget storage: {0}")]
+    Storage(String),
 }
 
 impl Error {

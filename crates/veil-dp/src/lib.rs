@@ -11,9 +11,11 @@
 //!   Laplace and discrete Gaussian for integers, each with its guarantee and interval;
 //! * [`accountant`] — composition, zCDP, and the RDP and PLD accountants of DP-SGD (held to
 //!   Google's `dp_accounting` 0.6);
-//! * [`sgd`] — DP-SGD: Poisson sampling, per-record clipping, exact Gaussian noise.
+//! * [`sgd`] — DP-SGD: Poisson sampling, per-record clipping, exact Gaussian noise;
+//! * [`budget`] — a persistent privacy budget per dataset (SQLite), charged before noise.
 
 pub mod accountant;
+pub mod budget;
 pub mod error;
 pub mod mechanism;
 pub mod rng;
