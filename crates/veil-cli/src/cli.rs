@@ -706,10 +706,16 @@ epochs at learning rate 0.01; MLPs one hidden layer of 64 ReLU units, 60 epochs 
 Features are standardised with statistics of the training rows, and the model file carries
 them, so `veil eval` and `veil predict` take raw data.
 
+With --dp the defaults change: batches of 128 rows in expectation (Poisson sampling), 20
+epochs, learning rate 0.05 (linear models) or 0.01 (MLPs), clipping norm 1, no L2; the
+features are standardised from noisy statistics, and σ is calibrated so that the whole run
+spends at most --epsilon.
+
 Examples:
   veil train --data builtin:breast-cancer --label malignant --seed 42 --out bc.model
   veil train --data builtin:digits --label digit --model mlp --hidden 64,32 --out digits.model
-  veil train --data train.csv --test-data test.csv --label outcome --drop patient_id --out m.model --json")]
+  veil train --data train.csv --test-data test.csv --label outcome --drop patient_id --out m.model --json
+  veil train --data builtin:breast-cancer --label malignant --dp --epsilon 1 --delta 1e-5 --out dp.model")]
 pub struct TrainArgs {
     /// Training data (path or builtin:NAME).
     #[arg(long)]
@@ -760,6 +766,32 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub dp: DpTrainArgs,
+}
+
+/// `veil train --dp ...`: differentially private training (DP-SGD).
+#[derive(Debug, Args)]
+pub struct DpTrainArgs {
+    /// Train with DP-SGD: every training record is protected by (ε, δ)-differential
+    /// privacy, the feature standardisation included.
+    #[arg(long, requires_all = ["epsilon", "delta"])]
+    pub dp: bool,
+    /// The ε to spend (the noise is calibrated to it).
+    #[arg(long, requires = "dp", allow_negative_numbers = true)]
+    pub epsilon: Option<f64>,
+    /// δ (below 1/number of training rows; e.g. 1e-5).
+    #[arg(long, requires = "dp", allow_negative_numbers = true)]
+    pub delta: Option<f64>,
+    /// Per-record gradient clipping norm [default: 1].
+    #[arg(long, requires = "dp", allow_negative_numbers = true)]
+    pub clip: Option<f64>,
+    /// A fixed noise multiplier instead of calibrating one to --epsilon (ε is then reported).
+    #[arg(long, requires = "dp", allow_negative_numbers = true)]
+    pub noise_multiplier: Option<f64>,
+    /// The accountant: rdp or pld.
+    #[arg(long, requires = "dp", default_value = "rdp", value_parser = ["rdp", "pld"])]
+    pub accountant: String,
 }
 
 /// `veil eval`

@@ -182,3 +182,111 @@ fn a_budget_persists_across_processes_and_follows_the_content() {
         "missing.csv",
     );
 }
+
+#[test]
+fn dp_sgd_training_reports_what_it_spent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    let t = ok_json(
+        p,
+        &[
+            "train",
+            "--data",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--dp",
+            "--epsilon",
+            "8",
+            "--delta",
+            "1e-5",
+            "--seed",
+            "3",
+            "--out",
+            "dp.model",
+        ],
+    );
+    let spent = t["epsilon_spent"].as_f64().expect("epsilon_spent");
+    assert!(
+        spent <= 8.0 && spent > 7.9,
+        "calibrated to the target: {spent}"
+    );
+    assert_eq!(t["delta"], 1e-5);
+    assert!(t["noise_multiplier"].as_f64().expect("σ") > 1.0);
+    assert!((t["sampling_rate"].as_f64().expect("q") - 128.0 / 455.0).abs() < 1e-12);
+    assert_eq!(t["steps"], 80, "20 epochs of round(455/128) = 4 steps");
+    // With little noise (ε = 100) the private pipeline — noisy standardisation, clipping,
+    // Poisson batches — still learns: far above the 63% of always answering "benign".
+    let easy = ok_json(
+        p,
+        &[
+            "train",
+            "--data",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--dp",
+            "--epsilon",
+            "100",
+            "--delta",
+            "1e-5",
+            "--seed",
+            "3",
+            "--out",
+            "easy.model",
+        ],
+    );
+    assert!(
+        easy["test_accuracy"].as_f64().expect("accuracy") > 0.85,
+        "{easy}"
+    );
+    // The model file works like any other.
+    ok(
+        p,
+        &[
+            "eval",
+            "--model",
+            "dp.model",
+            "--data",
+            "builtin:breast-cancer",
+        ],
+    );
+
+    fails(
+        p,
+        &[
+            "train",
+            "--data",
+            "builtin:breast-cancer",
+            "--label",
+            "perimeter_mean",
+            "--model",
+            "linear",
+            "--dp",
+            "--epsilon",
+            "1",
+            "--delta",
+            "1e-5",
+            "--out",
+            "r.model",
+        ],
+        2,
+        "classifiers",
+    );
+    fails(
+        p,
+        &[
+            "train",
+            "--data",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--dp",
+            "--out",
+            "x.model",
+        ],
+        2,
+        "--epsilon",
+    );
+    assert!(!p.join("r.model").exists() && !p.join("x.model").exists());
+}

@@ -21,6 +21,7 @@ pub mod mechanism;
 pub mod rng;
 pub mod sample;
 pub mod sgd;
+pub mod standardize;
 
 pub use error::{Error, Result};
 pub use rng::NoiseRng;

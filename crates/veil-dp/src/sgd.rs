@@ -21,12 +21,15 @@
 use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
 use veil_ml::network::Network;
 use veil_ml::optim::Optimizer;
+use veil_ml::pipeline::{ModelConfig, Prepared};
 use veil_ml::train::{EpochStats, TrainConfig};
+use veil_ml::{Model, Task};
 
 use crate::accountant::{self, Accountant, SubsampledGaussian};
 use crate::error::{Error, Result};
 use crate::mechanism::Gaussian;
 use crate::rng::NoiseRng;
+use crate::standardize::{StandardizationCost, private_standardizer};
 
 /// DP-SGD's settings on top of the ordinary training loop's.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,9 @@ pub struct DpSgdConfig {
     pub delta: f64,
     /// The accountant that turns (q, σ, T) into ε.
     pub accountant: Accountant,
+    /// The noise multiplier of a Gaussian release made before training (the private
+    /// standardisation), which the reported ε includes.
+    pub before: Option<f64>,
 }
 
 /// The privacy parameters of a DP-SGD run over `n` records: (sampling rate, steps).
@@ -146,13 +152,14 @@ pub fn fit_private(
     }
     let n = x.nrows();
     let (q, steps) = schedule(n, &config.train)?;
-    let epsilon = accountant::epsilon(
+    let epsilon = accountant::epsilon_after(
         config.accountant,
         &SubsampledGaussian {
             sampling_rate: q,
             noise_multiplier: config.noise_multiplier,
             steps,
         },
+        config.before,
         config.delta,
     )?;
     let noise = Gaussian::new(
@@ -200,6 +207,99 @@ pub fn fit_private(
         });
     }
     Ok(report)
+}
+
+/// A private training run: the model's shape, DP-SGD's settings and the privacy target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrivateTraining {
+    /// Model kind, hidden layers, activation and the training loop's settings (the batch
+    /// size is the expected batch size B).
+    pub model: ModelConfig,
+    /// Per-record clipping norm C.
+    pub clip: f64,
+    /// The target ε (used to calibrate σ when `noise_multiplier` is `None`).
+    pub epsilon: f64,
+    /// δ.
+    pub delta: f64,
+    /// A fixed noise multiplier instead of calibrating one.
+    pub noise_multiplier: Option<f64>,
+    /// The accountant.
+    pub accountant: Accountant,
+    /// Noise (σ_h, σ_m) of the private standardisation; `None` keeps the features as given.
+    pub standardization: Option<(f64, f64)>,
+}
+
+/// Trains a classification model with DP-SGD on `prepared` (whose features must be raw:
+/// `prepare(…, standardize = false)`): private standardisation, σ calibrated so that the
+/// whole run — statistics and steps — spends at most the target ε, then DP-SGD. Returns the
+/// model (carrying the private standardisation) and what was spent.
+pub fn train_private(
+    prepared: &Prepared,
+    config: &PrivateTraining,
+    rng: &mut NoiseRng,
+    on_epoch: impl FnMut(&EpochStats),
+) -> Result<(Model, DpSgdReport)> {
+    if prepared.task == Task::Regression {
+        return Err(Error::invalid(
+            "model",
+            "DP-SGD here trains classifiers (logreg, softmax, mlp); regression targets would need private scaling too",
+        ));
+    }
+    let features = prepared.features.len();
+    let (standardizer, before) = match config.standardization {
+        Some((sigma_h, sigma_m)) => (
+            private_standardizer(prepared.x_train.view(), sigma_h, sigma_m, rng)?,
+            Some(StandardizationCost::new(features, sigma_h, sigma_m).combined()),
+        ),
+        None => (veil_core::Standardizer::identity(features), None),
+    };
+    let x = standardizer
+        .transform(prepared.x_train.view())
+        .map_err(|e| Error::invalid("features", e.to_string()))?;
+    let train = &config.model.train;
+    let (q, steps) = schedule(x.nrows(), train)?;
+    let noise_multiplier = match config.noise_multiplier {
+        Some(s) => s,
+        None => accountant::calibrate_after(
+            config.accountant,
+            q,
+            steps,
+            before,
+            config.epsilon,
+            config.delta,
+        )?,
+    };
+    let (kind, arch) = config
+        .model
+        .architecture(prepared)
+        .map_err(|e| Error::invalid("model", e.to_string()))?;
+    let mut network =
+        Network::init(arch, train.seed).map_err(|e| Error::invalid("model", e.to_string()))?;
+    let dp = DpSgdConfig {
+        train: train.clone(),
+        clip: config.clip,
+        noise_multiplier,
+        delta: config.delta,
+        accountant: config.accountant,
+        before,
+    };
+    let report = fit_private(
+        &mut network,
+        x.view(),
+        prepared.y_train.view(),
+        &dp,
+        rng,
+        on_epoch,
+    )?;
+    let model = Model {
+        kind,
+        network,
+        features: prepared.features.clone(),
+        standardizer,
+        label: prepared.label.clone(),
+        task: prepared.task.clone(),
+    };
+    Ok((model, report))
 }
 
 #[cfg(test)]
@@ -278,6 +378,7 @@ mod tests {
             noise_multiplier: 1.0,
             delta: 1e-5,
             accountant: Accountant::Rdp,
+            before: None,
         };
         let mut epochs = 0;
         let report = fit_private(

@@ -83,6 +83,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         test_fraction: 0.2,
         standardize: true,
         out: &model_path,
+        dp: None,
     };
     let trained = fit(&bc_request, json)?;
     say(format!(
@@ -140,6 +141,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         test_fraction: 0.2,
         standardize: true,
         out: &digits_path,
+        dp: None,
     };
     let digits = fit(&digits_request, json)?;
     say(format!(

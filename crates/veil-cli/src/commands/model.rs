@@ -6,6 +6,8 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 use veil_core::{Column, Table, Values};
+use veil_dp::NoiseRng;
+use veil_dp::sgd::{DpSgdReport, PrivateTraining, train_private};
 use veil_ml::pipeline::{Columns, Holdout, ModelConfig, Prepared, prepare};
 use veil_ml::{Evaluation, Model, ModelKind, OptimizerKind, Predictions, model_file};
 
@@ -21,12 +23,14 @@ pub struct Trained {
     pub seconds: f64,
     pub epochs: usize,
     pub final_loss: f64,
+    /// What DP-SGD spent, for a private run.
+    pub privacy: Option<DpSgdReport>,
 }
 
 impl Trained {
     /// The JSON report of `veil train`.
     pub fn to_json(&self, out: &Path, seed: u64) -> Value {
-        json!({
+        let mut value = json!({
             "model": out,
             "kind": self.model.kind.name(),
             "task": self.model.task.name(),
@@ -49,11 +53,20 @@ impl Trained {
             "test_confusion_matrix": self.test.confusion_matrix,
             "test_mse": self.test.mse,
             "test_r2": self.test.r2,
-        })
+        });
+        if let Some(p) = &self.privacy {
+            value["dp"] = json!(true);
+            value["epsilon_spent"] = json!(p.epsilon);
+            value["delta"] = json!(p.delta);
+            value["noise_multiplier"] = json!(p.noise_multiplier);
+            value["sampling_rate"] = json!(p.sampling_rate);
+            value["steps"] = json!(p.steps);
+        }
+        value
     }
 }
 
-/// The model settings of `args`, with defaults filled in.
+/// The model settings of `args`, with defaults filled in (DP-SGD has its own).
 pub fn model_config(args: &TrainArgs) -> ModelConfig {
     let kind = args.model.or(args.hidden.as_ref().map(|_| ModelKind::Mlp));
     let mut config = ModelConfig::defaults(kind, args.seed);
@@ -62,6 +75,13 @@ pub fn model_config(args: &TrainArgs) -> ModelConfig {
     }
     config.activation = args.activation;
     config.train.optimizer = args.optimizer;
+    if args.dp.dp {
+        let mlp = kind == Some(ModelKind::Mlp);
+        config.train.epochs = 20;
+        config.train.batch_size = 128;
+        config.train.lr = if mlp { 0.01 } else { 0.05 };
+        config.train.l2 = 0.0;
+    }
     if args.optimizer == OptimizerKind::Sgd {
         config.train.lr = 0.1;
     }
@@ -80,6 +100,29 @@ pub fn model_config(args: &TrainArgs) -> ModelConfig {
     config
 }
 
+/// The DP-SGD settings of `args`, if `--dp` was given.
+pub fn private_training(
+    args: &TrainArgs,
+    model: &ModelConfig,
+) -> anyhow::Result<Option<PrivateTraining>> {
+    let dp = &args.dp;
+    if !dp.dp {
+        return Ok(None);
+    }
+    Ok(Some(PrivateTraining {
+        model: model.clone(),
+        clip: dp.clip.unwrap_or(1.0),
+        epsilon: dp.epsilon.unwrap_or(f64::NAN),
+        delta: dp.delta.unwrap_or(f64::NAN),
+        noise_multiplier: dp.noise_multiplier,
+        accountant: dp.accountant.parse()?,
+        standardization: (!args.no_standardize).then_some(PRIVATE_STANDARDIZATION_NOISE),
+    }))
+}
+
+/// Noise (σ_h, σ_m) of the private standardisation under `--dp`.
+pub const PRIVATE_STANDARDIZATION_NOISE: (f64, f64) = (40.0, 80.0);
+
 /// What to train: data, columns, settings and where the model goes.
 pub struct FitRequest<'a> {
     pub data: &'a str,
@@ -89,6 +132,8 @@ pub struct FitRequest<'a> {
     pub test_fraction: f64,
     pub standardize: bool,
     pub out: &'a Path,
+    /// Train with DP-SGD instead (private standardisation included).
+    pub dp: Option<PrivateTraining>,
 }
 
 /// Loads, prepares, trains with a progress bar, evaluates on the test rows and saves.
@@ -101,6 +146,7 @@ pub fn fit(request: &FitRequest<'_>, json: bool) -> anyhow::Result<Trained> {
         test_fraction: holdout_fraction,
         standardize,
         out,
+        dp,
     } = request;
     let table = Table::load(data)?;
     let test_table = test_data.map(Table::load).transpose()?;
@@ -111,7 +157,14 @@ pub fn fit(request: &FitRequest<'_>, json: bool) -> anyhow::Result<Trained> {
             seed: config.train.seed,
         },
     };
-    let prepared = prepare(&table, columns, config.kind, holdout, *standardize)?;
+    // DP-SGD standardises privately itself: it takes the raw features.
+    let prepared = prepare(
+        &table,
+        columns,
+        config.kind,
+        holdout,
+        *standardize && dp.is_none(),
+    )?;
     tracing::info!(
         train = prepared.x_train.nrows(),
         test = prepared.x_test.nrows(),
@@ -121,15 +174,33 @@ pub fn fit(request: &FitRequest<'_>, json: bool) -> anyhow::Result<Trained> {
     );
     let bar = report::bar(config.train.epochs as u64, "training", json);
     let start = Instant::now();
-    let result = veil_ml::pipeline::train(&prepared, config, |e| {
+    let on_epoch = |e: &veil_ml::train::EpochStats| {
         bar.set_position(e.epoch as u64);
         bar.set_message(format!("loss {:.4}", e.loss));
         tracing::debug!(epoch = e.epoch, loss = e.loss, "epoch done");
-    });
-    bar.finish_and_clear();
-    let (model, run) = result?;
+    };
+    let (model, epochs, final_loss, privacy) = match dp {
+        None => {
+            let result = veil_ml::pipeline::train(&prepared, config, on_epoch);
+            bar.finish_and_clear();
+            let (model, run) = result?;
+            (model, run.epochs, run.final_loss, None)
+        }
+        Some(dp) => {
+            let mut rng = NoiseRng::from_os();
+            let result = train_private(&prepared, dp, &mut rng, on_epoch);
+            bar.finish_and_clear();
+            let (model, run) = result?;
+            (model, run.epochs, run.final_loss, Some(run))
+        }
+    };
     let seconds = start.elapsed().as_secs_f64();
-    let test = model.evaluate_inputs(prepared.x_test.view(), &prepared.y_test.to_vec())?;
+    let x_test = if dp.is_some() {
+        model.standardizer.transform(prepared.x_test.view())?
+    } else {
+        prepared.x_test.clone()
+    };
+    let test = model.evaluate_inputs(x_test.view(), &prepared.y_test.to_vec())?;
     model_file::save(&model, out)
         .with_context(|| format!("saving the model to {}", out.display()))?;
     Ok(Trained {
@@ -137,13 +208,16 @@ pub fn fit(request: &FitRequest<'_>, json: bool) -> anyhow::Result<Trained> {
         prepared,
         test,
         seconds,
-        epochs: run.epochs,
-        final_loss: run.final_loss,
+        epochs,
+        final_loss,
+        privacy,
     })
 }
 
 pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     let mut ledger = provenance::open(args.ledger.ledger.as_deref())?;
+    let config = model_config(args);
+    let dp = private_training(args, &config)?;
     let request = FitRequest {
         data: &args.data,
         test_data: args.test_data.as_deref(),
@@ -152,10 +226,11 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
             features: args.columns.features.clone(),
             drop: args.columns.drop.clone(),
         },
-        config: model_config(args),
+        config,
         test_fraction: args.test_fraction,
         standardize: !args.no_standardize,
         out: &args.out,
+        dp,
     };
     let trained = fit(&request, json)?;
     let index = ledger

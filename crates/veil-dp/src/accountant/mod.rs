@@ -48,15 +48,47 @@ impl std::str::FromStr for Accountant {
 
 /// ε for `delta` after the mechanism's steps, by `accountant` (rounded up).
 pub fn epsilon(accountant: Accountant, mechanism: &SubsampledGaussian, delta: f64) -> Result<f64> {
+    epsilon_after(accountant, mechanism, None, delta)
+}
+
+/// ε for `delta` of a Gaussian mechanism with noise multiplier `before` (for example the
+/// private statistics a model is standardised with) followed by the mechanism's steps.
+/// RDP adds the Gaussian's curve α/(2z²) to the steps' before converting; PLD composes the
+/// two by basic composition, each at δ/2.
+pub fn epsilon_after(
+    accountant: Accountant,
+    mechanism: &SubsampledGaussian,
+    before: Option<f64>,
+    delta: f64,
+) -> Result<f64> {
     if !(delta > 0.0 && delta < 1.0) {
         return Err(Error::invalid(
             "delta",
             format!("{delta} must be in (0, 1)"),
         ));
     }
-    match accountant {
-        Accountant::Rdp => mechanism.epsilon(delta),
-        Accountant::Pld => pld::epsilon(mechanism, delta),
+    if let Some(z) = before
+        && !(z.is_finite() && z > 0.0)
+    {
+        return Err(Error::invalid("noise", format!("{z} must be positive")));
+    }
+    match (accountant, before) {
+        (Accountant::Rdp, None) => mechanism.epsilon(delta),
+        (Accountant::Rdp, Some(z)) => {
+            let orders = rdp::default_orders();
+            let curve: Vec<f64> = mechanism
+                .rdp(&orders)?
+                .iter()
+                .zip(&orders)
+                .map(|(r, a)| r + a / (2.0 * z * z))
+                .collect();
+            Ok(rdp::epsilon(&orders, &curve, delta)?.0.next_up())
+        }
+        (Accountant::Pld, None) => pld::epsilon(mechanism, delta),
+        (Accountant::Pld, Some(z)) => {
+            let pre = pld::gaussian_epsilon(z, delta / 2.0);
+            Ok((pre + pld::epsilon(mechanism, delta / 2.0)?).next_up())
+        }
     }
 }
 
@@ -72,6 +104,26 @@ pub fn calibrate(
     target_epsilon: f64,
     delta: f64,
 ) -> Result<f64> {
+    calibrate_after(
+        accountant,
+        sampling_rate,
+        steps,
+        None,
+        target_epsilon,
+        delta,
+    )
+}
+
+/// [`calibrate`] for steps that follow a Gaussian mechanism with noise multiplier `before`
+/// (see [`epsilon_after`]).
+pub fn calibrate_after(
+    accountant: Accountant,
+    sampling_rate: f64,
+    steps: u64,
+    before: Option<f64>,
+    target_epsilon: f64,
+    delta: f64,
+) -> Result<f64> {
     if !(target_epsilon.is_finite() && target_epsilon > 0.0) {
         return Err(Error::invalid(
             "epsilon",
@@ -79,13 +131,14 @@ pub fn calibrate(
         ));
     }
     let eps = |sigma: f64| {
-        epsilon(
+        epsilon_after(
             accountant,
             &SubsampledGaussian {
                 sampling_rate,
                 noise_multiplier: sigma,
                 steps,
             },
+            before,
             delta,
         )
     };

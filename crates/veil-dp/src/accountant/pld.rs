@@ -266,8 +266,9 @@ fn gaussian_delta(eps: f64, sigma: f64) -> f64 {
     (a - b).max(0.0)
 }
 
-/// The smallest ε with δ(ε) ≤ δ for the Gaussian with noise σ (bisection to 10⁻¹²).
-fn gaussian_epsilon(sigma: f64, delta: f64) -> f64 {
+/// The smallest ε with δ(ε) ≤ δ for the Gaussian with noise multiplier σ (bisection to
+/// 10⁻¹²).
+pub fn gaussian_epsilon(sigma: f64, delta: f64) -> f64 {
     if gaussian_delta(0.0, sigma) <= delta {
         return 0.0;
     }
