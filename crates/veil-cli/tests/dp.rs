@@ -187,25 +187,28 @@ fn a_budget_persists_across_processes_and_follows_the_content() {
 fn dp_sgd_training_reports_what_it_spent() {
     let dir = tempfile::tempdir().expect("temp dir");
     let p = dir.path();
-    let t = ok_json(
-        p,
-        &[
-            "train",
-            "--data",
-            "builtin:breast-cancer",
-            "--label",
-            "malignant",
-            "--dp",
-            "--epsilon",
-            "8",
-            "--delta",
-            "1e-5",
-            "--seed",
-            "3",
-            "--out",
-            "dp.model",
-        ],
-    );
+    let train = |epsilon: &str, out: &str| {
+        ok_json(
+            p,
+            &[
+                "train",
+                "--data",
+                "builtin:breast-cancer",
+                "--label",
+                "malignant",
+                "--dp",
+                "--epsilon",
+                epsilon,
+                "--delta",
+                "1e-5",
+                "--seed",
+                "3",
+                "--out",
+                out,
+            ],
+        )
+    };
+    let t = train("8", "dp.model");
     let spent = t["epsilon_spent"].as_f64().expect("epsilon_spent");
     assert!(
         spent <= 8.0 && spent > 7.9,
@@ -217,25 +220,7 @@ fn dp_sgd_training_reports_what_it_spent() {
     assert_eq!(t["steps"], 80, "20 epochs of round(455/128) = 4 steps");
     // With little noise (ε = 100) the private pipeline — noisy standardisation, clipping,
     // Poisson batches — still learns: far above the 63% of always answering "benign".
-    let easy = ok_json(
-        p,
-        &[
-            "train",
-            "--data",
-            "builtin:breast-cancer",
-            "--label",
-            "malignant",
-            "--dp",
-            "--epsilon",
-            "100",
-            "--delta",
-            "1e-5",
-            "--seed",
-            "3",
-            "--out",
-            "easy.model",
-        ],
-    );
+    let easy = train("100", "easy.model");
     assert!(
         easy["test_accuracy"].as_f64().expect("accuracy") > 0.85,
         "{easy}"
