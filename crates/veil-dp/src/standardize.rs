@@ -8,11 +8,11 @@
 //!
 //! 1. **Magnitude.** For each feature, a histogram of the power of two just above each
 //!    value's magnitude (exponents −30…30), with noise σ_h per count. The bound b is the
-//!    top of the run of neighbouring octaves, starting at the fullest, whose noisy counts
-//!    clear 2σ_h: values above it are rare and are clipped.
+//!    top of the three neighbouring octaves with the largest noisy total, raised while the
+//!    next octave's noisy count clears 2σ_h: values above it are rare and are clipped.
 //! 2. **Moments.** The sums of x/b and (x/b)² (clipped to [−1, 1]) and the row count, with
 //!    noise σ_m per coordinate; mean = b·S/N and variance = b²·(Q/N − (S/N)²), floored at
-//!    (b/20)².
+//!    (b/4)².
 //!
 //! Each release is a Gaussian mechanism with noise multiplier σ/√(coordinates), whose RDP
 //! curve α/(2z²) the DP-SGD accountant adds to its own ([`StandardizationCost`]).
@@ -26,6 +26,11 @@ use crate::rng::NoiseRng;
 
 const MIN_EXP: i32 = -30;
 const MAX_EXP: i32 = 30;
+
+/// The smallest standard deviation, as a fraction of the bound b, that the noisy moments may
+/// yield. The variance estimate's noise is about σ_m/N (in units of b²); flooring the scale at
+/// b/4 keeps a feature whose variance drowned in it from being blown up by the scaling.
+const FLOOR: f64 = 0.25;
 
 /// The privacy cost of [`private_standardizer`]: two Gaussian mechanisms, given by their
 /// noise multipliers (noise σ divided by L2 sensitivity).
@@ -86,13 +91,15 @@ pub fn private_standardizer(
     let bounds: Vec<f64> = (0..d)
         .map(|j| {
             let counts = &hist[j * buckets..(j + 1) * buckets];
-            // From the fullest bucket, upward while the next bucket clears 2σ_h: the data
-            // occupy neighbouring octaves, so an isolated noise spike far above is ignored.
-            let mut top = counts
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i);
+            // The three neighbouring octaves with the largest noisy total locate the data
+            // (a single noisy count can be a spike anywhere); from the top of them, upward
+            // while the next bucket clears 2σ_h.
+            let mut top = (2..buckets)
+                .max_by(|&a, &b| {
+                    let window = |e: usize| counts[e - 2] + counts[e - 1] + counts[e];
+                    window(a).total_cmp(&window(b))
+                })
+                .unwrap_or(buckets - 1);
             while top + 1 < buckets && counts[top + 1] > 2.0 * sigma_h {
                 top += 1;
             }
@@ -116,7 +123,7 @@ pub fn private_standardizer(
     let mut scale = Vec::with_capacity(d);
     for (j, &b) in bounds.iter().enumerate() {
         let m = (stats[j] / count).clamp(-1.0, 1.0);
-        let var = (stats[d + j] / count - m * m).max(1.0 / 400.0);
+        let var = (stats[d + j] / count - m * m).max(FLOOR * FLOOR);
         mean.push(b * m);
         scale.push(b * var.sqrt());
     }
