@@ -16,6 +16,8 @@
 //! | [`DiscreteLaplace`] | integer, integer sensitivity Δ, ε | ε-DP |
 //! | [`DiscreteGaussian`] | integer vector, L2 sensitivity Δ, σ | ρ-zCDP with ρ = Δ²/(2σ²) (CKS 2020, Theorem 14) |
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::rng::NoiseRng;
 use crate::sample::{MAX_SIGMA2_TERM, discrete_gaussian, discrete_laplace};
@@ -160,12 +162,24 @@ impl Gaussian {
         Ok((k + noise) as f64 * self.gamma)
     }
 
-    /// Adds noise to every coordinate of `values`, in place.
+    /// Adds noise to every coordinate of `values`, in place. Long vectors are split across
+    /// threads, each with its own generator keyed from `rng`.
     pub fn release_all(&self, values: &mut [f64], rng: &mut NoiseRng) -> Result<()> {
-        for v in values.iter_mut() {
-            *v = self.release(*v, rng)?;
+        const CHUNK: usize = 1024;
+        if values.len() <= CHUNK {
+            for v in values.iter_mut() {
+                *v = self.release(*v, rng)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        let mut chunks: Vec<(&mut [f64], NoiseRng)> =
+            values.chunks_mut(CHUNK).map(|c| (c, rng.fork())).collect();
+        chunks.par_iter_mut().try_for_each(|(chunk, rng)| {
+            for v in chunk.iter_mut() {
+                *v = self.release(*v, rng)?;
+            }
+            Ok(())
+        })
     }
 
     /// Half the width of an interval that holds one coordinate's noise with probability

@@ -7,7 +7,8 @@
 //! 1. every step, each training record joins the batch independently with probability
 //!    q = B/n (B the expected batch size), drawn from [`NoiseRng`] — the sample must be
 //!    secret for the subsampling to amplify privacy, so a user's seed never decides it;
-//! 2. each record's gradient is clipped to L2 norm at most C;
+//! 2. each record's gradient is clipped to L2 norm at most C (computed from the layers'
+//!    activations and deltas, without materialising per-record gradients);
 //! 3. the clipped gradients are summed and Gaussian noise of σ·C per coordinate is added
 //!    ([`crate::mechanism::Gaussian`], exact on a fine grid);
 //! 4. the optimiser steps with the noisy sum divided by B (the *expected* batch size, so
@@ -89,16 +90,6 @@ pub struct DpSgdReport {
     pub final_loss: f64,
 }
 
-/// Scales each row of `grads` to L2 norm at most `clip`, in place.
-pub fn clip_rows(grads: &mut ndarray::Array2<f64>, clip: f64) {
-    for mut row in grads.rows_mut() {
-        let norm = row.dot(&row).sqrt();
-        if norm > clip {
-            row *= clip / norm;
-        }
-    }
-}
-
 /// One DP-SGD gradient: the clipped per-record gradients of the sampled `rows`, summed,
 /// with noise, divided by the expected batch size.
 fn noisy_gradient(
@@ -115,11 +106,10 @@ fn noisy_gradient(
     if !rows.is_empty() {
         let xb = x.select(Axis(0), rows);
         let yb = y.select(Axis(0), rows);
-        let (losses, mut grads) = net
-            .per_example_gradients(xb.view(), yb.view())
+        let (losses, clipped, _) = net
+            .clipped_gradient_sum(xb.view(), yb.view(), config.clip)
             .map_err(|e| Error::invalid("model", e.to_string()))?;
-        clip_rows(&mut grads, config.clip);
-        sum = grads.sum_axis(Axis(0));
+        sum = clipped;
         loss = losses.sum();
     }
     let values = sum
@@ -308,21 +298,6 @@ mod tests {
     use ndarray::Array2;
     use veil_ml::{Activation, Architecture, Output};
 
-    #[test]
-    fn clipping_bounds_every_row_and_keeps_small_ones() {
-        let mut g = Array2::from_shape_vec((3, 2), vec![3.0, 4.0, 0.3, 0.4, -6.0, 8.0]).unwrap();
-        clip_rows(&mut g, 1.0);
-        for row in g.rows() {
-            assert!(row.dot(&row).sqrt() <= 1.0 + 1e-12);
-        }
-        assert_eq!(
-            g.row(1).to_vec(),
-            vec![0.3, 0.4],
-            "under the norm: unchanged"
-        );
-        assert!((g[[0, 0]] - 0.6).abs() < 1e-12 && (g[[2, 1]] - 0.8).abs() < 1e-12);
-    }
-
     fn network() -> Network {
         Network::init(
             Architecture {
@@ -338,24 +313,25 @@ mod tests {
     }
 
     #[test]
-    fn every_per_example_gradient_is_clipped_before_the_sum() {
+    fn every_example_is_clipped_before_the_sum_so_one_record_moves_it_at_most_c() {
         // Records with huge features: unclipped gradients are far above C.
         let x = Array2::from_shape_fn((50, 3), |(i, j)| ((i * 7 + j * 3) % 11) as f64 * 100.0);
         let y = Array1::from_shape_fn(50, |i| (i % 2) as f64);
         let net = network();
-        let (_, raw) = net.per_example_gradients(x.view(), y.view()).unwrap();
-        assert!(raw.rows().into_iter().any(|r| r.dot(&r).sqrt() > 10.0));
-        let mut clipped = raw.clone();
-        clip_rows(&mut clipped, 0.5);
-        for r in clipped.rows() {
-            assert!(r.dot(&r).sqrt() <= 0.5 + 1e-9);
-        }
-        // The noiseless sum of the clipped gradients moves by at most C when a record is
-        // removed: the sensitivity the noise is calibrated to.
-        let all: Vec<usize> = (0..50).collect();
-        let without: Vec<usize> = (1..50).collect();
-        let sum = |rows: &[usize]| clipped.select(Axis(0), rows).sum_axis(Axis(0));
-        let diff = &sum(&all) - &sum(&without);
+        let (_, _, norms) = net.clipped_gradient_sum(x.view(), y.view(), 0.5).unwrap();
+        assert!(norms.iter().any(|&n| n > 10.0));
+        // The clipped sum moves by at most C when a record is removed: the sensitivity the
+        // noise is calibrated to.
+        let all = net.clipped_gradient_sum(x.view(), y.view(), 0.5).unwrap().1;
+        let rest = net
+            .clipped_gradient_sum(
+                x.slice(ndarray::s![1.., ..]),
+                y.slice(ndarray::s![1..]),
+                0.5,
+            )
+            .unwrap()
+            .1;
+        let diff = &all - &rest;
         assert!(diff.dot(&diff).sqrt() <= 0.5 + 1e-9);
     }
 

@@ -330,6 +330,49 @@ impl Network {
         Ok((losses.sum() / n, grad))
     }
 
+    /// Per-example losses, and the sum over the batch of every example's gradient scaled to
+    /// L2 norm at most `clip` — what DP-SGD needs — without materialising the per-example
+    /// gradients. A dense layer's per-example weight gradient is the outer product δᵣ ⊗ aᵣ,
+    /// whose norm is ‖δᵣ‖·‖aᵣ‖, so each example's norm comes from the layer's activations
+    /// and deltas; the clipped sum is then one product (diag(c)·Δ)ᵀ·A per layer, like the
+    /// ordinary gradient (I. Goodfellow, "Efficient Per-Example Gradient Computations",
+    /// 2015). Returns (losses, clipped sum, each example's gradient norm before clipping).
+    pub fn clipped_gradient_sum(
+        &self,
+        x: ArrayView2<'_, f64>,
+        y: ArrayView1<'_, f64>,
+        clip: f64,
+    ) -> Result<(Array1<f64>, Array1<f64>, Array1<f64>)> {
+        let (losses, trace, deltas) = self.backward(x, y)?;
+        let rows = x.nrows();
+        let mut norm2 = Array1::<f64>::zeros(rows);
+        for (l, delta) in deltas.iter().enumerate() {
+            let input = if l == 0 { x } else { trace.a[l - 1].view() };
+            for r in 0..rows {
+                let d2 = delta.row(r).dot(&delta.row(r));
+                let a2 = input.row(r).dot(&input.row(r));
+                norm2[r] += d2 * a2 + d2;
+            }
+        }
+        let norms = norm2.mapv(f64::sqrt);
+        let scale = norms.mapv(|n| if n > clip { clip / n } else { 1.0 });
+        let mut sum = Array1::zeros(self.params.len());
+        for (l, delta) in deltas.iter().enumerate() {
+            let (o, i) = self.shapes[l];
+            let off = self.offsets[l];
+            let input = if l == 0 { x } else { trace.a[l - 1].view() };
+            let scaled = delta * &scale.view().insert_axis(Axis(1));
+            let gw = scaled.t().dot(&input);
+            sum.slice_mut(s![off..off + o * i])
+                .iter_mut()
+                .zip(gw.iter())
+                .for_each(|(g, &v)| *g = v);
+            sum.slice_mut(s![off + o * i..off + o * i + o])
+                .assign(&scaled.sum_axis(Axis(0)));
+        }
+        Ok((losses, sum, norms))
+    }
+
     /// Per-example losses and gradients: row `i` of the matrix is the gradient of example
     /// `i`'s loss with respect to the flat parameter vector.
     pub fn per_example_gradients(
@@ -490,6 +533,39 @@ mod tests {
         );
         let bad = arch(vec![], Activation::Relu, Output::Softmax, 1);
         assert!(Network::zeros(bad).is_err());
+    }
+
+    /// The clipped sum without per-example gradients equals clipping each explicit row.
+    #[test]
+    fn clipped_gradient_sum_equals_clipping_each_example() {
+        for (case, a) in all_architectures().into_iter().enumerate() {
+            let (output, k) = (a.output, a.outputs);
+            let mut net = Network::zeros(a).unwrap();
+            random_params(&mut net, 50 + case as u64);
+            let (x, y) = data(200 + case as u64, 9, output, k);
+            let (losses, grads) = net.per_example_gradients(x.view(), y.view()).unwrap();
+            for clip in [1e-3, 0.1, 1.0, 1e6] {
+                let (l2, sum, norms) = net.clipped_gradient_sum(x.view(), y.view(), clip).unwrap();
+                assert_eq!(l2, losses);
+                let mut want = Array1::<f64>::zeros(net.num_params());
+                for (r, row) in grads.rows().into_iter().enumerate() {
+                    let n = row.dot(&row).sqrt();
+                    assert!(
+                        (norms[r] - n).abs() <= 1e-9 * n.max(1.0),
+                        "case {case}: {} vs {n}",
+                        norms[r]
+                    );
+                    let c = if n > clip { clip / n } else { 1.0 };
+                    want.scaled_add(c, &row);
+                }
+                for (g, w) in sum.iter().zip(want.iter()) {
+                    assert!(
+                        (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                        "case {case}, clip {clip}: {g} vs {w}"
+                    );
+                }
+            }
+        }
     }
 
     proptest! {
