@@ -3,35 +3,10 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use veil_ledger::merkle::{inclusion_proof, leaf_hash, root, verify_inclusion};
-use veil_ledger::{Entry, Ledger, Subject};
+mod common;
 
-/// A realistic entry: one subject, a parent for most, two metadata pairs (about 190 bytes).
-fn entry(i: u64) -> Entry {
-    Entry {
-        kind: if i.is_multiple_of(10) {
-            "dataset"
-        } else {
-            "transform"
-        }
-        .into(),
-        name: format!("shard-{i:07}.parquet"),
-        time: 1_795_000_000 + i,
-        subjects: vec![Subject {
-            name: format!("shard-{i:07}.parquet"),
-            sha256: veil_core::Sha256Digest::of_bytes(&i.to_le_bytes()).0,
-        }],
-        parents: if i.is_multiple_of(10) {
-            vec![]
-        } else {
-            vec![i - i % 10]
-        },
-        meta: vec![
-            ("rows".into(), (1000 + i % 977).to_string()),
-            ("source".into(), "hospital-a".into()),
-        ],
-        signature: None,
-    }
-}
+use common::entry;
+use veil_ledger::{Entry, Ledger};
 
 fn appends(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -41,7 +16,7 @@ fn appends(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("one entry per transaction", |b| {
         b.iter(|| {
-            ledger.add(&entry(next)).expect("appends");
+            ledger.add(&entry(next, next)).expect("appends");
             next += 1;
         })
     });
@@ -49,15 +24,7 @@ fn appends(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("10,000 entries per transaction", |b| {
         b.iter(|| {
-            // Parents must exist before the batch: start each batch on a dataset entry.
-            next = next.div_ceil(10) * 10;
-            let batch: Vec<Entry> = (next..next + 10_000)
-                .map(|i| {
-                    let mut e = entry(i);
-                    e.parents.retain(|&p| p < next);
-                    e
-                })
-                .collect();
+            let batch: Vec<Entry> = (next..next + 10_000).map(|i| entry(i, next)).collect();
             ledger.add_all(&batch).expect("appends");
             next += 10_000;
         })
@@ -70,13 +37,7 @@ fn proofs(c: &mut Criterion) {
     let mut ledger = Ledger::init(dir.path(), "bench.example/ledger").expect("ledger");
     let n = 1_000_000u64;
     for start in (0..n).step_by(50_000) {
-        let batch: Vec<Entry> = (start..start + 50_000)
-            .map(|i| {
-                let mut e = entry(i);
-                e.parents.retain(|&p| p < start);
-                e
-            })
-            .collect();
+        let batch: Vec<Entry> = (start..start + 50_000).map(|i| entry(i, start)).collect();
         ledger.add_all(&batch).expect("appends");
     }
     let mut i = 0u64;

@@ -5,33 +5,10 @@
 
 use std::time::Instant;
 
-use veil_ledger::{Entry, Ledger, Subject};
+mod common;
 
-fn entry(i: u64, batch_start: u64) -> Entry {
-    Entry {
-        kind: if i.is_multiple_of(10) {
-            "dataset"
-        } else {
-            "transform"
-        }
-        .into(),
-        name: format!("shard-{i:07}.parquet"),
-        time: 1_795_000_000 + i,
-        subjects: vec![Subject {
-            name: format!("shard-{i:07}.parquet"),
-            sha256: veil_core::Sha256Digest::of_bytes(&i.to_le_bytes()).0,
-        }],
-        parents: Some(i - i % 10)
-            .filter(|&p| p != i && p < batch_start)
-            .into_iter()
-            .collect(),
-        meta: vec![
-            ("rows".into(), (1000 + i % 977).to_string()),
-            ("source".into(), "hospital-a".into()),
-        ],
-        signature: None,
-    }
-}
+use common::entry;
+use veil_ledger::{Entry, Ledger};
 
 fn file_bytes(dir: &std::path::Path, name: &str) -> u64 {
     std::fs::metadata(dir.join(name)).map_or(0, |m| m.len())

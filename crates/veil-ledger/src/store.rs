@@ -240,34 +240,25 @@ impl Store {
             }
             level += 1;
         }
-        let extra: i64 = self
-            .conn
-            .query_row(
+        let strays = [
+            (
                 "SELECT COUNT(*) FROM nodes WHERE level < 0 OR level >= 64 OR idx < 0
                      OR idx >= (?1 >> level)",
-                [size as i64],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if extra > 0 {
-            return Ok(Some((
-                size,
-                "hashes are stored for entries that do not exist".into(),
-            )));
-        }
-        let extra: i64 = self
-            .conn
-            .query_row(
+                "hashes are stored for entries that do not exist",
+            ),
+            (
                 "SELECT COUNT(*) FROM subjects WHERE idx >= ?1 OR idx < 0",
-                [size as i64],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if extra > 0 {
-            return Ok(Some((
-                size,
-                "subjects are indexed for entries that do not exist".into(),
-            )));
+                "subjects are indexed for entries that do not exist",
+            ),
+        ];
+        for (sql, problem) in strays {
+            let count: i64 = self
+                .conn
+                .query_row(sql, [size as i64], |r| r.get(0))
+                .map_err(db)?;
+            if count > 0 {
+                return Ok(Some((size, problem.into())));
+            }
         }
         self.audit_lookup(size)
     }
