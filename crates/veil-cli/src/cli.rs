@@ -64,7 +64,8 @@ pub enum Command {
     /// verify entries; sign models.
     #[command(subcommand)]
     Ledger(LedgerCommand),
-    /// Differential privacy: privacy accounting for DP-SGD.
+    /// Differential privacy: DP SQL queries under a persistent budget, and privacy
+    /// accounting for DP-SGD.
     #[command(subcommand)]
     Dp(DpCommand),
 }
@@ -146,6 +147,9 @@ Examples:
     /// Set or show a dataset's persistent privacy budget.
     #[command(subcommand)]
     Budget(BudgetCommand),
+    /// Answer an aggregate SQL query with differential privacy: noisy counts, sums,
+    /// means, variances and percentiles, each with a 95% interval.
+    Query(Box<DpQueryArgs>),
     /// The smallest noise multiplier that keeps DP-SGD within a target ε.
     #[command(after_help = "\
 Example:
@@ -157,6 +161,87 @@ Example:
         #[command(flatten)]
         params: DpSgdParams,
     },
+}
+
+/// `veil dp query`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The query is SELECT <GROUP BY columns and aggregates> FROM data [WHERE ...] [GROUP BY ...].
+Aggregates: COUNT(*), COUNT(col), SUM, AVG, VARIANCE, STDDEV, MEDIAN, and
+PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY col); all but COUNT need --bounds for their column,
+and values are clamped to them. Filters: =, <>, <, <=, >, >=, AND, OR, NOT, IN, BETWEEN,
+IS [NOT] NULL. Joins, subqueries and window functions are refused.
+
+Each privacy unit (a --privacy-unit value; else each row) keeps at most --max-contributions
+rows. GROUP BY releases every key of --keys; without keys, groups are found by partition
+selection, which needs --delta. ε is split evenly over the noisy measurements; the split is
+printed. Intervals hold the noise-free answer on the clamped, bounded data with
+probability 95%. With --budget the query is refused, before any noise, if it would
+exceed the dataset's budget (see `veil dp budget`).
+
+Examples:
+  veil dp query --data builtin:breast-cancer --epsilon 1 \\
+    --sql \"SELECT malignant, COUNT(*), AVG(radius_mean) FROM data GROUP BY malignant\" \\
+    --keys malignant=0,1 --bounds radius_mean=5:30
+  veil dp query --data visits.csv --privacy-unit patient_id --max-contributions 5 \\
+    --sql \"SELECT sex, COUNT(*), MEDIAN(age) FROM data WHERE age > 18 GROUP BY sex\" \\
+    --bounds age=0:120 --epsilon 1 --delta 1e-6 --budget dp-budget/ --json")]
+pub struct DpQueryArgs {
+    /// The table (CSV, Parquet or builtin:NAME); in SQL it is called data.
+    #[arg(long)]
+    pub data: String,
+    /// The query.
+    #[arg(long)]
+    pub sql: String,
+    /// ε of the whole query (split over its measurements).
+    #[arg(long, allow_negative_numbers = true)]
+    pub epsilon: f64,
+    /// δ for partition selection (GROUP BY without --keys) [default: 0].
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub delta: f64,
+    /// The column that identifies a person (or other unit to protect) [default: each row is
+    /// a unit].
+    #[arg(long, value_name = "COL")]
+    pub privacy_unit: Option<String>,
+    /// The most rows one privacy unit contributes; more are dropped at random [default: 1].
+    #[arg(long, value_name = "K", requires = "privacy_unit")]
+    pub max_contributions: Option<u64>,
+    /// Public bounds of a column: values are clamped to [LO, HI]. Repeat for more columns.
+    #[arg(long, value_name = "COL=LO:HI", value_parser = parse_bounds, allow_hyphen_values = true)]
+    pub bounds: Vec<(String, f64, f64)>,
+    /// The public keys of a GROUP BY column, all released. Repeat for more columns.
+    #[arg(long, value_name = "COL=A,B,...", value_parser = parse_keys)]
+    pub keys: Vec<(String, Vec<String>)>,
+    /// Charge the query to the dataset's budget in DIR (refused if it would exceed it).
+    #[arg(long, value_name = "DIR")]
+    pub budget: Option<PathBuf>,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+}
+
+fn parse_bounds(s: &str) -> Result<(String, f64, f64), String> {
+    let bad = || format!("\"{s}\" is not COL=LO:HI (for example age=0:120)");
+    let (col, range) = s.split_once('=').ok_or_else(bad)?;
+    let (lo, hi) = range.split_once(':').ok_or_else(bad)?;
+    let (lo, hi): (f64, f64) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if col.is_empty() || !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(format!("{s}: needs a column and finite LO < HI"));
+    }
+    Ok((col.to_string(), lo, hi))
+}
+
+fn parse_keys(s: &str) -> Result<(String, Vec<String>), String> {
+    let (col, keys) = s
+        .split_once('=')
+        .ok_or_else(|| format!("\"{s}\" is not COL=A,B,... (for example sex=F,M)"))?;
+    let keys: Vec<String> = keys.split(',').map(str::to_string).collect();
+    if col.is_empty() || keys.iter().any(String::is_empty) {
+        return Err(format!("{s}: needs a column and non-empty keys"));
+    }
+    Ok((col.to_string(), keys))
 }
 
 /// `--ledger DIR`: record what a command did in a ledger.

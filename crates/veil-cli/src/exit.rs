@@ -49,7 +49,7 @@ fn code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<veil_dp::Error>() {
             return match e {
-                veil_dp::Error::InvalidParameter { .. } => 2,
+                veil_dp::Error::InvalidParameter { .. } | veil_dp::Error::Query(_) => 2,
                 veil_dp::Error::Storage(_) => 4,
                 veil_dp::Error::BudgetExceeded { .. } | veil_dp::Error::NoBudget(_) => 11,
             };

@@ -275,3 +275,253 @@ fn dp_sgd_training_reports_what_it_spent() {
     );
     assert!(!p.join("r.model").exists() && !p.join("x.model").exists());
 }
+
+/// visits.csv: 200 patients, 5 visits each; sex F for even ids; age 30 + id mod 40.
+fn visits(p: &std::path::Path) {
+    let mut csv = String::from("patient,sex,age\n");
+    for visit in 0..5 {
+        for id in 0..200 {
+            let sex = if id % 2 == 0 { "F" } else { "M" };
+            csv.push_str(&format!("{id},{sex},{}\n", 30 + (id + visit) % 40));
+        }
+    }
+    std::fs::write(p.join("visits.csv"), csv).expect("writes");
+}
+
+#[test]
+fn dp_query_releases_bounded_answers_with_intervals_and_its_split() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    visits(p);
+    let sql =
+        "SELECT sex, COUNT(*) AS n, AVG(age) AS mean_age FROM data WHERE age >= 30 GROUP BY sex";
+    // A huge ε: the noise vanishes and the answers are the bounded exact values.
+    let r = ok_json(
+        p,
+        &[
+            "dp",
+            "query",
+            "--data",
+            "visits.csv",
+            "--sql",
+            sql,
+            "--epsilon",
+            "1e6",
+            "--privacy-unit",
+            "patient",
+            "--max-contributions",
+            "2",
+            "--keys",
+            "sex=F,M,X",
+            "--bounds",
+            "age=0:100",
+        ],
+    );
+    assert_eq!(r["columns"], serde_json::json!(["sex", "n", "mean_age"]));
+    let rows = r["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["sex"], "F");
+    // 100 women, at most 2 of their 5 visits each.
+    let n = rows[0]["n"]["value"].as_f64().expect("n");
+    assert!((n - 200.0).abs() < 0.5, "{n}");
+    let ci = rows[0]["n"]["ci95"].as_array().expect("ci");
+    assert!(ci[0].as_f64().expect("lo") <= n && n <= ci[1].as_f64().expect("hi"));
+    let mean = rows[0]["mean_age"]["value"].as_f64().expect("mean");
+    assert!((45.0..53.0).contains(&mean), "{mean}");
+    assert_eq!(rows[2]["n"]["value"], 0.0, "X is a public key with no rows");
+    let split = r["budget_split"].as_array().expect("split");
+    assert_eq!(split.len(), 3, "{split:?}");
+    assert_eq!(split[0]["measurement"], "count of rows");
+    assert_eq!(split[0]["sensitivity"], 2.0);
+    assert_eq!(r["epsilon"], 1e6);
+    assert_eq!(r["delta"], 0.0);
+
+    // Without keys, partition selection needs δ, and spends it.
+    let args = [
+        "dp",
+        "query",
+        "--data",
+        "visits.csv",
+        "--sql",
+        sql,
+        "--epsilon",
+        "1",
+        "--bounds",
+        "age=0:100",
+    ];
+    fails(p, &args, 2, "--delta");
+    let r = ok_json(p, &[&args[..], &["--delta", "1e-6"]].concat());
+    assert_eq!(r["delta"], 1e-6);
+    assert!(
+        r["partition_selection"]["threshold"]
+            .as_i64()
+            .expect("threshold")
+            > 1
+    );
+    let keys: Vec<_> = r["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["sex"].clone())
+        .collect();
+    assert_eq!(keys, [serde_json::json!("F"), serde_json::json!("M")]);
+
+    // The human report prints the table and the split.
+    let text = ok(
+        p,
+        &args[..]
+            .iter()
+            .chain(&["--delta", "1e-6"])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        text.contains("mean_age") && text.contains("partition selection"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dp_query_refuses_what_it_cannot_protect() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    visits(p);
+    let q = |sql: &'static str| {
+        vec![
+            "dp",
+            "query",
+            "--data",
+            "visits.csv",
+            "--epsilon",
+            "1",
+            "--sql",
+            sql,
+        ]
+    };
+    fails(
+        p,
+        &q("SELECT COUNT(*) FROM data JOIN other ON true"),
+        2,
+        "JOIN is not supported",
+    );
+    fails(p, &q("SELECT SUM(age) FROM data"), 2, "--bounds age=LO:HI");
+    fails(
+        p,
+        &q("SELECT COUNT(*) FROM data WHERE (SELECT 1) = 1"),
+        2,
+        "subquery",
+    );
+    fails(p, &q("SELECT AVG(age) OVER () FROM data"), 2, "window");
+    fails(
+        p,
+        &q("SELECT COUNT(*) FROM data WHERE height > 1"),
+        2,
+        "unknown column",
+    );
+    fails(
+        p,
+        &[
+            &q("SELECT COUNT(*) FROM data")[..],
+            &["--bounds", "age=9:1"],
+        ]
+        .concat(),
+        2,
+        "LO < HI",
+    );
+    fails(
+        p,
+        &[
+            &q("SELECT COUNT(*) FROM data")[..],
+            &["--max-contributions", "3"],
+        ]
+        .concat(),
+        2,
+        "--privacy-unit",
+    );
+    fails(
+        p,
+        &[
+            "dp",
+            "query",
+            "--data",
+            "nope.csv",
+            "--epsilon",
+            "1",
+            "--sql",
+            "SELECT COUNT(*) FROM data",
+        ],
+        4,
+        "nope.csv",
+    );
+}
+
+#[test]
+fn dp_queries_are_charged_refused_when_over_budget_and_logged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    visits(p);
+    ok(p, &["ledger", "init", "log", "--origin", "veil.test/dp"]);
+    ok(
+        p,
+        &[
+            "dp",
+            "budget",
+            "set",
+            "--data",
+            "visits.csv",
+            "--epsilon",
+            "1",
+            "--delta",
+            "1e-6",
+            "--budget",
+            "b",
+        ],
+    );
+    let query = |eps: &'static str| {
+        vec![
+            "dp",
+            "query",
+            "--data",
+            "visits.csv",
+            "--epsilon",
+            eps,
+            "--budget",
+            "b",
+            "--ledger",
+            "log",
+            "--sql",
+            "SELECT COUNT(*) FROM data",
+        ]
+    };
+    let r = ok_json(p, &query("0.7"));
+    assert!((r["budget"]["remaining_epsilon"].as_f64().expect("left") - 0.3).abs() < 1e-9);
+    let index = r["ledger_index"].as_u64().expect("logged");
+    // A second process finds 0.3 left and refuses 0.5 before drawing any noise.
+    fails(p, &query("0.5"), 11, "0.3");
+    let shown = ok_json(
+        p,
+        &[
+            "dp",
+            "budget",
+            "show",
+            "--data",
+            "visits.csv",
+            "--budget",
+            "b",
+        ],
+    );
+    assert_eq!(shown["releases"].as_array().expect("releases").len(), 1);
+    assert_eq!(shown["releases"][0]["kind"], "dp-query");
+    // The release is in the ledger as a dp-release whose parent is the dataset.
+    let entry = ok_json(
+        p,
+        &["ledger", "entry", "log", "--index", &index.to_string()],
+    );
+    assert_eq!(entry["kind"], "dp-release");
+    let text = entry.to_string();
+    assert!(
+        text.contains("SELECT COUNT(*) FROM data") && text.contains("0.7"),
+        "{text}"
+    );
+    assert_eq!(entry["parents"].as_array().expect("parents").len(), 1);
+}

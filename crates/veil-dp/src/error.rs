@@ -11,6 +11,9 @@ pub enum Error {
         /// What is wrong and what is accepted.
         why: String,
     },
+    /// A DP SQL query is malformed, unsupported, or does not fit the table.
+    #[error("{0}")]
+    Query(String),
     /// A release would spend more than the dataset's budget allows.
     #[error(
         "the privacy budget would be exceeded: this release needs ε = {asked_epsilon}, δ = {asked_delta}; the dataset has ε = {remaining_epsilon}, δ = {remaining_delta} left"

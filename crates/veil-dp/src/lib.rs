@@ -11,6 +11,8 @@
 //!   Laplace and discrete Gaussian for integers, each with its guarantee and interval;
 //! * [`accountant`] — composition, zCDP, and the RDP and PLD accountants of DP-SGD (held to
 //!   Google's `dp_accounting` 0.6);
+//! * [`query`] — DP SQL: aggregates with contribution bounding, clamping, partition
+//!   selection and 95% intervals;
 //! * [`sgd`] — DP-SGD: Poisson sampling, per-record clipping, exact Gaussian noise;
 //! * [`budget`] — a persistent privacy budget per dataset (SQLite), charged before noise.
 
@@ -18,6 +20,7 @@ pub mod accountant;
 pub mod budget;
 pub mod error;
 pub mod mechanism;
+pub mod query;
 pub mod rng;
 pub mod sample;
 pub mod sgd;

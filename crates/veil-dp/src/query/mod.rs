@@ -1,0 +1,864 @@
+//! DP SQL: aggregate queries over a table, released with differential privacy.
+//!
+//! ```text
+//! SELECT sex, COUNT(*), AVG(age) FROM data WHERE age > 18 GROUP BY sex
+//! ```
+//!
+//! # The guarantee
+//!
+//! Neighbouring datasets differ by all the rows of one *privacy unit* (a patient, a
+//! customer: the `privacy_unit` column; without one, each row is a unit). Every released
+//! number, and which groups appear, is (ε, δ)-differentially private with respect to adding
+//! or removing one unit, where ε and δ are what [`PreparedQuery::cost`] says and what the
+//! budget is charged. The table's schema (column names and types) and the query are public;
+//! the number of rows, of units, and of rows per group are not, and nothing exact about them
+//! is printed.
+//!
+//! # How a query is released
+//!
+//! 1. **Filter**: the WHERE condition keeps rows (SQL's three-valued logic).
+//! 2. **Contribution bounding**: each unit keeps at most `max_contributions` (k) of its rows,
+//!    a uniformly random subset, so a unit moves every statistic by a bounded amount.
+//! 3. **Groups**: with public keys (`keys`) every combination of keys is released, present
+//!    in the data or not. Without them, a group is released only when a noisy count of its
+//!    distinct units clears a threshold — *partition selection* (Korolova et al. 2009;
+//!    Wilson et al. 2020, §3): discrete Laplace noise of scale k/ε_s and a threshold set so
+//!    that a group holding a single unit appears with probability at most δ/k. This spends ε_s
+//!    and all of δ.
+//! 4. **Measurements**, each with discrete Laplace (counts) or Laplace on a grid (sums)
+//!    noise of its share of ε, for sensitivity to one unit's k clamped rows:
+//!    | measurement | sensitivity | used by |
+//!    |---|---|---|
+//!    | count of rows | k | COUNT(*) |
+//!    | count of rows with col present | k | COUNT(col), AVG, VARIANCE, STDDEV |
+//!    | sum of clamp(col) | k·max(|lo|, |hi|) | SUM |
+//!    | sum of clamp(col) − m, m = (lo+hi)/2 | k·r, r = (hi−lo)/2 | AVG, VARIANCE, STDDEV |
+//!    | sum of (clamp(col) − m)² − r²/2 | k·r²/2 | VARIANCE, STDDEV |
+//!    | quantile tree of col ([`quantile`]) | 4k | MEDIAN, PERCENTILE_CONT |
+//!
+//!    Measurements are shared: `COUNT(age), AVG(age), STDDEV(age)` draw one count of `age`.
+//!    ε is split evenly over the measurements (and partition selection); pure ε composes
+//!    by addition, so the query is ε-DP plus partition selection's δ.
+//! 5. **Answers** are post-processing of the noisy measurements: AVG = m + S/C, VARIANCE
+//!    from the first two centred moments, both clamped to what the bounds allow.
+//!
+//! # Intervals
+//!
+//! Every number comes with a 95% interval for the noise: it holds, with probability at least
+//! 95%, the value the query would give on the filtered, contribution-bounded, clamped data.
+//! Counts and sums use the exact noise tails; AVG, VARIANCE and STDDEV combine the intervals
+//! of their measurements at 95% overall (union bound) by interval arithmetic; quantiles use
+//! an approximate parametric bootstrap. The interval does not cover sampling error or the
+//! bias that clamping and bounding introduce.
+
+mod bound;
+mod filter;
+pub mod parse;
+mod quantile;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use veil_core::table::{Column, DataType, Table, Values};
+
+use crate::error::{Error, Result};
+use crate::mechanism::{DiscreteLaplace, Laplace};
+use crate::rng::NoiseRng;
+use bound::{Codes, bound_contributions, encode, encode_with_keys};
+use filter::{Compiled, compile, resolve};
+use parse::{Aggregate, Output, Select};
+use quantile::{NoisyTree, leaf};
+
+/// 1 − the confidence level of every interval.
+const ALPHA: f64 = 0.05;
+
+/// How a query is to be released.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Total ε of the query (> 0).
+    pub epsilon: f64,
+    /// δ available for partition selection (0 when the groups are public or absent).
+    pub delta: f64,
+    /// The column naming the privacy unit; `None`: every row is its own unit.
+    pub privacy_unit: Option<String>,
+    /// The most rows one unit may contribute (k); default 1. Needs `privacy_unit`.
+    pub max_contributions: Option<u64>,
+    /// Public bounds per column, `(column, lo, hi)`: values are clamped to [lo, hi].
+    pub bounds: Vec<(String, f64, f64)>,
+    /// Public keys per GROUP BY column, `(column, keys)`.
+    pub keys: Vec<(String, Vec<String>)>,
+}
+
+/// A noisy quantity drawn from the data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Measurement {
+    /// Partition selection: noisy counts of distinct units per candidate group.
+    Partitions,
+    /// The number of rows.
+    Rows,
+    /// The number of rows where the column is present.
+    Present(String),
+    /// The sum of the clamped column.
+    Sum(String),
+    /// The sum of the clamped column minus the bounds' midpoint.
+    CenteredSum(String),
+    /// The sum of squared centred values, less half their maximum.
+    CenteredSquares(String),
+    /// The quantile tree of the column.
+    Quantiles(String),
+}
+
+impl fmt::Display for Measurement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Measurement::Partitions => write!(f, "partition selection"),
+            Measurement::Rows => write!(f, "count of rows"),
+            Measurement::Present(c) => write!(f, "count of rows with {c}"),
+            Measurement::Sum(c) => write!(f, "sum of {c}"),
+            Measurement::CenteredSum(c) => write!(f, "centred sum of {c}"),
+            Measurement::CenteredSquares(c) => write!(f, "centred sum of squares of {c}"),
+            Measurement::Quantiles(c) => write!(f, "quantile tree of {c}"),
+        }
+    }
+}
+
+/// One part of the query's budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    /// What is measured.
+    pub measurement: Measurement,
+    /// Its ε.
+    pub epsilon: f64,
+    /// Its δ (partition selection only).
+    pub delta: f64,
+    /// Its sensitivity to one privacy unit (L1).
+    pub sensitivity: f64,
+    /// The noise: "discrete Laplace" or "Laplace".
+    pub mechanism: &'static str,
+    /// The outputs that use it.
+    pub outputs: Vec<String>,
+}
+
+/// One released cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A group's key (`None`: the group of missing values).
+    Key(Option<String>),
+    /// A noisy statistic and its 95% interval.
+    Estimate {
+        /// The released value.
+        value: f64,
+        /// The 95% interval for the noise.
+        ci95: (f64, f64),
+    },
+}
+
+/// A released query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRelease {
+    /// Output column names.
+    pub columns: Vec<String>,
+    /// One row per released group.
+    pub rows: Vec<Vec<Cell>>,
+    /// How the budget was split.
+    pub shares: Vec<Share>,
+    /// ε spent.
+    pub epsilon: f64,
+    /// δ spent.
+    pub delta: f64,
+    /// With partition selection: the threshold a group's noisy unit count had to reach.
+    pub selection_threshold: Option<i64>,
+}
+
+/// A query checked against a table, with its cost known, before any noise is drawn.
+#[derive(Debug)]
+pub struct PreparedQuery<'t> {
+    table: &'t Table,
+    select: Select,
+    filter: Option<Compiled<'t>>,
+    unit: Option<&'t Column>,
+    k: u64,
+    groups: Vec<&'t Column>,
+    keys: Option<Vec<Vec<String>>>,
+    bounds: HashMap<String, (f64, f64)>,
+    shares: Vec<Share>,
+    epsilon: f64,
+    delta: f64,
+}
+
+fn check_privacy(epsilon: f64, delta: f64) -> Result<()> {
+    if !(epsilon.is_finite() && epsilon > 0.0) {
+        return Err(Error::invalid(
+            "epsilon",
+            format!("{epsilon} must be positive"),
+        ));
+    }
+    if !(0.0..1.0).contains(&delta) {
+        return Err(Error::invalid(
+            "delta",
+            format!("{delta} must be in [0, 1)"),
+        ));
+    }
+    Ok(())
+}
+
+fn needs_bounds(aggregate: Aggregate) -> bool {
+    !matches!(aggregate, Aggregate::Count)
+}
+
+fn sql_name(aggregate: Aggregate) -> &'static str {
+    match aggregate {
+        Aggregate::Count => "COUNT",
+        Aggregate::Sum => "SUM",
+        Aggregate::Avg => "AVG",
+        Aggregate::Variance => "VARIANCE",
+        Aggregate::Stddev => "STDDEV",
+        Aggregate::Percentile(_) => "PERCENTILE_CONT",
+    }
+}
+
+/// The measurements an aggregate needs.
+fn measurements(aggregate: Aggregate, column: Option<&str>) -> Vec<Measurement> {
+    let Some(c) = column.map(str::to_string) else {
+        return vec![Measurement::Rows];
+    };
+    match aggregate {
+        Aggregate::Count => vec![Measurement::Present(c)],
+        Aggregate::Sum => vec![Measurement::Sum(c)],
+        Aggregate::Avg => vec![Measurement::Present(c.clone()), Measurement::CenteredSum(c)],
+        Aggregate::Variance | Aggregate::Stddev => vec![
+            Measurement::Present(c.clone()),
+            Measurement::CenteredSum(c.clone()),
+            Measurement::CenteredSquares(c),
+        ],
+        Aggregate::Percentile(_) => vec![Measurement::Quantiles(c)],
+    }
+}
+
+/// Checks `sql` against `table` and `options` and works out what it costs. Nothing random
+/// happens here: a query that cannot run fails before any budget is charged.
+pub fn prepare<'t>(
+    sql: &str,
+    table: &'t Table,
+    options: &QueryOptions,
+) -> Result<PreparedQuery<'t>> {
+    check_privacy(options.epsilon, options.delta)?;
+    if table.num_rows() >= u32::MAX as usize {
+        return Err(Error::Query(
+            "tables of 2^32 rows or more are not supported".into(),
+        ));
+    }
+    let mut select = parse::parse(sql)?;
+    let unit = options
+        .privacy_unit
+        .as_deref()
+        .map(|u| resolve(table, u))
+        .transpose()?;
+    let k = match (unit, options.max_contributions) {
+        (None, Some(_)) => {
+            return Err(Error::Query(
+                "--max-contributions needs --privacy-unit (without it each row is a unit)".into(),
+            ));
+        }
+        (_, Some(0)) => return Err(Error::invalid("max_contributions", "must be at least 1")),
+        (_, k) => k.unwrap_or(1),
+    };
+    // Resolve every column name to the table's spelling.
+    let groups = select
+        .group_by
+        .iter()
+        .map(|g| resolve(table, g))
+        .collect::<Result<Vec<_>>>()?;
+    for g in &groups {
+        if g.data_type() == DataType::Float {
+            return Err(Error::Query(format!(
+                "GROUP BY {} groups a float column; group by an integer, boolean or text column",
+                g.name()
+            )));
+        }
+    }
+    for o in &mut select.outputs {
+        match &mut o.output {
+            Output::Group(c) | Output::Aggregate(_, Some(c)) => {
+                *c = resolve(table, c)?.name().to_string()
+            }
+            Output::Aggregate(_, None) => {}
+        }
+    }
+    select.group_by = groups.iter().map(|g| g.name().to_string()).collect();
+    let keys = public_keys(table, &groups, &options.keys)?;
+    let mut bounds = HashMap::new();
+    for (c, lo, hi) in &options.bounds {
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(Error::invalid(
+                "bounds",
+                format!("{c}={lo}:{hi} needs finite lo < hi"),
+            ));
+        }
+        bounds.insert(resolve(table, c)?.name().to_string(), (*lo, *hi));
+    }
+    let mut shares: Vec<Share> = Vec::new();
+    let needs_selection = !groups.is_empty() && keys.is_none();
+    if needs_selection {
+        if options.delta <= 0.0 {
+            return Err(Error::Query(format!(
+                "GROUP BY {} without public keys needs --delta > 0 for partition selection; \
+                 or list the groups with --keys {}=A,B,...",
+                select.group_by.join(", "),
+                select.group_by[0]
+            )));
+        }
+        shares.push(Share {
+            measurement: Measurement::Partitions,
+            epsilon: 0.0,
+            delta: options.delta,
+            sensitivity: k as f64,
+            mechanism: "discrete Laplace",
+            outputs: Vec::new(),
+        });
+    }
+    for o in &select.outputs {
+        let Output::Aggregate(aggregate, column) = &o.output else {
+            continue;
+        };
+        if let Some(c) = column {
+            let col = resolve(table, c)?;
+            if needs_bounds(*aggregate) {
+                if col.data_type() == DataType::String {
+                    return Err(Error::Query(format!(
+                        "{}({c}) needs a numeric column, but {c} is text",
+                        sql_name(*aggregate)
+                    )));
+                }
+                if !bounds.contains_key(c) {
+                    return Err(Error::Query(format!(
+                        "{}({c}) needs bounds: add --bounds {c}=LO:HI (values are clamped to them)",
+                        sql_name(*aggregate)
+                    )));
+                }
+            }
+        }
+        for m in measurements(*aggregate, column.as_deref()) {
+            let sensitivity = sensitivity(&m, k, &bounds);
+            match shares.iter_mut().find(|s| s.measurement == m) {
+                Some(s) => s.outputs.push(o.name.clone()),
+                None => shares.push(Share {
+                    mechanism: if matches!(
+                        m,
+                        Measurement::Sum(_)
+                            | Measurement::CenteredSum(_)
+                            | Measurement::CenteredSquares(_)
+                    ) {
+                        "Laplace"
+                    } else {
+                        "discrete Laplace"
+                    },
+                    measurement: m,
+                    epsilon: 0.0,
+                    delta: 0.0,
+                    sensitivity,
+                    outputs: vec![o.name.clone()],
+                }),
+            }
+        }
+    }
+    if shares.is_empty() {
+        return Err(Error::Query(
+            "the query has no aggregate: add COUNT(*), SUM(col), AVG(col), ...".into(),
+        ));
+    }
+    let each = options.epsilon / shares.len() as f64;
+    for s in &mut shares {
+        s.epsilon = each;
+    }
+    let filter = select
+        .filter
+        .as_ref()
+        .map(|f| compile(table, f))
+        .transpose()?;
+    Ok(PreparedQuery {
+        table,
+        filter,
+        unit,
+        k,
+        groups,
+        keys,
+        bounds,
+        epsilon: options.epsilon,
+        delta: if needs_selection { options.delta } else { 0.0 },
+        select,
+        shares,
+    })
+}
+
+fn sensitivity(m: &Measurement, k: u64, bounds: &HashMap<String, (f64, f64)>) -> f64 {
+    let k = k as f64;
+    let range = |c: &String| bounds[c];
+    match m {
+        Measurement::Partitions | Measurement::Rows | Measurement::Present(_) => k,
+        Measurement::Sum(c) => {
+            let (lo, hi) = range(c);
+            k * lo.abs().max(hi.abs())
+        }
+        Measurement::CenteredSum(c) => {
+            let (lo, hi) = range(c);
+            k * (hi - lo) / 2.0
+        }
+        Measurement::CenteredSquares(c) => {
+            let (lo, hi) = range(c);
+            k * ((hi - lo) / 2.0).powi(2) / 2.0
+        }
+        Measurement::Quantiles(_) => k * f64::from(quantile::LEVELS),
+    }
+}
+
+/// The public keys of the GROUP BY columns, in GROUP BY order: all or none must be given.
+fn public_keys(
+    table: &Table,
+    groups: &[&Column],
+    given: &[(String, Vec<String>)],
+) -> Result<Option<Vec<Vec<String>>>> {
+    // Keys of columns the query does not group by are public facts it does not need.
+    if !given
+        .iter()
+        .any(|(c, _)| groups.iter().any(|g| g.name() == c))
+    {
+        return Ok(None);
+    }
+    let mut by_column: HashMap<&str, &Vec<String>> = HashMap::new();
+    for (c, keys) in given {
+        let name = resolve(table, c)?.name();
+        if !groups.iter().any(|g| g.name() == name) {
+            return Err(Error::Query(format!(
+                "--keys {name}=... names a column that is not in GROUP BY"
+            )));
+        }
+        if keys.is_empty() {
+            return Err(Error::Query(format!("--keys {name}= lists no keys")));
+        }
+        by_column.insert(name, keys);
+    }
+    groups
+        .iter()
+        .map(|g| {
+            by_column.get(g.name()).map(|k| (*k).clone()).ok_or_else(|| {
+                Error::Query(format!(
+                    "--keys is given for some GROUP BY columns but not for {}: give keys for all of them or none",
+                    g.name()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+fn number(values: &Values, row: usize) -> Option<f64> {
+    match values {
+        Values::Integer(v) => v[row].map(|x| x as f64),
+        Values::Float(v) => v[row].filter(|x| !x.is_nan()),
+        Values::Boolean(v) => v[row].map(|b| f64::from(u8::from(b))),
+        Values::String(_) => None,
+    }
+}
+
+/// The released measurements of one kind, one per group.
+enum Noisy {
+    Counts(Vec<f64>, DiscreteLaplace),
+    Sums(Vec<f64>, Laplace),
+    Trees(Vec<NoisyTree>),
+}
+
+impl Noisy {
+    fn value(&self, g: usize) -> f64 {
+        match self {
+            Noisy::Counts(v, _) | Noisy::Sums(v, _) => v[g],
+            Noisy::Trees(_) => f64::NAN,
+        }
+    }
+
+    /// The interval around group g's value that holds the exact value w.p. 1 − alpha.
+    fn interval(&self, g: usize, alpha: f64) -> (f64, f64) {
+        let h = match self {
+            Noisy::Counts(_, n) => n.half_width(alpha),
+            Noisy::Sums(_, n) => n.half_width(alpha),
+            Noisy::Trees(_) => f64::INFINITY,
+        };
+        (self.value(g) - h, self.value(g) + h)
+    }
+}
+
+/// The range of a/b over a in [a0, a1], b in [b0, b1] with b0 > 0.
+fn ratio_range((a0, a1): (f64, f64), (b0, b1): (f64, f64)) -> (f64, f64) {
+    let r = [a0 / b0, a0 / b1, a1 / b0, a1 / b1];
+    (
+        r.iter().copied().fold(f64::INFINITY, f64::min),
+        r.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+impl PreparedQuery<'_> {
+    /// (ε, δ) the query spends.
+    pub fn cost(&self) -> (f64, f64) {
+        (self.epsilon, self.delta)
+    }
+
+    /// How ε and δ are split over the measurements.
+    pub fn shares(&self) -> &[Share] {
+        &self.shares
+    }
+
+    /// Runs the query and draws the noise. Charge the budget before calling this.
+    pub fn release(mut self, rng: &mut NoiseRng) -> Result<QueryRelease> {
+        let rows: Vec<u32> = match &self.filter {
+            Some(f) => (0..self.table.num_rows() as u32)
+                .filter(|&r| f.eval(r as usize) == Some(true))
+                .collect(),
+            None => (0..self.table.num_rows() as u32).collect(),
+        };
+        let rows = match self.unit {
+            Some(unit) => {
+                bound_contributions(&encode(unit.values(), &rows), &rows, self.k as usize, rng)
+            }
+            None => rows,
+        };
+        let (rows, group_of, keys) = self.group(rows)?;
+        let (mut selected, threshold) = self.select_groups(&rows, &group_of, keys.len(), rng)?;
+        if self.keys.is_none() {
+            selected.sort_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+        }
+        let shares = std::mem::take(&mut self.shares);
+        let mut noisy: HashMap<Measurement, Noisy> = HashMap::new();
+        for s in &shares {
+            if s.measurement != Measurement::Partitions {
+                let m =
+                    self.measure(&s.measurement, s.epsilon, &rows, &group_of, &selected, rng)?;
+                noisy.insert(s.measurement.clone(), m);
+            }
+        }
+        let mut out_rows = Vec::with_capacity(selected.len());
+        for (i, &g) in selected.iter().enumerate() {
+            let mut row = Vec::with_capacity(self.select.outputs.len());
+            for o in &self.select.outputs {
+                row.push(match &o.output {
+                    Output::Group(c) => {
+                        let j = self
+                            .select
+                            .group_by
+                            .iter()
+                            .position(|x| x == c)
+                            .unwrap_or(0);
+                        Cell::Key(keys[g as usize][j].clone())
+                    }
+                    Output::Aggregate(a, c) => self.answer(*a, c.as_deref(), i, &mut noisy, rng),
+                });
+            }
+            out_rows.push(row);
+        }
+        Ok(QueryRelease {
+            columns: self.select.outputs.iter().map(|o| o.name.clone()).collect(),
+            rows: out_rows,
+            shares,
+            epsilon: self.epsilon,
+            delta: self.delta,
+            selection_threshold: threshold,
+        })
+    }
+
+    /// Assigns each kept row a group; returns the rows that belong to a group, their group
+    /// indexes, and each group's key. With public keys every key combination is a group.
+    #[allow(clippy::type_complexity)]
+    fn group(&self, rows: Vec<u32>) -> Result<(Vec<u32>, Vec<u32>, Vec<Vec<Option<String>>>)> {
+        if self.groups.is_empty() {
+            let n = rows.len();
+            return Ok((rows, vec![0; n], vec![Vec::new()]));
+        }
+        if let Some(keys) = &self.keys {
+            let positions: Vec<Vec<Option<u32>>> = self
+                .groups
+                .iter()
+                .zip(keys)
+                .map(|(g, k)| encode_with_keys(g.values(), &rows, k))
+                .collect();
+            let (mut kept, mut group_of) = (Vec::new(), Vec::new());
+            'rows: for (i, &r) in rows.iter().enumerate() {
+                let mut g = 0u32;
+                for (p, k) in positions.iter().zip(keys) {
+                    let Some(p) = p[i] else { continue 'rows };
+                    g = g * k.len() as u32 + p;
+                }
+                kept.push(r);
+                group_of.push(g);
+            }
+            // Every combination, in the order the keys were given (last column fastest).
+            let mut all: Vec<Vec<Option<String>>> = vec![Vec::new()];
+            for k in keys {
+                all = all
+                    .into_iter()
+                    .flat_map(|prefix| {
+                        k.iter().map(move |key| {
+                            let mut p = prefix.clone();
+                            p.push(Some(key.clone()));
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            return Ok((kept, group_of, all));
+        }
+        let codes: Vec<Codes> = self
+            .groups
+            .iter()
+            .map(|g| encode(g.values(), &rows))
+            .collect();
+        let mut index: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut keys: Vec<Vec<Option<String>>> = Vec::new();
+        let group_of = (0..rows.len())
+            .map(|i| {
+                let combo: Vec<u32> = codes.iter().map(|c| c.code[i]).collect();
+                *index.entry(combo).or_insert_with_key(|combo| {
+                    keys.push(
+                        combo
+                            .iter()
+                            .zip(&codes)
+                            .map(|(&c, codes)| codes.keys[c as usize].clone())
+                            .collect(),
+                    );
+                    (keys.len() - 1) as u32
+                })
+            })
+            .collect();
+        Ok((rows, group_of, keys))
+    }
+
+    /// The groups to release: all of them with public keys (or without GROUP BY),
+    /// else those whose noisy count of distinct units reaches the threshold.
+    fn select_groups(
+        &self,
+        rows: &[u32],
+        group_of: &[u32],
+        groups: usize,
+        rng: &mut NoiseRng,
+    ) -> Result<(Vec<u32>, Option<i64>)> {
+        let Some(share) = self
+            .shares
+            .iter()
+            .find(|s| s.measurement == Measurement::Partitions)
+        else {
+            return Ok(((0..groups as u32).collect(), None));
+        };
+        let mut units = vec![0i64; groups];
+        match self.unit {
+            Some(unit) => {
+                let codes = encode(unit.values(), rows);
+                let pairs: HashSet<(u32, u32)> = codes
+                    .code
+                    .iter()
+                    .copied()
+                    .zip(group_of.iter().copied())
+                    .collect();
+                for (_, g) in pairs {
+                    units[g as usize] += 1;
+                }
+            }
+            None => {
+                for &g in group_of {
+                    units[g as usize] += 1;
+                }
+            }
+        }
+        let noise = DiscreteLaplace::new(self.k, share.epsilon)?;
+        // P[1 + Y ≥ τ] = e^{−(τ−1)/t} / (1 + e^{−1/t}) for the discrete Laplace of scale t;
+        // at most δ/k for each of the ≤ k groups only one unit's presence creates.
+        let t = noise.scale();
+        let per_group = share.delta / self.k as f64;
+        let above = (t * (1.0 / (per_group * (1.0 + (-1.0 / t).exp()))).ln())
+            .ceil()
+            .max(1.0);
+        let threshold = 1 + above as i64;
+        let selected = (0..groups as u32)
+            .filter(|&g| noise.release(units[g as usize], rng) >= threshold)
+            .collect();
+        Ok((selected, Some(threshold)))
+    }
+
+    /// Draws one measurement for the selected groups.
+    fn measure(
+        &self,
+        m: &Measurement,
+        epsilon: f64,
+        rows: &[u32],
+        group_of: &[u32],
+        selected: &[u32],
+        rng: &mut NoiseRng,
+    ) -> Result<Noisy> {
+        let slot: HashMap<u32, usize> = selected.iter().enumerate().map(|(i, &g)| (g, i)).collect();
+        let n = selected.len();
+        let column = |c: &str| -> Result<&Values> { Ok(resolve(self.table, c)?.values()) };
+        let each = |f: &mut dyn FnMut(usize, usize)| {
+            for (&r, g) in rows.iter().zip(group_of) {
+                if let Some(&s) = slot.get(g) {
+                    f(s, r as usize);
+                }
+            }
+        };
+        let sensitivity = sensitivity(m, self.k, &self.bounds);
+        match m {
+            Measurement::Rows | Measurement::Present(_) => {
+                let mut counts = vec![0i64; n];
+                match m {
+                    Measurement::Present(c) => {
+                        let v = column(c)?;
+                        each(&mut |s, r| counts[s] += i64::from(!v.is_missing(r)));
+                    }
+                    _ => each(&mut |s, _| counts[s] += 1),
+                }
+                let noise = DiscreteLaplace::new(self.k, epsilon)?;
+                let values = counts
+                    .iter()
+                    .map(|&c| noise.release(c, rng) as f64)
+                    .collect();
+                Ok(Noisy::Counts(values, noise))
+            }
+            Measurement::Sum(c) | Measurement::CenteredSum(c) | Measurement::CenteredSquares(c) => {
+                let v = column(c)?;
+                let (lo, hi) = self.bounds[c];
+                let (mid, r) = ((lo + hi) / 2.0, (hi - lo) / 2.0);
+                let term: &dyn Fn(f64) -> f64 = match m {
+                    Measurement::Sum(_) => &|x| x,
+                    Measurement::CenteredSum(_) => &|x| x - mid,
+                    _ => &|x| (x - mid).powi(2) - r * r / 2.0,
+                };
+                let mut sums = vec![0f64; n];
+                each(&mut |s, row| {
+                    if let Some(x) = number(v, row) {
+                        sums[s] += term(x.clamp(lo, hi));
+                    }
+                });
+                let noise = Laplace::new(sensitivity, epsilon)?;
+                let values = sums
+                    .iter()
+                    .map(|&x| noise.release(x, rng))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Noisy::Sums(values, noise))
+            }
+            Measurement::Quantiles(c) => {
+                let v = column(c)?;
+                let (lo, hi) = self.bounds[c];
+                let mut leaves = vec![Vec::new(); n];
+                each(&mut |s, row| {
+                    if let Some(x) = number(v, row) {
+                        leaves[s].push(leaf(x.clamp(lo, hi), lo, hi));
+                    }
+                });
+                Ok(Noisy::Trees(
+                    leaves
+                        .into_iter()
+                        .map(|l| NoisyTree::new(l, lo, hi, self.k, epsilon))
+                        .collect::<Result<_>>()?,
+                ))
+            }
+            Measurement::Partitions => Err(Error::Query(
+                "partition selection is not a statistic".into(),
+            )),
+        }
+    }
+
+    /// One aggregate of released group `g`, computed from the noisy measurements.
+    fn answer(
+        &self,
+        aggregate: Aggregate,
+        column: Option<&str>,
+        g: usize,
+        noisy: &mut HashMap<Measurement, Noisy>,
+        rng: &mut NoiseRng,
+    ) -> Cell {
+        let get = |m: Measurement| &noisy[&m];
+        let Some(c) = column else {
+            return count_cell(get(Measurement::Rows), g);
+        };
+        let c = c.to_string();
+        let bounds = self.bounds.get(&c).copied();
+        match (aggregate, bounds) {
+            (Aggregate::Count, _) => count_cell(get(Measurement::Present(c)), g),
+            (Aggregate::Sum, _) => {
+                let s = get(Measurement::Sum(c));
+                Cell::Estimate {
+                    value: s.value(g),
+                    ci95: s.interval(g, ALPHA),
+                }
+            }
+            (Aggregate::Percentile(p), Some(_)) => {
+                let Some(Noisy::Trees(trees)) = noisy.get_mut(&Measurement::Quantiles(c)) else {
+                    unreachable!("prepare adds a tree for every percentile")
+                };
+                let (value, ci95) = trees[g].quantile(p, rng);
+                Cell::Estimate { value, ci95 }
+            }
+            (Aggregate::Avg, Some((lo, hi))) => {
+                let (count, sum) = (
+                    get(Measurement::Present(c.clone())),
+                    get(Measurement::CenteredSum(c)),
+                );
+                let mid = (lo + hi) / 2.0;
+                let value = (mid + sum.value(g) / count.value(g).max(1.0)).clamp(lo, hi);
+                let (c0, c1) = count.interval(g, ALPHA / 2.0);
+                let ci95 = if c0 <= 0.0 {
+                    (lo, hi)
+                } else {
+                    let (a, b) = ratio_range(sum.interval(g, ALPHA / 2.0), (c0, c1));
+                    ((mid + a).clamp(lo, hi), (mid + b).clamp(lo, hi))
+                };
+                Cell::Estimate { value, ci95 }
+            }
+            (Aggregate::Variance | Aggregate::Stddev, Some((lo, hi))) => {
+                let count = get(Measurement::Present(c.clone()));
+                let (s1, s2) = (
+                    get(Measurement::CenteredSum(c.clone())),
+                    get(Measurement::CenteredSquares(c)),
+                );
+                let r2 = ((hi - lo) / 2.0).powi(2);
+                let n = count.value(g).max(1.0);
+                let (m1, m2) = (s1.value(g) / n, s2.value(g) / n + r2 / 2.0);
+                let value = (m2 - m1 * m1).clamp(0.0, r2);
+                let (c0, c1) = count.interval(g, ALPHA / 3.0);
+                let (v0, v1) = if c0 <= 0.0 {
+                    (0.0, r2)
+                } else {
+                    let (a, b) = ratio_range(s1.interval(g, ALPHA / 3.0), (c0, c1));
+                    let (q0, q1) = ratio_range(s2.interval(g, ALPHA / 3.0), (c0, c1));
+                    let sq_hi = a.powi(2).max(b.powi(2));
+                    let sq_lo = if a <= 0.0 && b >= 0.0 {
+                        0.0
+                    } else {
+                        a.powi(2).min(b.powi(2))
+                    };
+                    (
+                        (q0 + r2 / 2.0 - sq_hi).clamp(0.0, r2),
+                        (q1 + r2 / 2.0 - sq_lo).clamp(0.0, r2),
+                    )
+                };
+                if aggregate == Aggregate::Stddev {
+                    Cell::Estimate {
+                        value: value.sqrt(),
+                        ci95: (v0.sqrt(), v1.sqrt()),
+                    }
+                } else {
+                    Cell::Estimate {
+                        value,
+                        ci95: (v0, v1),
+                    }
+                }
+            }
+            _ => unreachable!("prepare requires bounds for every aggregate but COUNT"),
+        }
+    }
+}
+
+/// A noisy count, clamped at zero with its interval.
+fn count_cell(count: &Noisy, g: usize) -> Cell {
+    let (lo, hi) = count.interval(g, ALPHA);
+    Cell::Estimate {
+        value: count.value(g).max(0.0),
+        ci95: (lo.max(0.0), hi.max(0.0)),
+    }
+}
