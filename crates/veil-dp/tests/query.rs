@@ -255,3 +255,34 @@ fn intervals_cover_the_exact_answer_at_least_95_percent_of_the_time() {
         assert!(c >= runs as u32 - 35, "{covered:?} of {runs}");
     }
 }
+
+#[test]
+fn grouping_by_two_columns_without_keys_finds_every_populated_pair() {
+    // Each (sex, age) pair holds 10 people with 2 visits; F has the even ages, M the odd.
+    let t = people(&[]);
+    let opts = QueryOptions {
+        epsilon: 1e6,
+        delta: 1e-9,
+        privacy_unit: Some("id".into()),
+        max_contributions: Some(2),
+        ..QueryOptions::default()
+    };
+    let r = run(
+        &t,
+        "SELECT age, sex, COUNT(*) FROM data GROUP BY sex, age",
+        &opts,
+        5,
+    );
+    assert_eq!(r.rows.len(), 60);
+    assert_eq!(
+        r.rows[0][..2],
+        [Cell::Key(Some("20".into())), Cell::Key(Some("F".into()))]
+    );
+    assert_eq!(
+        r.rows[59][..2],
+        [Cell::Key(Some("79".into())), Cell::Key(Some("M".into()))]
+    );
+    for row in &r.rows {
+        assert!((value(&row[2]) - 20.0).abs() < 0.5, "{row:?}");
+    }
+}

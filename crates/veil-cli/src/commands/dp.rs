@@ -62,21 +62,25 @@ fn query(args: &DpQueryArgs, json: bool) -> anyhow::Result<()> {
     };
     let prepared = prepare(&args.sql, &table, &options)?;
     let (epsilon, delta) = prepared.cost();
-    let dataset = data_subject(&args.data)?;
-    let budget = match &args.budget {
-        Some(dir) => Some(BudgetStore::open(dir)?.charge(
+    // The dataset's digest keys its budget and its ledger entry; skip hashing when neither.
+    let dataset = match args.budget.is_some() || ledger.is_some() {
+        true => Some(data_subject(&args.data)?),
+        false => None,
+    };
+    let budget = match (&args.budget, &dataset) {
+        (Some(dir), Some(dataset)) => Some(BudgetStore::open(dir)?.charge(
             &veil_core::hex(&dataset.sha256),
             epsilon,
             delta,
             "dp-query",
             &args.sql,
         )?),
-        None => None,
+        _ => None,
     };
     let release = prepared.release(&mut NoiseRng::from_os())?;
     let mut value = release_json(&release, &options);
-    let index = match ledger.as_mut() {
-        Some(ledger) => {
+    let index = match (ledger.as_mut(), dataset) {
+        (Some(ledger), Some(dataset)) => {
             let body = serde_json::to_string(&value)?;
             let mut meta = vec![
                 ("sql".to_string(), args.sql.clone()),
@@ -108,7 +112,7 @@ fn query(args: &DpQueryArgs, json: bool) -> anyhow::Result<()> {
                 },
             )?)
         }
-        None => None,
+        _ => None,
     };
     if json {
         if let Some(b) = &budget {

@@ -1,7 +1,7 @@
 //! Dense codes for column values, and contribution bounding per privacy unit.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use veil_core::table::Values;
 
@@ -15,10 +15,33 @@ pub(crate) struct Codes {
     pub keys: Vec<Option<String>>,
 }
 
-fn dictionary<K: Hash + Eq + Copy>(
+/// FxHash's multiply-rotate step (rustc's hasher): a fast hash for dictionary keys. Not
+/// collision-resistant — crafted values could slow a query down, never change its answer.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) fn dictionary<K: Hash + Eq + Copy>(
     cells: impl Iterator<Item = Option<K>>,
 ) -> (Vec<u32>, Vec<Option<K>>) {
-    let mut index: HashMap<Option<K>, u32> = HashMap::new();
+    let mut index: HashMap<Option<K>, u32, BuildHasherDefault<FastHasher>> = HashMap::default();
     let mut keys = Vec::new();
     let code = cells
         .map(|cell| {
@@ -31,6 +54,38 @@ fn dictionary<K: Hash + Eq + Copy>(
     (code, keys)
 }
 
+/// Integers in a range not much wider than the number of rows (ids, ages, years) are coded
+/// through a table indexed by value instead of a hash map.
+fn dense_integers(v: &[Option<i64>], rows: &[u32]) -> Option<(Vec<u32>, Vec<Option<i64>>)> {
+    let present = rows.iter().filter_map(|&r| v[r as usize]);
+    let (lo, hi) = present.fold(None, |acc: Option<(i64, i64)>, x| {
+        Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+    })?;
+    let span = usize::try_from(hi.checked_sub(lo)?).ok()?;
+    if span > 2 * rows.len() + 1024 {
+        return None;
+    }
+    const UNSEEN: u32 = u32::MAX;
+    let (mut slot, mut missing) = (vec![UNSEEN; span + 1], UNSEEN);
+    let mut keys = Vec::new();
+    let code = rows
+        .iter()
+        .map(|&r| {
+            let cell = v[r as usize];
+            let s = match cell {
+                Some(x) => &mut slot[(x - lo) as usize],
+                None => &mut missing,
+            };
+            if *s == UNSEEN {
+                keys.push(cell);
+                *s = (keys.len() - 1) as u32;
+            }
+            *s
+        })
+        .collect();
+    Some((code, keys))
+}
+
 /// Codes the cells of `values` at `rows`. Floats are keyed by their shortest round-trip text.
 pub(crate) fn encode(values: &Values, rows: &[u32]) -> Codes {
     fn render<K>(keys: Vec<Option<K>>, f: impl Fn(K) -> String) -> Vec<Option<String>> {
@@ -39,7 +94,8 @@ pub(crate) fn encode(values: &Values, rows: &[u32]) -> Codes {
     let at = |r: &u32| *r as usize;
     let (code, keys) = match values {
         Values::Integer(v) => {
-            let (code, keys) = dictionary(rows.iter().map(|r| v[at(r)]));
+            let (code, keys) = dense_integers(v, rows)
+                .unwrap_or_else(|| dictionary(rows.iter().map(|r| v[at(r)])));
             (code, render(keys, |k| k.to_string()))
         }
         Values::Float(v) => {
@@ -73,31 +129,46 @@ pub(crate) fn encode_with_keys(values: &Values, rows: &[u32], keys: &[String]) -
     codes.code.iter().map(|&c| position[c as usize]).collect()
 }
 
-/// Keeps at most `k` of each privacy unit's rows, a uniformly random subset (reservoir
-/// sampling, Vitter's algorithm R), so that adding or removing one unit changes at most `k`
-/// rows of what the aggregates see. `unit` holds the unit code of each row in `rows`. Rows
-/// whose unit is missing share one unit. Returns the kept rows in table order.
+/// Keeps at most `k` of each privacy unit's rows, a uniformly random subset, so that adding
+/// or removing one unit changes at most `k` rows of what the aggregates see. `unit` holds
+/// the unit code of each row in `rows`. Rows whose unit is missing share one unit. Returns
+/// the kept rows in table order.
+///
+/// The rows are bucketed by unit with a counting sort; a unit with more than `k` rows keeps
+/// the first `k` of a partial Fisher–Yates shuffle of its bucket.
 pub(crate) fn bound_contributions(
     unit: &Codes,
     rows: &[u32],
     k: usize,
     rng: &mut NoiseRng,
 ) -> Vec<u32> {
-    let mut seen = vec![0u64; unit.keys.len()];
-    let mut kept: Vec<Vec<u32>> = vec![Vec::new(); unit.keys.len()];
-    for (&row, &u) in rows.iter().zip(&unit.code) {
-        let (seen, kept) = (&mut seen[u as usize], &mut kept[u as usize]);
-        if (*seen as usize) < k {
-            kept.push(row);
-        } else {
-            let j = rng.below(u128::from(*seen) + 1) as usize;
-            if j < k {
-                kept[j] = row;
-            }
-        }
-        *seen += 1;
+    let units = unit.keys.len();
+    let mut start = vec![0usize; units + 1];
+    for &u in &unit.code {
+        start[u as usize + 1] += 1;
     }
-    let mut out: Vec<u32> = kept.into_iter().flatten().collect();
+    for u in 0..units {
+        start[u + 1] += start[u];
+    }
+    let mut next = start.clone();
+    let mut bucketed = vec![0u32; rows.len()];
+    for (&row, &u) in rows.iter().zip(&unit.code) {
+        bucketed[next[u as usize]] = row;
+        next[u as usize] += 1;
+    }
+    let mut out = Vec::with_capacity(rows.len().min(units.saturating_mul(k)));
+    for u in 0..units {
+        let bucket = &mut bucketed[start[u]..start[u + 1]];
+        if bucket.len() > k {
+            for i in 0..k {
+                let j = i + rng.below((bucket.len() - i) as u128) as usize;
+                bucket.swap(i, j);
+            }
+            out.extend_from_slice(&bucket[..k]);
+        } else {
+            out.extend_from_slice(bucket);
+        }
+    }
     out.sort_unstable();
     out
 }

@@ -56,7 +56,7 @@ mod filter;
 pub mod parse;
 mod quantile;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use veil_core::table::{Column, DataType, Table, Values};
@@ -64,7 +64,7 @@ use veil_core::table::{Column, DataType, Table, Values};
 use crate::error::{Error, Result};
 use crate::mechanism::{DiscreteLaplace, Laplace};
 use crate::rng::NoiseRng;
-use bound::{Codes, bound_contributions, encode, encode_with_keys};
+use bound::{Codes, bound_contributions, dictionary, encode, encode_with_keys};
 use filter::{Compiled, compile, resolve};
 use parse::{Aggregate, Output, Select};
 use quantile::{NoisyTree, leaf};
@@ -605,26 +605,39 @@ impl PreparedQuery<'_> {
             }
             return Ok((kept, group_of, all));
         }
+        // Combine the columns' codes into one number per row (mixed radix), then code those.
         let codes: Vec<Codes> = self
             .groups
             .iter()
             .map(|g| encode(g.values(), &rows))
             .collect();
-        let mut index: HashMap<Vec<u32>, u32> = HashMap::new();
-        let mut keys: Vec<Vec<Option<String>>> = Vec::new();
-        let group_of = (0..rows.len())
-            .map(|i| {
-                let combo: Vec<u32> = codes.iter().map(|c| c.code[i]).collect();
-                *index.entry(combo).or_insert_with_key(|combo| {
-                    keys.push(
-                        combo
-                            .iter()
-                            .zip(&codes)
-                            .map(|(&c, codes)| codes.keys[c as usize].clone())
-                            .collect(),
-                    );
-                    (keys.len() - 1) as u32
-                })
+        let mut combined = vec![0u64; rows.len()];
+        let mut radix = 1u64;
+        for c in codes.iter().rev() {
+            for (x, &code) in combined.iter_mut().zip(&c.code) {
+                *x += u64::from(code) * radix;
+            }
+            radix = radix
+                .checked_mul(c.keys.len() as u64)
+                .ok_or_else(|| Error::Query("too many combinations of GROUP BY values".into()))?;
+        }
+        let (group_of, combos) = dictionary(combined.into_iter().map(Some));
+        let keys = combos
+            .into_iter()
+            .map(|combo| {
+                let mut rest = combo.unwrap_or(0);
+                let mut key: Vec<Option<String>> = codes
+                    .iter()
+                    .rev()
+                    .map(|c| {
+                        let n = c.keys.len() as u64;
+                        let k = c.keys[(rest % n) as usize].clone();
+                        rest /= n;
+                        k
+                    })
+                    .collect();
+                key.reverse();
+                key
             })
             .collect();
         Ok((rows, group_of, keys))
@@ -650,14 +663,13 @@ impl PreparedQuery<'_> {
         match self.unit {
             Some(unit) => {
                 let codes = encode(unit.values(), rows);
-                let pairs: HashSet<(u32, u32)> = codes
+                let pairs = codes
                     .code
                     .iter()
-                    .copied()
-                    .zip(group_of.iter().copied())
-                    .collect();
-                for (_, g) in pairs {
-                    units[g as usize] += 1;
+                    .zip(group_of)
+                    .map(|(&u, &g)| Some(u64::from(u) << 32 | u64::from(g)));
+                for pair in dictionary(pairs).1.into_iter().flatten() {
+                    units[(pair & u64::from(u32::MAX)) as usize] += 1;
                 }
             }
             None => {
@@ -691,12 +703,16 @@ impl PreparedQuery<'_> {
         selected: &[u32],
         rng: &mut NoiseRng,
     ) -> Result<Noisy> {
-        let slot: HashMap<u32, usize> = selected.iter().enumerate().map(|(i, &g)| (g, i)).collect();
+        let groups = selected.iter().max().map_or(0, |&g| g as usize + 1);
+        let mut slot: Vec<Option<usize>> = vec![None; groups];
+        for (i, &g) in selected.iter().enumerate() {
+            slot[g as usize] = Some(i);
+        }
         let n = selected.len();
         let column = |c: &str| -> Result<&Values> { Ok(resolve(self.table, c)?.values()) };
         let each = |f: &mut dyn FnMut(usize, usize)| {
             for (&r, g) in rows.iter().zip(group_of) {
-                if let Some(&s) = slot.get(g) {
+                if let Some(&Some(s)) = slot.get(*g as usize) {
                     f(s, r as usize);
                 }
             }
