@@ -877,6 +877,15 @@ pub struct DpTrainArgs {
     /// The accountant: rdp or pld.
     #[arg(long, requires = "dp", default_value = "rdp", value_parser = ["rdp", "pld"])]
     pub accountant: String,
+    /// Charge (--epsilon, --delta) to the training data's budget in DIR first; refused,
+    /// before any training, if it would exceed it (see `veil dp budget`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "dp",
+        conflicts_with = "noise_multiplier"
+    )]
+    pub budget: Option<PathBuf>,
 }
 
 /// `veil eval`

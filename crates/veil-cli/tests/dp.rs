@@ -525,3 +525,67 @@ fn dp_queries_are_charged_refused_when_over_budget_and_logged() {
     );
     assert_eq!(entry["parents"].as_array().expect("parents").len(), 1);
 }
+
+#[test]
+fn dp_sgd_is_charged_to_the_training_data_budget_before_training() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    ok(
+        p,
+        &[
+            "dp",
+            "budget",
+            "set",
+            "--data",
+            "builtin:breast-cancer",
+            "--epsilon",
+            "3",
+            "--delta",
+            "1e-5",
+            "--budget",
+            "b",
+        ],
+    );
+    let train = |epsilon: &'static str, out: &'static str| {
+        vec![
+            "train",
+            "--data",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--dp",
+            "--epsilon",
+            epsilon,
+            "--delta",
+            "5e-6",
+            "--seed",
+            "1",
+            "--budget",
+            "b",
+            "--out",
+            out,
+        ]
+    };
+    ok(p, &train("2", "a.model"));
+    // 1 of ε is left: a second ε = 2 run is refused and writes no model.
+    fails(p, &train("2", "b.model"), 11, "ε = 1");
+    assert!(!p.join("b.model").exists());
+    let shown = ok_json(
+        p,
+        &[
+            "dp",
+            "budget",
+            "show",
+            "--data",
+            "builtin:breast-cancer",
+            "--budget",
+            "b",
+        ],
+    );
+    assert_eq!(shown["releases"][0]["kind"], "dp-sgd");
+    assert_eq!(shown["spent_epsilon"], 2.0);
+    // A fixed noise multiplier spends an ε known only afterwards: not with --budget.
+    let mut fixed = train("1", "c.model");
+    fixed.extend(["--noise-multiplier", "2"]);
+    fails(p, &fixed, 2, "--noise-multiplier");
+}

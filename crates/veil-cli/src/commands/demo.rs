@@ -5,9 +5,10 @@
 //! and must reproduce the same test metrics and predictions; an MLP learns the digits; and
 //! the training data is sealed for a recipient, signed by the data owner, opened, and checked
 //! byte for byte; every step is recorded in a provenance ledger, the model's lineage printed,
-//! and its inclusion proof verified offline with nothing but the log's public key.
-//! Later capabilities (differential privacy, federated and encrypted learning) add their
-//! stages here.
+//! and its inclusion proof verified offline with nothing but the log's public key; and under
+//! a privacy budget on the training file, a DP statistic is released with its interval and a
+//! DP-SGD model trained with the ε it spent, both logged. Later capabilities (federated and
+//! encrypted learning) add their stages here.
 
 use std::path::Path;
 
@@ -27,8 +28,15 @@ use veil_ledger::merkle::leaf_hash;
 use veil_ledger::{Entry, Ledger, NoteVerifier, TlogProof};
 
 use super::ledger::lineage_tree;
-use super::model::{FitRequest, fit, print_evaluation, record_training};
+use super::model::{FitRequest, dp_defaults, fit, print_evaluation, record_training};
 use super::provenance::{self, Step};
+use veil_dp::NoiseRng;
+use veil_dp::accountant::Accountant;
+use veil_dp::budget::BudgetStore;
+use veil_dp::query::{Cell, QueryOptions, prepare};
+use veil_dp::sgd::PrivateTraining;
+
+use super::model::PRIVATE_STANDARDIZATION_NOISE;
 use crate::cli::DemoArgs;
 use crate::report;
 
@@ -293,6 +301,12 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         "audit_ok": true,
     }));
 
+    // Stage 6: statistics and a model with differential privacy, under a budget.
+    say(
+        "── 5. Release a statistic and train a model with differential privacy (veil dp) ──".into(),
+    );
+    stages.push(private_stage(dir, &train_s, &test_s, &mut ledger, &say)?);
+
     let kept = args.dir.is_some();
     say(if kept {
         format!("files are in {}", dir.display())
@@ -307,4 +321,169 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         }))?;
     }
     Ok(())
+}
+
+/// The privacy stage: a budget of ε = 3, δ = 10^-5 on the training file; a DP query (ε = 0.5)
+/// with its intervals beside the exact values; a DP-SGD logistic regression (ε = 2); both
+/// charged before any noise and logged as ledger entries.
+fn private_stage(
+    dir: &Path,
+    train: &str,
+    test: &str,
+    ledger: &mut Ledger,
+    say: &dyn Fn(String),
+) -> anyhow::Result<Value> {
+    let dataset = provenance::data_subject(train)?;
+    let digest = veil_core::hex(&dataset.sha256);
+    let mut budget = BudgetStore::open(&dir.join("dp-budget"))?;
+    // Each run grants the file 3 more ε (a kept demo directory remembers earlier runs).
+    let earlier = budget.show(&digest)?;
+    let (spent_e, spent_d) = earlier
+        .as_ref()
+        .map_or((0.0, 0.0), |b| (b.spent_epsilon, b.spent_delta));
+    if spent_e > 0.0 {
+        say(format!(
+            "earlier demo runs spent ε = {spent_e} of this file's budget; this run adds 3"
+        ));
+    }
+    budget.set(&digest, train, spent_e + 3.0, spent_d + 1e-5)?;
+    let table = Table::load(train)?;
+    let sql = "SELECT malignant, COUNT(*) AS tumours, AVG(radius_mean) AS mean_radius \
+               FROM data GROUP BY malignant";
+    let options = QueryOptions {
+        epsilon: 0.5,
+        bounds: vec![("radius_mean".into(), 5.0, 30.0)],
+        keys: vec![("malignant".into(), vec!["0".into(), "1".into()])],
+        ..QueryOptions::default()
+    };
+    let query = prepare(sql, &table, &options)?;
+    let (eps, delta) = query.cost();
+    budget.charge(&digest, eps, delta, "dp-query", sql)?;
+    let release = query.release(&mut NoiseRng::from_os())?;
+    say(format!(
+        "{sql}\n  (ε = {eps}, each row one tumour; exact values shown for comparison only)"
+    ));
+    let radius = table.numeric_column("radius_mean", veil_core::Role::Feature)?;
+    let labels = table.class_labels("malignant")?;
+    let mut rows = Vec::new();
+    for row in &release.rows {
+        let [
+            Cell::Key(Some(key)),
+            Cell::Estimate {
+                value: n,
+                ci95: n_ci,
+            },
+            Cell::Estimate {
+                value: r,
+                ci95: r_ci,
+            },
+        ] = row.as_slice()
+        else {
+            anyhow::bail!("the demo query returned an unexpected row");
+        };
+        let mine: Vec<f64> = radius
+            .iter()
+            .zip(&labels)
+            .filter(|(_, l)| *l == key)
+            .map(|(x, _)| *x)
+            .collect();
+        let exact_mean = mine.iter().sum::<f64>() / mine.len().max(1) as f64;
+        say(format!(
+            "  malignant={key}: {n:.0} tumours [{:.0}, {:.0}] (exact {}); mean radius {r:.2} [{:.2}, {:.2}] (exact {exact_mean:.2})",
+            n_ci.0,
+            n_ci.1,
+            mine.len(),
+            r_ci.0,
+            r_ci.1
+        ));
+        rows.push(
+            json!({"malignant": key, "tumours": n, "tumours_ci95": [n_ci.0, n_ci.1],
+                         "mean_radius": r, "mean_radius_ci95": [r_ci.0, r_ci.1]}),
+        );
+    }
+    provenance::record(
+        ledger,
+        Step {
+            kind: "dp-release",
+            name: "DP query on the training split".into(),
+            inputs: vec![dataset.clone()],
+            outputs: Vec::new(),
+            meta: vec![
+                ("sql".into(), sql.into()),
+                ("epsilon".into(), eps.to_string()),
+                ("release".into(), Value::Array(rows.clone()).to_string()),
+            ],
+        },
+    )?;
+
+    let mut config = ModelConfig::defaults(Some(ModelKind::Logreg), SEED);
+    dp_defaults(&mut config);
+    let (target, dp_delta) = (2.0, 1e-5);
+    budget.charge(
+        &digest,
+        target,
+        dp_delta,
+        "dp-sgd",
+        "demo: logistic regression",
+    )?;
+    let model_path = dir.join("breast-cancer-dp.model");
+    let request = FitRequest {
+        data: train,
+        test_data: Some(test),
+        columns: Columns {
+            label: "malignant".into(),
+            ..Default::default()
+        },
+        config: config.clone(),
+        test_fraction: 0.2,
+        standardize: true,
+        out: &model_path,
+        dp: Some(PrivateTraining {
+            model: config,
+            clip: 1.0,
+            epsilon: target,
+            delta: dp_delta,
+            noise_multiplier: None,
+            accountant: Accountant::Rdp,
+            standardization: Some(PRIVATE_STANDARDIZATION_NOISE),
+        }),
+    };
+    let trained = fit(&request, true)?;
+    let privacy = trained
+        .privacy
+        .as_ref()
+        .context("DP-SGD reported no privacy spent")?;
+    let index = record_training(ledger, &request, &trained)?;
+    let left = budget.show(&digest)?.context("the budget vanished")?;
+    let refused = budget.charge(&digest, 1.0, 0.0, "dp-query", "one query too many");
+    ensure!(
+        matches!(refused, Err(veil_dp::Error::BudgetExceeded { .. })),
+        "a query beyond the budget was not refused"
+    );
+    say(format!(
+        "DP-SGD logistic regression: test accuracy {} at ε = {:.3}, δ = {} ({} steps, noise multiplier {:.3}); \
+         ledger entry {index}",
+        report::metric(trained.test.accuracy),
+        privacy.epsilon,
+        privacy.delta,
+        privacy.steps,
+        privacy.noise_multiplier
+    ));
+    say(format!(
+        "budget of the training file: ε {:.2} of {} spent, {:.2} left; a further ε = 1 query is refused before any noise",
+        left.spent_epsilon - spent_e,
+        left.epsilon - spent_e,
+        left.remaining_epsilon()
+    ));
+    Ok(json!({
+        "stage": "privacy",
+        "query": {"sql": sql, "epsilon": eps, "rows": rows},
+        "dp_sgd": {
+            "test_accuracy": trained.test.accuracy, "epsilon_spent": privacy.epsilon,
+            "delta": privacy.delta, "noise_multiplier": privacy.noise_multiplier,
+            "steps": privacy.steps,
+        },
+        "budget": {"epsilon": left.epsilon - spent_e, "spent_epsilon": left.spent_epsilon - spent_e,
+                   "remaining_epsilon": left.remaining_epsilon(), "over_budget_refused": true},
+    }))
 }

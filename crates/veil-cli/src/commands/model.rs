@@ -76,11 +76,7 @@ pub fn model_config(args: &TrainArgs) -> ModelConfig {
     config.activation = args.activation;
     config.train.optimizer = args.optimizer;
     if args.dp.dp {
-        let mlp = kind == Some(ModelKind::Mlp);
-        config.train.epochs = 20;
-        config.train.batch_size = 128;
-        config.train.lr = if mlp { 0.01 } else { 0.05 };
-        config.train.l2 = 0.0;
+        dp_defaults(&mut config);
     }
     if args.optimizer == OptimizerKind::Sgd {
         config.train.lr = 0.1;
@@ -98,6 +94,19 @@ pub fn model_config(args: &TrainArgs) -> ModelConfig {
         config.train.l2 = v;
     }
     config
+}
+
+/// The training defaults under `--dp`: batches of 128 in expectation, 20 epochs, no weight
+/// decay, and a learning rate suited to the noisy gradients.
+pub fn dp_defaults(config: &mut ModelConfig) {
+    config.train.epochs = 20;
+    config.train.batch_size = 128;
+    config.train.lr = if config.kind == Some(ModelKind::Mlp) {
+        0.01
+    } else {
+        0.05
+    };
+    config.train.l2 = 0.0;
 }
 
 /// The DP-SGD settings of `args`, if `--dp` was given.
@@ -218,6 +227,16 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     let mut ledger = provenance::open(args.ledger.ledger.as_deref())?;
     let config = model_config(args);
     let dp = private_training(args, &config)?;
+    if let (Some(dir), Some(dp)) = (&args.dp.budget, &dp) {
+        // Calibrated noise spends at most the target: charge it before any training.
+        let dataset = veil_core::hex(&provenance::data_subject(&args.data)?.sha256);
+        let what = format!(
+            "veil train --model {} --dp",
+            config.kind.map_or("auto", |k| k.name())
+        );
+        veil_dp::budget::BudgetStore::open(dir)?
+            .charge(&dataset, dp.epsilon, dp.delta, "dp-sgd", &what)?;
+    }
     let request = FitRequest {
         data: &args.data,
         test_data: args.test_data.as_deref(),
