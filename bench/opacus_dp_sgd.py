@@ -15,10 +15,12 @@ Conventions shared by both tools (Veil's DP-SGD, crates/veil-dp/src/sgd.rs):
 * Non-private baseline: shuffled batches of 128 (the last one smaller), ceil(n/B) per epoch.
 """
 import csv
+import datetime
 import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -160,20 +162,19 @@ def run(kind, model, optimizer, batches):
 
 def opacus_step_seconds(kind, x, y, dp, seed):
     """Seconds per step of one run of TIMING_EPOCHS epochs, DP-SGD or plain (Adam, Veil's
-    learning rates), after an untimed warm-up run of one epoch."""
+    learning rates); the first epoch is a warm-up, left out of the time as for Veil."""
     torch.manual_seed(seed)
-    secs = []
-    for epochs in [1, TIMING_EPOCHS]:  # the first is the warm-up
-        model = make_model(kind, x.shape[1])
-        if dp:
-            batches = poisson_batches(x, y, epochs)
-            opt = torch.optim.Adam(model.parameters(), lr=DP_LR[kind])
-            model, opt, _ = private_parts(model, opt, TIMING_SIGMA, schedule(len(x))[0])
-        else:
-            batches = shuffled_batches(x, y, epochs)
-            opt = torch.optim.Adam(model.parameters(), lr=PLAIN_LR[kind])
-        secs.append(run(kind, model, opt, batches) / len(batches))
-    return secs[-1]
+    model = make_model(kind, x.shape[1])
+    if dp:
+        batches = poisson_batches(x, y, TIMING_EPOCHS)
+        opt = torch.optim.Adam(model.parameters(), lr=DP_LR[kind])
+        model, opt, _ = private_parts(model, opt, TIMING_SIGMA, schedule(len(x))[0])
+    else:
+        batches = shuffled_batches(x, y, TIMING_EPOCHS)
+        opt = torch.optim.Adam(model.parameters(), lr=PLAIN_LR[kind])
+    first = len(batches) // TIMING_EPOCHS
+    run(kind, model, opt, batches[:first])
+    return run(kind, model, opt, batches[first:]) / (len(batches) - first)
 
 
 def opacus_matched(kind, data, epsilon, seed):
@@ -220,23 +221,41 @@ def opacus_standard(kind, data, epsilon, seed):
 
 # ---------------------------------------------------------------- Veil
 
-def veil_train(prefix, label, flags, seed, extra):
+def veil_train(prefix, label, flags, seed, extra, log=False):
+    """Veil's JSON report of one `veil train` run (and its -vv log on stderr if `log`)."""
     cmd = [VEIL, "train", "--data", f"{OUT}/{prefix}-train.csv",
            "--test-data", f"{OUT}/{prefix}-test.csv", "--label", label, *flags,
            "--seed", str(seed), "--json", "--out", f"{OUT}/veil.model", *extra]
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    if log:
+        cmd.insert(1, "-vv")
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    return (report, done.stderr) if log else report
 
 
-def veil_timing_run(prefix, label, flags, n, dp, seed, epochs):
-    """(train_seconds, steps) of one Veil run of `epochs` epochs, DP-SGD at the fixed σ or
-    plain. train_seconds also holds one-off work (private standardisation, the ε accountant),
-    which the caller cancels by differencing two epoch counts."""
-    extra = ["--batch-size", str(BATCH), "--epochs", str(epochs)]
+EPOCH_DONE = re.compile(r"^(\S+)Z .*epoch done .*epoch=(\d+)")
+
+
+def veil_step_seconds(prefix, label, flags, n, dp, seed):
+    """Veil's seconds per step in one run of TIMING_EPOCHS epochs, DP-SGD at the fixed σ or
+    plain: the time from the end of epoch 1 to the end of the last epoch, read from the
+    "epoch done" lines of its -vv log (microsecond timestamps), over the steps in between.
+    This leaves out the first epoch (the warm-up) and the one-off work that train_seconds
+    also holds (private standardisation, the ε accountant). Also returns train_seconds and
+    the number of steps."""
+    extra = ["--batch-size", str(BATCH), "--epochs", str(TIMING_EPOCHS)]
     if dp:  # --epsilon is required by the CLI but unused with a fixed --noise-multiplier
         extra += ["--dp", "--epsilon", "1", "--delta", str(DELTA),
                   "--noise-multiplier", str(TIMING_SIGMA)]
-    out = veil_train(prefix, label, flags, seed, extra)
-    return out["train_seconds"], out["steps"] if dp else math.ceil(n / BATCH) * epochs
+    report, log = veil_train(prefix, label, flags, seed, extra, log=True)
+    ends = {}
+    for line in log.splitlines():
+        m = EPOCH_DONE.match(re.sub(r"\x1b\[[0-9;]*m", "", line))  # drop colours
+        if m:
+            ends[int(m[2])] = datetime.datetime.fromisoformat(m[1])
+    steps = report["steps"] if dp else math.ceil(n / BATCH) * TIMING_EPOCHS
+    seconds = (ends[TIMING_EPOCHS] - ends[1]).total_seconds()
+    return seconds / (steps * (TIMING_EPOCHS - 1) / TIMING_EPOCHS), report["train_seconds"], steps
 
 
 # ---------------------------------------------------------------- report
@@ -265,38 +284,31 @@ summary = []
 print(f"\n== A. Time per step: DP-SGD vs non-private, batch {BATCH}, {TIMING_EPOCHS} epochs ==")
 print(f"Adam; DP at a fixed σ = {TIMING_SIGMA}. Best of {TIMING_REPEATS} runs per measurement, "
       f"the tools taking turns (the machine is shared: the minimum is the least disturbed). "
-      f"Veil: slope of train_seconds between 1 and {TIMING_EPOCHS} epochs (one-off work "
-      f"removed). Opacus: the training loop alone over batches drawn up front, after a warm-up "
-      f"run.")
+      f"Both leave out their first epoch (warm-up) and data loading: Veil from its per-epoch "
+      f"log timestamps, Opacus timing its loop over batches drawn up front.")
 print(f"load average before part A: {open('/proc/loadavg').read().split()[0]}")
 for dataset, prefix, label, kind, flags in [LOGREG, MLP]:
     xtr, ytr, _, _ = standardized(prefix, label)
     n = len(xtr)
     name = f"{kind} {dataset}"
-    # best[(tool, dp, epochs)]: the smallest time seen (Veil: train_seconds; Opacus: s/step).
-    best, steps = {}, {}
+    best = {}  # (tool, dp) -> the smallest seconds per step seen
     for seed in range(1, TIMING_REPEATS + 1):
         for dp in [True, False]:
-            for epochs in [1, TIMING_EPOCHS]:
-                t, steps[(dp, epochs)] = veil_timing_run(prefix, label, flags, n, dp, seed, epochs)
-                best[("veil", dp, epochs)] = min(t, best.get(("veil", dp, epochs), t))
-            t = opacus_step_seconds(kind, xtr, ytr, dp, seed)
-            best[("opacus", dp)] = min(t, best.get(("opacus", dp), t))
-
-    def veil_slope(dp):
-        (t1, s1) = best[("veil", dp, 1)], steps[(dp, 1)]
-        (tn, sn) = best[("veil", dp, TIMING_EPOCHS)], steps[(dp, TIMING_EPOCHS)]
-        return (tn - t1) / (sn - s1), max(t1 - s1 * (tn - t1) / (sn - s1), 0.0), tn / sn
-
-    v_dp, v_fixed, v_raw = veil_slope(True)
-    v_plain = veil_slope(False)[0]
+            per_step, train_seconds, steps = veil_step_seconds(prefix, label, flags, n, dp, seed)
+            best[("veil", dp)] = min(per_step, best.get(("veil", dp), per_step))
+            if dp:
+                raw = train_seconds / steps
+                best["veil raw"] = min(raw, best.get("veil raw", raw))
+            per_step = opacus_step_seconds(kind, xtr, ytr, dp, seed)
+            best[("opacus", dp)] = min(per_step, best.get(("opacus", dp), per_step))
+    v_dp, v_plain, v_raw = best[("veil", True)], best[("veil", False)], best["veil raw"]
     o_dp, o_plain = best[("opacus", True)], best[("opacus", False)]
     q, per_epoch = schedule(n)
     print(f"{name}: n = {n}, q = {q:.4f}, {per_epoch} DP steps / {math.ceil(n / BATCH)} "
           f"plain steps per epoch")
     print(f"{name}: Veil DP step        {us(v_dp)}")
-    print(f"{name}: Veil DP one-off     {v_fixed * 1e3:.2f} ms (private standardisation + "
-          f"accountant; seconds/steps at {TIMING_EPOCHS} epochs would give {us(v_raw)})")
+    print(f"{name}: Veil DP step incl. one-off work {us(v_raw)} (train_seconds / steps: private "
+          f"standardisation and the ε accountant included)")
     print(f"{name}: Veil plain step     {us(v_plain)}")
     print(f"{name}: Veil overhead       {v_dp / v_plain:.1f}×")
     print(f"{name}: Opacus DP step      {us(o_dp)}")

@@ -47,7 +47,7 @@ pub enum Command {
     #[command(subcommand)]
     Data(DataCommand),
     /// Train a model and report its test metrics.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a model on labelled data.
     Eval(EvalArgs),
     /// Predict with a model.
