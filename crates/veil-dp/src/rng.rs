@@ -8,45 +8,70 @@ use rand::{Rng as _, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 /// A cryptographically secure generator for DP noise.
-pub struct NoiseRng(ChaCha20Rng);
+pub struct NoiseRng {
+    chacha: ChaCha20Rng,
+    /// Unused random bits, consumed from the low end, and how many are left.
+    bits: u64,
+    left: u32,
+}
 
 impl NoiseRng {
+    fn new(chacha: ChaCha20Rng) -> NoiseRng {
+        NoiseRng {
+            chacha,
+            bits: 0,
+            left: 0,
+        }
+    }
+
     /// A generator keyed from the operating system.
     pub fn from_os() -> NoiseRng {
-        NoiseRng(ChaCha20Rng::from_seed(veil_core::random::bytes::<32>()))
+        NoiseRng::new(ChaCha20Rng::from_seed(veil_core::random::bytes::<32>()))
     }
 
     /// A generator that replays the same noise for the same seed: for tests and statistical
     /// checks only, never for a release.
     pub fn insecure_seeded(seed: u64) -> NoiseRng {
-        NoiseRng(ChaCha20Rng::seed_from_u64(seed))
+        NoiseRng::new(ChaCha20Rng::seed_from_u64(seed))
+    }
+
+    /// One fair random bit (64 are drawn at a time).
+    pub fn bit(&mut self) -> bool {
+        if self.left == 0 {
+            self.bits = self.chacha.next_u64();
+            self.left = 64;
+        }
+        let b = self.bits & 1 == 1;
+        self.bits >>= 1;
+        self.left -= 1;
+        b
     }
 
     /// A uniform integer in `0..n` (`n > 0`), without bias.
     pub fn below(&mut self, n: u128) -> u128 {
         debug_assert!(n > 0);
         if n <= u128::from(u64::MAX) {
-            u128::from(self.0.random_range(0..n as u64))
+            u128::from(self.chacha.random_range(0..n as u64))
         } else {
-            self.0.random_range(0..n)
+            self.chacha.random_range(0..n)
         }
     }
 
     /// A fair coin.
     pub fn coin(&mut self) -> bool {
-        self.0.next_u32() & 1 == 1
+        self.bit()
     }
 
     /// A uniform `f64` in `[0, 1)`, for sampling decisions that are not noise (for example
     /// Poisson subsampling, whose rate the accountant assumes exactly only up to 2^-53).
     pub fn unit(&mut self) -> f64 {
-        self.0.random::<f64>()
+        self.chacha.random::<f64>()
     }
 
     /// Another independent generator (for parallel sampling), keyed from this one.
     pub fn fork(&mut self) -> NoiseRng {
         let mut seed = [0u8; 32];
-        self.0.fill_bytes(&mut seed);
-        NoiseRng(ChaCha20Rng::from_seed(seed))
+        self.chacha.fill_bytes(&mut seed);
+        NoiseRng::new(ChaCha20Rng::from_seed(seed))
     }
 }

@@ -23,8 +23,55 @@ use crate::rng::NoiseRng;
 pub const MAX_SIGMA2_TERM: u128 = 1 << 52;
 
 /// Bernoulli(num/den), for 0 ≤ num ≤ den, den > 0.
+///
+/// A uniform U ∈ [0, 1) is compared with p = num/den one binary digit at a time: p's digits
+/// come from long division, U's are fair random bits, and the first digit where they differ
+/// decides U < p. The answer is exactly Bernoulli(p) and takes two random bits on average,
+/// where drawing U as an integer below den takes 64 or 128.
 fn bernoulli(rng: &mut NoiseRng, num: u128, den: u128) -> bool {
-    rng.below(den) < num
+    if num >= den {
+        return true;
+    }
+    if den <= 1 << 62 {
+        return bernoulli_u64(rng, num as u64, den as u64);
+    }
+    if den > 1 << 126 {
+        // Doubling the remainder could overflow: compare a uniform integer instead.
+        return rng.below(den) < num;
+    }
+    let mut rest = num;
+    loop {
+        if rest == 0 {
+            // p's remaining digits are all 0: U < p would need U's to be too (probability 0).
+            return false;
+        }
+        rest *= 2;
+        let p_digit = rest >= den;
+        if p_digit {
+            rest -= den;
+        }
+        if rng.bit() != p_digit {
+            return p_digit;
+        }
+    }
+}
+
+/// [`bernoulli`] in 64-bit arithmetic (num < den ≤ 2^62), the common case.
+fn bernoulli_u64(rng: &mut NoiseRng, num: u64, den: u64) -> bool {
+    let mut rest = num;
+    loop {
+        if rest == 0 {
+            return false;
+        }
+        rest *= 2;
+        let p_digit = rest >= den;
+        if p_digit {
+            rest -= den;
+        }
+        if rng.bit() != p_digit {
+            return p_digit;
+        }
+    }
 }
 
 /// Bernoulli(exp(−num/den)) for num/den ∈ [0, 1]: draw Bernoulli(γ/k) for k = 1, 2, … until
@@ -116,6 +163,27 @@ pub fn discrete_gaussian(rng: &mut NoiseRng, a: u128, b: u128) -> Result<i128> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn bernoulli_by_binary_digits_has_the_exact_rate() {
+        let mut rng = NoiseRng::insecure_seeded(11);
+        // 1/3 never terminates in binary, 5/8 does, and the ends are certain.
+        for (num, den) in [
+            (1u128, 3u128),
+            (5, 8),
+            (2, 7),
+            (0, 5),
+            (5, 5),
+            (1, 1 << 100),
+        ] {
+            let n = 200_000;
+            let hits = (0..n).filter(|_| bernoulli(&mut rng, num, den)).count() as f64;
+            let p = num as f64 / den as f64;
+            // Five standard deviations of a binomial(200,000, p).
+            let tol = 5.0 * (n as f64 * p * (1.0 - p)).sqrt() + 1e-9;
+            assert!((hits - n as f64 * p).abs() <= tol, "{num}/{den}: {hits}");
+        }
+    }
 
     /// Pearson's chi-square statistic of `counts` against `expected` probabilities (which
     /// must sum to 1 over the bins), merging bins until each expects at least 5 samples.

@@ -444,7 +444,7 @@ fn private_stage(
             epsilon: target,
             delta: dp_delta,
             noise_multiplier: None,
-            accountant: Accountant::Rdp,
+            accountant: Accountant::Pld,
             standardization: Some(PRIVATE_STANDARDIZATION_NOISE),
         }),
     };

@@ -85,10 +85,7 @@ pub fn epsilon_after(
             Ok(rdp::epsilon(&orders, &curve, delta)?.0.next_up())
         }
         (Accountant::Pld, None) => pld::epsilon(mechanism, delta),
-        (Accountant::Pld, Some(z)) => {
-            let pre = pld::gaussian_epsilon(z, delta / 2.0);
-            Ok((pre + pld::epsilon(mechanism, delta / 2.0)?).next_up())
-        }
+        (Accountant::Pld, Some(z)) => pld::epsilon_after(mechanism, z, delta),
     }
 }
 

@@ -290,6 +290,70 @@ pub fn gaussian_epsilon(sigma: f64, delta: f64) -> f64 {
     hi
 }
 
+/// The composition of two loss distributions: the convolution of their PMFs (by FFT).
+fn compose(a: &Pmf, b: &Pmf) -> Pmf {
+    let width = a.probs.len() + b.probs.len() - 1;
+    let len = fast_len(width);
+    let mut planner = FftPlanner::<f64>::new();
+    let forward = planner.plan_fft_forward(len);
+    let spectrum = |pmf: &Pmf| {
+        let mut buf: Vec<Complex64> = pmf.probs.iter().map(|&p| Complex64::new(p, 0.0)).collect();
+        buf.resize(len, Complex64::new(0.0, 0.0));
+        forward.process(&mut buf);
+        buf
+    };
+    let mut product = spectrum(a);
+    for (x, y) in product.iter_mut().zip(spectrum(b)) {
+        *x *= y;
+    }
+    planner.plan_fft_inverse(len).process(&mut product);
+    let scale = 1.0 / len as f64;
+    Pmf {
+        lower: a.lower + b.lower,
+        probs: product[..width]
+            .iter()
+            .map(|c| (c.re * scale).max(0.0))
+            .collect(),
+        infinity: 1.0 - (1.0 - a.infinity) * (1.0 - b.infinity),
+    }
+}
+
+/// ε for `delta` after a Gaussian mechanism with noise multiplier `before` and then `steps`
+/// of the subsampled Gaussian: their loss distributions are composed exactly (convolved),
+/// not their ε added.
+pub fn epsilon_after(mechanism: &SubsampledGaussian, before: f64, delta: f64) -> Result<f64> {
+    mechanism.validate()?;
+    if !(delta > 0.0 && delta < 1.0) {
+        return Err(Error::invalid(
+            "delta",
+            format!("{delta} must be in (0, 1)"),
+        ));
+    }
+    let (q, sigma, t) = (
+        mechanism.sampling_rate,
+        mechanism.noise_multiplier,
+        mechanism.steps,
+    );
+    if q == 0.0 || t == 0 {
+        return Ok(gaussian_epsilon(before, delta).next_up());
+    }
+    if sigma == 0.0 {
+        return Ok(f64::INFINITY);
+    }
+    if q == 1.0 {
+        // Gaussians compose into one Gaussian: 1/z² = T/σ² + 1/before².
+        let z = 1.0 / (t as f64 / (sigma * sigma) + 1.0 / (before * before)).sqrt();
+        return Ok(gaussian_epsilon(z, delta).next_up());
+    }
+    let mut eps = 0.0f64;
+    for dir in [Direction::Remove, Direction::Add] {
+        let steps = self_compose(&single_step(q, sigma, dir), t);
+        let composed = compose(&single_step(1.0, before, dir), &steps);
+        eps = eps.max(epsilon_for_delta(&composed, delta));
+    }
+    Ok(eps.next_up())
+}
+
 /// ε for `delta` after `steps` of the subsampled Gaussian, by PLD (rounded up).
 pub fn epsilon(mechanism: &SubsampledGaussian, delta: f64) -> Result<f64> {
     mechanism.validate()?;
@@ -365,6 +429,47 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 60, "only {checked} cells");
+    }
+
+    #[test]
+    fn composing_a_gaussian_first_is_exact_and_tighter_than_adding() {
+        // Two Gaussians compose into one: the convolution must agree with the closed form.
+        let m = SubsampledGaussian {
+            sampling_rate: 1.0 - 1e-12,
+            noise_multiplier: 3.0,
+            steps: 4,
+        };
+        let convolved = epsilon_after(&m, 2.0, 1e-5).unwrap();
+        let closed = gaussian_epsilon(1.0 / (4.0 / 9.0 + 0.25f64).sqrt(), 1e-5);
+        assert!(
+            (convolved / closed - 1.0).abs() < 1e-3,
+            "{convolved} vs {closed}"
+        );
+        // With subsampling, composing the distributions beats adding the two ε.
+        let m = SubsampledGaussian {
+            sampling_rate: 0.28,
+            noise_multiplier: 13.0,
+            steps: 80,
+        };
+        let composed = epsilon_after(&m, 6.5, 1e-5).unwrap();
+        // dp_accounting 0.6.0: PLDAccountant composing GaussianDpEvent(6.5) and 80 ×
+        // PoissonSampledDpEvent(0.28, GaussianDpEvent(13)) gives 0.9181008257776117 at 1e-5.
+        assert!(
+            (composed / 0.9181008257776117 - 1.0).abs() < 1e-6,
+            "{composed}"
+        );
+        let rdp = crate::accountant::epsilon_after(
+            crate::accountant::Accountant::Rdp,
+            &m,
+            Some(6.5),
+            1e-5,
+        )
+        .unwrap();
+        // … and its RdpAccountant 1.0045559014307932.
+        assert!((rdp / 1.0045559014307932 - 1.0).abs() < 1e-9, "{rdp}");
+        let added = gaussian_epsilon(6.5, 0.5e-5) + epsilon(&m, 0.5e-5).unwrap();
+        assert!(composed < 0.8 * added, "{composed} vs {added}");
+        assert!(composed > epsilon(&m, 1e-5).unwrap());
     }
 
     #[test]
