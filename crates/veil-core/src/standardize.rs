@@ -2,7 +2,8 @@
 //!
 //! The scale is the population standard deviation (as scikit-learn's `StandardScaler`). A
 //! column whose spread is zero — or so small relative to its mean that it is zero up to
-//! rounding — gets scale 1, so it becomes a constant 0 instead of a division by zero.
+//! rounding — gets scale 1, so it becomes a constant 0 instead of a division by zero. An
+//! optional clip bounds the standardised values (set by DP-SGD's private standardiser).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,11 @@ pub struct Standardizer {
     pub mean: Vec<f64>,
     /// Column scales (never zero).
     pub scale: Vec<f64>,
+    /// If set, standardised values are clamped to [−clip, clip]: the private standardiser
+    /// of DP-SGD sets it so that a feature whose noisy statistics were far off cannot
+    /// dominate the inputs (absent from older model files: no clamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<f64>,
 }
 
 impl Standardizer {
@@ -39,7 +45,11 @@ impl Standardizer {
                 }
             })
             .collect();
-        Ok(Standardizer { mean, scale })
+        Ok(Standardizer {
+            mean,
+            scale,
+            clip: None,
+        })
     }
 
     /// The identity transform for `d` columns.
@@ -47,6 +57,7 @@ impl Standardizer {
         Standardizer {
             mean: vec![0.0; d],
             scale: vec![1.0; d],
+            clip: None,
         }
     }
 
@@ -63,9 +74,10 @@ impl Standardizer {
                 format!("fitted on {} columns, applied to {}", self.dim(), x.ncols()),
             ));
         }
+        let clip = self.clip.unwrap_or(f64::INFINITY);
         for mut row in x.rows_mut() {
             for ((v, &m), &s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
-                *v = (*v - m) / s;
+                *v = ((*v - m) / s).clamp(-clip, clip);
             }
         }
         Ok(())

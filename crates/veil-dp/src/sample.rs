@@ -110,11 +110,12 @@ pub fn discrete_laplace(rng: &mut NoiseRng, s: u128, t: u128) -> i128 {
     debug_assert!(s > 0 && t > 0);
     loop {
         let u = rng.below(t);
-        if !bernoulli_exp(rng, u, t) {
+        // u/t < 1 and 1/1 = 1: straight to the unit-interval case (no division).
+        if !bernoulli_exp_unit(rng, u, t) {
             continue;
         }
         let mut v: u128 = 0;
-        while bernoulli_exp(rng, 1, 1) {
+        while bernoulli_exp_unit(rng, 1, 1) {
             v += 1;
         }
         let Some(x) = t.checked_mul(v).and_then(|tv| tv.checked_add(u)) else {

@@ -20,7 +20,8 @@
 //!    midpoint, scaled to [−1, 1], and the row count, with noise σ_m per coordinate.
 //!
 //! The mean is the range's midpoint plus the noisy average offset; the scale is a fifth of
-//! the range's width, about the spread of data that fills it. A noisy variance at a few
+//! the range's width, about the spread of data that fills it; standardised values are
+//! clamped to ±5. A noisy variance at a few
 //! hundred rows is mostly noise, and releasing it takes budget from DP-SGD: with the
 //! variance released as well (and symmetric ranges), logistic regression on breast-cancer
 //! reached 0.943 mean accuracy at ε = 1 and 0.955 at ε = 8; with this scheme 0.955 and 0.970.
@@ -40,6 +41,12 @@ const MAX_EXP: i32 = 30;
 
 /// Octaves summed to locate a feature's data in the noisy histogram.
 const WINDOW: usize = 3;
+
+/// Standardised values are clamped to ±5: about the located range (whose width is five
+/// scales), so that a feature whose range was located far off by the noise — once in some
+/// 300 breast-cancer runs, a bound 2^10 too low that sent the loss to 14 and the accuracy to
+/// 0.62 — cannot swamp the others. Without it the mean accuracy was the same (0.956).
+const CLIP: f64 = 5.0;
 
 /// The scale as a fraction of the width of the located range. Over 40 runs each of DP
 /// logistic regression on breast-cancer at ε = 1 (and 5 on digits at ε = 3), 1/5 gave 0.954
@@ -209,7 +216,11 @@ pub fn private_standardizer(
         mean.push((r.lo + r.hi) / 2.0 + (r.hi - r.lo) / 2.0 * m);
         scale.push((r.hi - r.lo) * SCALE);
     }
-    Ok(Standardizer { mean, scale })
+    Ok(Standardizer {
+        mean,
+        scale,
+        clip: Some(CLIP),
+    })
 }
 
 #[cfg(test)]
@@ -257,7 +268,13 @@ mod tests {
         for seed in 0..200 {
             let mut rng = NoiseRng::insecure_seeded(seed);
             let s = private_standardizer(x.view(), 40.0, 80.0, &mut rng).unwrap();
-            let z = s.transform(x.view()).unwrap();
+            assert_eq!(s.clip, Some(CLIP));
+            // Judge the located ranges themselves, before the clip bounds the damage.
+            let unclipped = Standardizer {
+                clip: None,
+                ..s.clone()
+            };
+            let z = unclipped.transform(x.view()).unwrap();
             if z.iter().any(|v| v.abs() > 1000.0) {
                 blown += 1;
             }

@@ -20,7 +20,7 @@
 //! | `output` | `sigmoid`, `softmax` or `identity` |
 //! | `layer_shapes` | JSON `[[outputs, inputs], ...]` |
 //! | `feature_names` | JSON array of the input columns |
-//! | `standardization` | JSON `{"mean": [...], "scale": [...]}`; inputs are `(x − mean) / scale` |
+//! | `standardization` | JSON `{"mean": [...], "scale": [...]}` and optionally `"clip": c`; inputs are `(x − mean) / scale`, clamped to [−c, c] when `clip` is present |
 //! | `label` | the label column |
 //! | `classes` | JSON array of class names (empty for regression); for binary models the second is positive |
 //!
@@ -247,6 +247,7 @@ mod tests {
             standardizer: Standardizer {
                 mean: vec![0.1 + 0.2, 14.127291739894552, -3.0e-7 / 7.0],
                 scale: vec![1.0 / 3.0, 2.0f64.sqrt(), 6.02214076e23 / 9.0],
+                clip: Some(4.5),
             },
             label: "y".into(),
             task: Task::Multiclass {
