@@ -26,8 +26,8 @@ mkdir -p "$OUT"
 
 source bench/lib.sh
 venv_install "torch==2.15.0" "opacus==1.6.0"
-VEIL=${VEIL:-target/release/veil}
-[ -x "$VEIL" ] || build_veil
+# VEIL=path uses that binary as it is; otherwise the checkout is built first.
+if [ -z "${VEIL:-}" ]; then build_veil; fi
 
 # One fixed split (stratified, seed 42, 20% test) that both tools read.
 "$VEIL" data split builtin:breast-cancer --label malignant --seed 42 --test-fraction 0.2 \

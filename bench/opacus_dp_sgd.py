@@ -38,7 +38,7 @@ from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 
 warnings.filterwarnings("ignore")  # Opacus warns that secure_mode is off; we know.
-torch.set_num_threads(2)  # the machine has 2 cores; Veil's noise generation uses both too
+torch.set_num_threads(2)  # the machine has 2 cores; Veil spreads its DP noise over both too
 
 VEIL, OUT = sys.argv[1], sys.argv[2]
 QUICK = "--quick" in sys.argv[3:]
@@ -162,7 +162,8 @@ def run(kind, model, optimizer, batches):
 
 def opacus_step_seconds(kind, x, y, dp, seed):
     """Seconds per step of one run of TIMING_EPOCHS epochs, DP-SGD or plain (Adam, Veil's
-    learning rates); the first epoch is a warm-up, left out of the time as for Veil."""
+    learning rates): the median epoch's time over its steps. The first epoch is a warm-up,
+    left out as for Veil; the median shrugs off an epoch slowed by other work."""
     torch.manual_seed(seed)
     model = make_model(kind, x.shape[1])
     if dp:
@@ -172,9 +173,9 @@ def opacus_step_seconds(kind, x, y, dp, seed):
     else:
         batches = shuffled_batches(x, y, TIMING_EPOCHS)
         opt = torch.optim.Adam(model.parameters(), lr=PLAIN_LR[kind])
-    first = len(batches) // TIMING_EPOCHS
-    run(kind, model, opt, batches[:first])
-    return run(kind, model, opt, batches[first:]) / (len(batches) - first)
+    per_epoch = len(batches) // TIMING_EPOCHS
+    epochs = [batches[i:i + per_epoch] for i in range(0, len(batches), per_epoch)]
+    return statistics.median(run(kind, model, opt, e) for e in epochs[1:]) / per_epoch
 
 
 def opacus_matched(kind, data, epsilon, seed):
@@ -238,15 +239,14 @@ EPOCH_DONE = re.compile(r"^(\S+)Z .*epoch done .*epoch=(\d+)")
 
 def veil_step_seconds(prefix, label, flags, n, dp, seed):
     """Veil's seconds per step in one run of TIMING_EPOCHS epochs, DP-SGD at the fixed σ or
-    plain: the time from the end of epoch 1 to the end of the last epoch, read from the
-    "epoch done" lines of its -vv log (microsecond timestamps), over the steps in between.
-    This leaves out the first epoch (the warm-up) and the one-off work that train_seconds
-    also holds (private standardisation, the ε accountant). Also returns train_seconds and
-    the number of steps."""
+    plain: the median epoch's time over its steps, epochs timed by the "epoch done" lines of
+    its -vv log (microsecond timestamps; one line per epoch, so a few µs of logging count).
+    This leaves out the first epoch (no end of epoch 0 is logged) and the one-off work that
+    train_seconds also holds (private standardisation, the ε accountant). Also returns
+    train_seconds and the number of steps."""
     extra = ["--batch-size", str(BATCH), "--epochs", str(TIMING_EPOCHS)]
-    if dp:  # --epsilon is required by the CLI but unused with a fixed --noise-multiplier
-        extra += ["--dp", "--epsilon", "1", "--delta", str(DELTA),
-                  "--noise-multiplier", str(TIMING_SIGMA)]
+    if dp:
+        extra += ["--dp", "--delta", str(DELTA), "--noise-multiplier", str(TIMING_SIGMA)]
     report, log = veil_train(prefix, label, flags, seed, extra, log=True)
     ends = {}
     for line in log.splitlines():
@@ -254,8 +254,9 @@ def veil_step_seconds(prefix, label, flags, n, dp, seed):
         if m:
             ends[int(m[2])] = datetime.datetime.fromisoformat(m[1])
     steps = report["steps"] if dp else math.ceil(n / BATCH) * TIMING_EPOCHS
-    seconds = (ends[TIMING_EPOCHS] - ends[1]).total_seconds()
-    return seconds / (steps * (TIMING_EPOCHS - 1) / TIMING_EPOCHS), report["train_seconds"], steps
+    epoch = statistics.median((ends[e] - ends[e - 1]).total_seconds()
+                              for e in range(2, TIMING_EPOCHS + 1))
+    return epoch / (steps / TIMING_EPOCHS), report["train_seconds"], steps
 
 
 # ---------------------------------------------------------------- report
@@ -284,9 +285,13 @@ summary = []
 print(f"\n== A. Time per step: DP-SGD vs non-private, batch {BATCH}, {TIMING_EPOCHS} epochs ==")
 print(f"Adam; DP at a fixed σ = {TIMING_SIGMA}. Best of {TIMING_REPEATS} runs per measurement, "
       f"the tools taking turns (the machine is shared: the minimum is the least disturbed). "
-      f"Both leave out their first epoch (warm-up) and data loading: Veil from its per-epoch "
-      f"log timestamps, Opacus timing its loop over batches drawn up front.")
-print(f"load average before part A: {open('/proc/loadavg').read().split()[0]}")
+      f"Per run, the median epoch's time over its steps; both leave out the first epoch "
+      f"(warm-up) and data loading: Veil timed by its per-epoch log timestamps, Opacus "
+      f"timing its loop over batches drawn up front.")
+load_avg = float(open("/proc/loadavg").read().split()[0])
+print(f"load average before part A: {load_avg:.2f}"
+      + ("  WARNING: other work is running; torch's two threads suffer most from it, so "
+         "treat these times with care" if load_avg > 1.0 else ""))
 for dataset, prefix, label, kind, flags in [LOGREG, MLP]:
     xtr, ytr, _, _ = standardized(prefix, label)
     n = len(xtr)
@@ -306,15 +311,16 @@ for dataset, prefix, label, kind, flags in [LOGREG, MLP]:
     q, per_epoch = schedule(n)
     print(f"{name}: n = {n}, q = {q:.4f}, {per_epoch} DP steps / {math.ceil(n / BATCH)} "
           f"plain steps per epoch")
-    print(f"{name}: Veil DP step        {us(v_dp)}")
-    print(f"{name}: Veil DP step incl. one-off work {us(v_raw)} (train_seconds / steps: private "
-          f"standardisation and the ε accountant included)")
-    print(f"{name}: Veil plain step     {us(v_plain)}")
-    print(f"{name}: Veil overhead       {v_dp / v_plain:.1f}×")
-    print(f"{name}: Opacus DP step      {us(o_dp)}")
-    print(f"{name}: Opacus plain step   {us(o_plain)}")
-    print(f"{name}: Opacus overhead     {o_dp / o_plain:.1f}×")
-    print(f"{name}: Opacus DP / Veil DP {o_dp / v_dp:.1f}× ({faster(o_dp / v_dp)})")
+    row = lambda what, value: print(f"{name}: {what:<33} {value}")
+    row("Veil DP step", us(v_dp))
+    row("Veil DP step incl. one-off work", f"{us(v_raw)} (train_seconds / steps: private "
+        f"standardisation and the ε accountant included)")
+    row("Veil plain step", us(v_plain))
+    row("Veil overhead (DP / plain)", f"{v_dp / v_plain:.1f}×")
+    row("Opacus DP step", us(o_dp))
+    row("Opacus plain step", us(o_plain))
+    row("Opacus overhead (DP / plain)", f"{o_dp / o_plain:.1f}×")
+    row("Opacus DP step / Veil DP step", f"{o_dp / v_dp:.1f}× ({faster(o_dp / v_dp)})")
     summary.append(f"A {name}: DP step Veil {us(v_dp)} vs Opacus {us(o_dp)} → "
                    f"{faster(o_dp / v_dp)}; DP overhead Veil {v_dp / v_plain:.1f}×, "
                    f"Opacus {o_dp / o_plain:.1f}×")
