@@ -864,7 +864,12 @@ pub struct DpTrainArgs {
     #[arg(long, requires_all = ["delta", "dp_noise"])]
     pub dp: bool,
     /// The ε to spend (the noise is calibrated to it).
-    #[arg(long, requires = "dp", group = "dp_noise", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        requires = "dp",
+        group = "dp_noise",
+        allow_negative_numbers = true
+    )]
     pub epsilon: Option<f64>,
     /// δ (below 1/number of training rows; e.g. 1e-5).
     #[arg(long, requires = "dp", allow_negative_numbers = true)]
@@ -873,7 +878,12 @@ pub struct DpTrainArgs {
     #[arg(long, requires = "dp", allow_negative_numbers = true)]
     pub clip: Option<f64>,
     /// A fixed noise multiplier instead of calibrating one to --epsilon (ε is then reported).
-    #[arg(long, requires = "dp", group = "dp_noise", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        requires = "dp",
+        group = "dp_noise",
+        allow_negative_numbers = true
+    )]
     pub noise_multiplier: Option<f64>,
     /// The accountant that calibrates the noise: pld (privacy loss distributions, tight) or
     /// rdp (Rényi DP, looser: about 12% more noise for the same ε).
