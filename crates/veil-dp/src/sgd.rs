@@ -101,21 +101,32 @@ fn noisy_gradient(
     noise: &Gaussian,
     rng: &mut NoiseRng,
 ) -> Result<(f64, Array1<f64>)> {
-    let mut sum = Array1::zeros(net.num_params());
-    let mut loss = 0.0;
-    if !rows.is_empty() {
+    let clipped_sum = || -> Result<(f64, Array1<f64>)> {
+        if rows.is_empty() {
+            return Ok((0.0, Array1::zeros(net.num_params())));
+        }
         let xb = x.select(Axis(0), rows);
         let yb = y.select(Axis(0), rows);
         let (losses, clipped, _) = net
             .clipped_gradient_sum(xb.view(), yb.view(), config.clip)
             .map_err(|e| Error::invalid("model", e.to_string()))?;
-        sum = clipped;
-        loss = losses.sum();
-    }
+        Ok((losses.sum(), clipped))
+    };
+    // The noise does not depend on the data: for large models, draw it on the other cores
+    // while this one computes the clipped gradients (rayon lets it join the drawing when it
+    // is done); 4,810 parameters: 795 → 709 µs a step. For small ones the hand-off costs more
+    // than it saves (31 parameters: 50 → 73 µs).
+    let (gradient, draws) = if net.num_params() >= 1024 {
+        let mut noise_rng = rng.fork();
+        rayon::join(clipped_sum, || noise.draw(net.num_params(), &mut noise_rng))
+    } else {
+        (clipped_sum(), noise.draw(net.num_params(), rng))
+    };
+    let (loss, mut sum) = gradient?;
     let values = sum
         .as_slice_mut()
         .ok_or_else(|| Error::invalid("gradient", "not contiguous"))?;
-    noise.release_all(values, rng)?;
+    noise.add(values, &draws?)?;
     Ok((loss, sum / config.train.batch_size as f64))
 }
 

@@ -256,7 +256,7 @@ mod tests {
         // The 569 breast-cancer rows with the noise `veil train --dp` uses. A lone noise
         // spike once set a bound 2^20 too small and scaled a feature up by as much (5–10%
         // of training runs collapsed). Heavy tails are real and stay: area_se (mean 40, max
-        // 542) reaches about 130 standard units when its octaves are located at 8–32.
+        // 542) can reach a hundred standard units before the clip.
         let table = veil_core::Table::load("builtin:breast-cancer").unwrap();
         let names: Vec<String> = table
             .column_names()
