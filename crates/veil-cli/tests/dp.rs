@@ -566,7 +566,20 @@ fn dp_sgd_is_charged_to_the_training_data_budget_before_training() {
             out,
         ]
     };
-    ok(p, &train("2", "a.model"));
+    ok(
+        p,
+        &["ledger", "init", "log", "--origin", "veil.test/dp-sgd"],
+    );
+    let mut logged = train("2", "a.model");
+    logged.extend(["--ledger", "log", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(p, &logged)).expect("one JSON object");
+    // The model's ledger entry says what the training spent.
+    let index = report["ledger_index"].as_u64().expect("logged").to_string();
+    let entry = ok(p, &["ledger", "entry", "log", "--index", &index, "--json"]);
+    assert!(
+        entry.contains("dp_epsilon") && entry.contains("dp_noise_multiplier"),
+        "{entry}"
+    );
     // 1 of ε is left: a second ε = 2 run is refused and writes no model.
     fails(p, &train("2", "b.model"), 11, "ε = 1");
     assert!(!p.join("b.model").exists());

@@ -296,6 +296,18 @@ pub fn record_training(
         ("epochs".to_string(), trained.epochs.to_string()),
         ("parameters".to_string(), m.network.num_params().to_string()),
     ];
+    if let Some(p) = &trained.privacy {
+        // A DP-SGD model is also a differentially private release: say what it spent.
+        meta.extend([
+            ("dp_epsilon".to_string(), p.epsilon.to_string()),
+            ("dp_delta".to_string(), p.delta.to_string()),
+            (
+                "dp_noise_multiplier".to_string(),
+                p.noise_multiplier.to_string(),
+            ),
+            ("dp_steps".to_string(), p.steps.to_string()),
+        ]);
+    }
     let metrics = [
         ("test_accuracy", trained.test.accuracy),
         ("test_auc", trained.test.auc),
