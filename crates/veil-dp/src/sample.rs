@@ -33,40 +33,33 @@ fn bernoulli(rng: &mut NoiseRng, num: u128, den: u128) -> bool {
         return true;
     }
     if den <= 1 << 62 {
-        return bernoulli_u64(rng, num as u64, den as u64);
+        return binary_digits(rng, num as u64, den as u64);
     }
     if den > 1 << 126 {
         // Doubling the remainder could overflow: compare a uniform integer instead.
         return rng.below(den) < num;
     }
+    binary_digits(rng, num, den)
+}
+
+/// The digit-by-digit comparison of [`bernoulli`] for num < den, in u64 (den ≤ 2^62, the
+/// common case, measurably faster) or u128 (den ≤ 2^126): the remainder is doubled each
+/// digit, so it must stay below twice the denominator.
+fn binary_digits<T>(rng: &mut NoiseRng, num: T, den: T) -> bool
+where
+    T: Copy + PartialOrd + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + From<u8>,
+{
+    let zero = T::from(0);
     let mut rest = num;
     loop {
-        if rest == 0 {
+        if rest == zero {
             // p's remaining digits are all 0: U < p would need U's to be too (probability 0).
             return false;
         }
-        rest *= 2;
+        rest = rest + rest;
         let p_digit = rest >= den;
         if p_digit {
-            rest -= den;
-        }
-        if rng.bit() != p_digit {
-            return p_digit;
-        }
-    }
-}
-
-/// [`bernoulli`] in 64-bit arithmetic (num < den ≤ 2^62), the common case.
-fn bernoulli_u64(rng: &mut NoiseRng, num: u64, den: u64) -> bool {
-    let mut rest = num;
-    loop {
-        if rest == 0 {
-            return false;
-        }
-        rest *= 2;
-        let p_digit = rest >= den;
-        if p_digit {
-            rest -= den;
+            rest = rest - den;
         }
         if rng.bit() != p_digit {
             return p_digit;

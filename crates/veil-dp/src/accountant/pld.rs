@@ -322,6 +322,20 @@ fn compose(a: &Pmf, b: &Pmf) -> Pmf {
 /// of the subsampled Gaussian: their loss distributions are composed exactly (convolved),
 /// not their ε added.
 pub fn epsilon_after(mechanism: &SubsampledGaussian, before: f64, delta: f64) -> Result<f64> {
+    composed_epsilon(mechanism, Some(before), delta)
+}
+
+/// ε for `delta` after `steps` of the subsampled Gaussian, by PLD (rounded up).
+pub fn epsilon(mechanism: &SubsampledGaussian, delta: f64) -> Result<f64> {
+    composed_epsilon(mechanism, None, delta)
+}
+
+/// ε of an optional Gaussian (noise multiplier `before`) followed by the steps.
+fn composed_epsilon(
+    mechanism: &SubsampledGaussian,
+    before: Option<f64>,
+    delta: f64,
+) -> Result<f64> {
     mechanism.validate()?;
     if !(delta > 0.0 && delta < 1.0) {
         return Err(Error::invalid(
@@ -335,51 +349,22 @@ pub fn epsilon_after(mechanism: &SubsampledGaussian, before: f64, delta: f64) ->
         mechanism.steps,
     );
     if q == 0.0 || t == 0 {
-        return Ok(gaussian_epsilon(before, delta).next_up());
+        return Ok(before.map_or(0.0, |z| gaussian_epsilon(z, delta).next_up()));
     }
     if sigma == 0.0 {
         return Ok(f64::INFINITY);
     }
     if q == 1.0 {
         // Gaussians compose into one Gaussian: 1/z² = T/σ² + 1/before².
-        let z = 1.0 / (t as f64 / (sigma * sigma) + 1.0 / (before * before)).sqrt();
-        return Ok(gaussian_epsilon(z, delta).next_up());
+        let inverse = t as f64 / (sigma * sigma) + before.map_or(0.0, |z| 1.0 / (z * z));
+        return Ok(gaussian_epsilon(1.0 / inverse.sqrt(), delta).next_up());
     }
     let mut eps = 0.0f64;
     for dir in [Direction::Remove, Direction::Add] {
-        let steps = self_compose(&single_step(q, sigma, dir), t);
-        let composed = compose(&single_step(1.0, before, dir), &steps);
-        eps = eps.max(epsilon_for_delta(&composed, delta));
-    }
-    Ok(eps.next_up())
-}
-
-/// ε for `delta` after `steps` of the subsampled Gaussian, by PLD (rounded up).
-pub fn epsilon(mechanism: &SubsampledGaussian, delta: f64) -> Result<f64> {
-    mechanism.validate()?;
-    if !(delta > 0.0 && delta < 1.0) {
-        return Err(Error::invalid(
-            "delta",
-            format!("{delta} must be in (0, 1)"),
-        ));
-    }
-    let (q, sigma, t) = (
-        mechanism.sampling_rate,
-        mechanism.noise_multiplier,
-        mechanism.steps,
-    );
-    if q == 0.0 || t == 0 {
-        return Ok(0.0);
-    }
-    if sigma == 0.0 {
-        return Ok(f64::INFINITY);
-    }
-    if q == 1.0 {
-        return Ok(gaussian_epsilon(sigma / (t as f64).sqrt(), delta).next_up());
-    }
-    let mut eps = 0.0f64;
-    for dir in [Direction::Remove, Direction::Add] {
-        let composed = self_compose(&single_step(q, sigma, dir), t);
+        let mut composed = self_compose(&single_step(q, sigma, dir), t);
+        if let Some(z) = before {
+            composed = compose(&single_step(1.0, z, dir), &composed);
+        }
         eps = eps.max(epsilon_for_delta(&composed, delta));
     }
     Ok(eps.next_up())
