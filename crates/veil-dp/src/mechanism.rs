@@ -16,11 +16,14 @@
 //! | [`DiscreteLaplace`] | integer, integer sensitivity Δ, ε | ε-DP |
 //! | [`DiscreteGaussian`] | integer vector, L2 sensitivity Δ, σ | ρ-zCDP with ρ = Δ²/(2σ²) (CKS 2020, Theorem 14) |
 
-use rayon::prelude::*;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::rng::NoiseRng;
-use crate::sample::{MAX_SIGMA2_TERM, discrete_gaussian, discrete_laplace};
+use crate::sample::{
+    DiscreteGaussianTable, MAX_SIGMA2_TERM, discrete_gaussian, discrete_laplace,
+    sample_discrete_gaussian,
+};
 
 /// Bits of resolution below the noise scale: the grid is 2^-20 of the scale.
 const GRID_BITS: i32 = 20;
@@ -59,7 +62,12 @@ fn to_grid(value: f64, gamma: f64) -> Result<i128> {
             format!("{value} is too large for noise of this scale"),
         ));
     }
-    Ok(units as i128)
+    // Through i64 when it fits (one instruction; f64 → i128 is a software routine).
+    Ok(if units.abs() < 4e18 {
+        i128::from(units as i64)
+    } else {
+        units as i128
+    })
 }
 
 /// P[|Y| ≥ m] for the discrete Laplace of scale t (m ≥ 1): 2·e^(−m/t)/(1 + e^(−1/t)).
@@ -118,6 +126,8 @@ impl Laplace {
 pub struct Gaussian {
     gamma: f64,
     sigma_units: u128,
+    /// A precomputed sampler for σ² = sigma_units², for many draws ([`Gaussian::tabulated`]).
+    table: Option<Arc<DiscreteGaussianTable>>,
 }
 
 impl Gaussian {
@@ -147,6 +157,17 @@ impl Gaussian {
         Ok(Gaussian {
             gamma,
             sigma_units: sigma_units as u128,
+            table: None,
+        })
+    }
+
+    /// The same mechanism with its sampler precomputed ([`DiscreteGaussianTable`]): the same
+    /// exact distribution at about a fifth of the time per draw, after about 0.35 ms of setup.
+    pub fn tabulated(self) -> Result<Gaussian> {
+        let table = DiscreteGaussianTable::new(self.sigma_units * self.sigma_units, 1)?;
+        Ok(Gaussian {
+            table: Some(Arc::new(table)),
+            ..self
         })
     }
 
@@ -165,37 +186,22 @@ impl Gaussian {
     /// Adds noise to every coordinate of `values`, in place: [`Gaussian::draw`] then
     /// [`Gaussian::add`].
     pub fn release_all(&self, values: &mut [f64], rng: &mut NoiseRng) -> Result<()> {
-        let noise = self.draw(values.len(), rng)?;
+        let noise = self.draw(values.len(), rng);
         self.add(values, &noise)
     }
 
     /// The noise for `len` coordinates, in grid units. It does not depend on the values, so
-    /// it can be drawn while they are being computed. Long vectors are split across threads,
-    /// each piece with its own generator keyed from `rng`: four equal pieces per thread, so
-    /// that no thread is left with an extra one (4,810 coordinates in pieces of 1,024 kept
-    /// one core busy for three of five).
-    pub fn draw(&self, len: usize, rng: &mut NoiseRng) -> Result<Vec<i128>> {
-        const MIN_PIECE: usize = 256;
-        let sigma2 = self.sigma_units * self.sigma_units;
-        let mut noise = vec![0i128; len];
-        let pieces = (rayon::current_num_threads() * 4).min(len / MIN_PIECE);
-        if pieces <= 1 {
-            for k in noise.iter_mut() {
-                *k = discrete_gaussian(rng, sigma2, 1)?;
+    /// it can be drawn ahead, on another thread (as DP-SGD does).
+    pub fn draw(&self, len: usize, rng: &mut NoiseRng) -> Vec<i128> {
+        match &self.table {
+            Some(table) => (0..len).map(|_| table.sample(rng)).collect(),
+            None => {
+                let sigma2 = self.sigma_units * self.sigma_units;
+                (0..len)
+                    .map(|_| sample_discrete_gaussian(rng, sigma2, 1))
+                    .collect()
             }
-            return Ok(noise);
         }
-        let mut chunks: Vec<(&mut [i128], NoiseRng)> = noise
-            .chunks_mut(len.div_ceil(pieces))
-            .map(|c| (c, rng.fork()))
-            .collect();
-        chunks.par_iter_mut().try_for_each(|(chunk, rng)| {
-            for k in chunk.iter_mut() {
-                *k = discrete_gaussian(rng, sigma2, 1)?;
-            }
-            Ok::<_, Error>(())
-        })?;
-        Ok(noise)
     }
 
     /// Releases `values` with noise from [`Gaussian::draw`]: each value rounded to the grid,
@@ -209,7 +215,12 @@ impl Gaussian {
             ));
         }
         for (v, &k) in values.iter_mut().zip(noise) {
-            *v = (to_grid(*v, self.gamma)? + k) as f64 * self.gamma;
+            let units = to_grid(*v, self.gamma)? + k;
+            // i64 when it fits: i128 → f64 is a software routine, i64 → f64 one instruction.
+            *v = match i64::try_from(units) {
+                Ok(units) => units as f64,
+                Err(_) => units as f64,
+            } * self.gamma;
         }
         Ok(())
     }
@@ -401,20 +412,28 @@ mod tests {
 
     #[test]
     fn gaussian_release_is_gaussian_around_the_value() {
+        // With either sampler: the release one value at a time, the tabulated one a vector.
         let mut rng = NoiseRng::insecure_seeded(11);
         let m = Gaussian::new(1.0, 3.0, 1000).unwrap();
+        let tabulated = m.clone().tabulated().unwrap();
         let s = m.sigma();
+        assert_eq!(tabulated.sigma(), s);
         assert!((3.0..3.0 * (1.0 + 1e-4)).contains(&s), "σ {s}");
         let n = 100_000;
-        let samples: Vec<f64> = (0..n)
+        let one_by_one: Vec<f64> = (0..n)
             .map(|_| m.release(-5.5, &mut rng).unwrap() + 5.5)
             .collect();
-        let cdf = |x: f64| 0.5 * (1.0 + erf(x / (s * std::f64::consts::SQRT_2)));
-        let d = ks(samples.clone(), cdf);
-        assert!(d < ks_critical(n), "KS distance {d}");
-        let w = m.half_width(0.05);
-        let inside = samples.iter().filter(|x| x.abs() <= w).count() as f64 / n as f64;
-        assert!((0.945..0.955).contains(&inside), "coverage {inside}");
+        let mut vector = vec![-5.5; n];
+        tabulated.release_all(&mut vector, &mut rng).unwrap();
+        let vector: Vec<f64> = vector.iter().map(|v| v + 5.5).collect();
+        for samples in [one_by_one, vector] {
+            let cdf = |x: f64| 0.5 * (1.0 + erf(x / (s * std::f64::consts::SQRT_2)));
+            let d = ks(samples.clone(), cdf);
+            assert!(d < ks_critical(n), "KS distance {d}");
+            let w = m.half_width(0.05);
+            let inside = samples.iter().filter(|x| x.abs() <= w).count() as f64 / n as f64;
+            assert!((0.945..0.955).contains(&inside), "coverage {inside}");
+        }
     }
 
     /// erf by Abramowitz–Stegun 7.1.26 (error < 1.5e-7), for the KS test's CDF.

@@ -36,6 +36,7 @@ impl NoiseRng {
     }
 
     /// One fair random bit (64 are drawn at a time).
+    #[inline]
     pub fn bit(&mut self) -> bool {
         if self.left == 0 {
             self.bits = self.chacha.next_u64();
@@ -45,6 +46,36 @@ impl NoiseRng {
         self.bits >>= 1;
         self.left -= 1;
         b
+    }
+
+    /// `k` fair random bits (k ≤ 64), as the low bits of a word.
+    #[inline]
+    pub fn bits(&mut self, k: u32) -> u64 {
+        debug_assert!(k <= 64);
+        if k == 0 {
+            return 0;
+        }
+        let mask = u64::MAX >> (64 - k);
+        if k <= self.left {
+            let out = self.bits & mask;
+            self.bits = self.bits.checked_shr(k).unwrap_or(0);
+            self.left -= k;
+            return out;
+        }
+        // The buffer's `left` bits, then the rest from a fresh word.
+        let fresh = self.chacha.next_u64();
+        let have = self.left;
+        let out = (self.bits | fresh.checked_shl(have).unwrap_or(0)) & mask;
+        let used = k - have;
+        self.bits = fresh.checked_shr(used).unwrap_or(0);
+        self.left = 64 - used;
+        out
+    }
+
+    /// 64 fair random bits.
+    #[inline]
+    pub fn word(&mut self) -> u64 {
+        self.chacha.next_u64()
     }
 
     /// A uniform integer in `0..n` (`n > 0`), without bias.
