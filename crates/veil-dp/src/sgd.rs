@@ -10,7 +10,9 @@
 //! 2. each record's gradient is clipped to L2 norm at most C (computed from the layers'
 //!    activations and deltas, without materialising per-record gradients);
 //! 3. the clipped gradients are summed and Gaussian noise of σ·C per coordinate is added
-//!    ([`crate::mechanism::Gaussian`], exact on a fine grid);
+//!    ([`crate::mechanism::Gaussian`], exact on a fine grid; for runs of many draws from its
+//!    tabulated sampler, and for models of 1,024 parameters or more drawn ahead on a thread
+//!    of its own while this one computes gradients — the noise does not depend on the data);
 //! 4. the optimiser steps with the noisy sum divided by B (the *expected* batch size, so
 //!    the sensitivity does not depend on the realised batch).
 //!

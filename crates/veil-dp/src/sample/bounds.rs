@@ -163,14 +163,14 @@ impl Ratio {
     /// How a trial against this ρ starts (ρ < 1 must be irrational, so that the bounds
     /// eventually settle every digit).
     pub fn start(&self) -> Start {
-        if self.gamma.0 == 0 && self.geometric.is_none() && self.num == self.den {
-            return Start::Certain;
-        }
         self.start_from(self.bounds(128))
     }
 
     /// [`Ratio::start`] given bounds lo ≤ 2^128·ρ ≤ hi already known.
     pub fn start_from(&self, (lo, hi): (BigUint, BigUint)) -> Start {
+        if self.gamma.0 == 0 && self.geometric.is_none() && self.num == self.den {
+            return Start::Certain;
+        }
         // ρ ≥ 1 − 2^-k for the k leading ones of its lower bound.
         let missing = (BigUint::one() << 64u32) - (&lo >> 64u32);
         let ones = 64 - missing.bits().min(64) as u32;

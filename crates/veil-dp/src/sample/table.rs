@@ -372,6 +372,9 @@ mod tests {
         // fraction within one σ that of a normal (0.6827) within 0.005, over 100,000 draws.
         let a = 1_234_567u128 * 1_234_567;
         let table = DiscreteGaussianTable::new(a, 1).unwrap();
+        // Block 0's envelope is the density's exact maximum, e^0: no correction to try.
+        assert_eq!(table.starts[0], Start::Certain);
+        assert!(matches!(table.starts[1], Start::Ones(20)));
         let mut rng = NoiseRng::insecure_seeded(8);
         let draws: Vec<i128> = (0..100_000).map(|_| table.sample(&mut rng)).collect();
         let sigma = 1_234_567.0;
