@@ -68,6 +68,55 @@ pub enum Command {
     /// accounting for DP-SGD.
     #[command(subcommand)]
     Dp(DpCommand),
+    /// A development PKI for the network commands: a CA, and certificates for named parties.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+/// `veil pki ...`
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a certificate authority in DIR: DIR/ca.pem (give it to every party) and
+    /// DIR/ca.key (keep it with the operator).
+    #[command(after_help = "\
+The CA (ECDSA P-256, valid until 2035) can issue certificates only to end entities. Its key
+can mint any identity in the deployment: do not copy it to the machines that run parties.
+
+Example:
+  veil pki init pki/")]
+    Init {
+        /// The directory (created if missing).
+        dir: PathBuf,
+        /// Replace an existing CA (every certificate it issued stops being trusted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue DIR/NAME.pem and DIR/NAME.key, signed by the CA in DIR, for TLS as server and
+    /// as client.
+    #[command(after_help = "\
+NAME is the identity peers authenticate: the certificate's first DNS name. Network commands
+take --tls DIR --name NAME and use exactly DIR/ca.pem, DIR/NAME.pem and DIR/NAME.key; copy
+those three files (never ca.key) to the party's machine.
+
+Examples:
+  veil pki issue pki/ --name coordinator --dns fl.example.org --ip 10.0.0.5
+  veil pki issue pki/ --name hospital-a")]
+    Issue {
+        /// The CA's directory.
+        dir: PathBuf,
+        /// The party's name: lowercase letters, digits and hyphens (dots between labels).
+        #[arg(long)]
+        name: String,
+        /// An IP address the party is reached at (repeatable), e.g. 127.0.0.1.
+        #[arg(long = "ip")]
+        ips: Vec<std::net::IpAddr>,
+        /// Another DNS name the party is reached at (repeatable).
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// Replace an existing certificate and key of that name.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// The parameters of DP-SGD's subsampled Gaussian mechanism.

@@ -13,6 +13,7 @@
 //! | 9 | signature check failed (a sealed file's signer, a ledger entry, a model-signing bundle) |
 //! | 10 | a ledger proof, checkpoint or audit does not verify |
 //! | 11 | a privacy budget would be exceeded, or none is set |
+//! | 12 | a network peer could not be reached or authenticated (TLS refused, timeout) |
 
 use std::process::ExitCode;
 
@@ -56,6 +57,15 @@ fn code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<veil_ledger::Error>() {
             return ledger_code(e);
+        }
+        if let Some(e) = cause.downcast_ref::<veil_net::Error>() {
+            return match e {
+                veil_net::Error::Io(core) => core_code(core),
+                veil_net::Error::InvalidName(_) | veil_net::Error::Exists(_) => 2,
+                veil_net::Error::Missing(_) => 4,
+                veil_net::Error::Certificate(_) => 3,
+                veil_net::Error::Transport(_) | veil_net::Error::Peer(_) => 12,
+            };
         }
         if let Some(e) = cause.downcast_ref::<veil_core::Error>() {
             return core_code(e);

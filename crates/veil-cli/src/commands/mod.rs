@@ -6,6 +6,7 @@ mod dp;
 mod key;
 mod ledger;
 mod model;
+mod pki;
 mod provenance;
 mod secrets;
 mod vault;
@@ -24,5 +25,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Vault(cmd) => vault::run(cmd, cli.json),
         Command::Ledger(cmd) => ledger::run(cmd, cli.json),
         Command::Dp(cmd) => dp::run(cmd, cli.json),
+        Command::Pki(cmd) => pki::run(cmd, cli.json),
     }
 }

@@ -1,0 +1,123 @@
+//! Mutual TLS from a PKI directory: each party presents `DIR/NAME.pem` and trusts exactly
+//! `DIR/ca.pem`, on both sides of every connection.
+//!
+//! A server requires a client certificate that chains to the trust anchor (rustls'
+//! `WebPkiClientVerifier`, through tonic); a client checks that the server's certificate
+//! chains to it and names the server it dialled. A certificate from another CA is refused
+//! during the handshake, on either side, before any request is read. Who the peer is comes
+//! from its verified certificate ([`peer_name`], [`authenticate`]), never from what it says
+//! in a message.
+
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::{CertificateDer, DnsName, ServerName};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::pki::{PkiFiles, check_name};
+
+/// A party's TLS identity and trust anchor, loaded from a PKI directory.
+pub struct TlsIdentity {
+    name: String,
+    ca: Vec<u8>,
+    cert: Vec<u8>,
+    key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(path: &Path, what: &str, hint: &str) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::Missing(format!("{} ({what}): {e}; {hint}", path.display())))
+}
+
+impl TlsIdentity {
+    /// Loads `DIR/ca.pem`, `DIR/NAME.pem` and `DIR/NAME.key`.
+    pub fn load(dir: &Path, name: &str) -> Result<TlsIdentity> {
+        check_name(name)?;
+        let own = PkiFiles::of(dir, name);
+        let issue_hint = format!(
+            "issue it with `veil pki issue {} --name {name}`",
+            dir.display()
+        );
+        let ca_path: PathBuf = dir.join("ca.pem");
+        Ok(TlsIdentity {
+            name: name.to_string(),
+            ca: read(
+                &ca_path,
+                "the trust anchor",
+                "copy the CA's ca.pem here (never its ca.key)",
+            )?,
+            cert: read(&own.cert, "this party's certificate", &issue_hint)?,
+            key: Zeroizing::new(read(&own.key, "this party's key", &issue_hint)?),
+        })
+    }
+
+    /// The name this party's certificate was issued to.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn identity(&self) -> Identity {
+        Identity::from_pem(&self.cert, self.key.as_slice())
+    }
+
+    /// The server side: present this identity, require a client certificate from the CA.
+    pub fn server_config(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(self.identity())
+            .client_ca_root(Certificate::from_pem(&self.ca))
+            .client_auth_optional(false)
+    }
+
+    /// The client side: present this identity, trust only the CA, and expect the server's
+    /// certificate to name `server_name`.
+    pub fn client_config(&self, server_name: &str) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca))
+            .identity(self.identity())
+            .domain_name(server_name)
+    }
+}
+
+fn peer_certificate<T>(request: &tonic::Request<T>) -> Result<CertificateDer<'static>> {
+    request
+        .peer_certs()
+        .and_then(|certs| certs.first().cloned())
+        .ok_or_else(|| Error::Peer("the connection carries no client certificate".into()))
+}
+
+/// The name the caller of `request` authenticated as: the first DNS name of its verified
+/// certificate (Veil's PKI puts the party's name there).
+pub fn peer_name<T>(request: &tonic::Request<T>) -> Result<String> {
+    let der = peer_certificate(request)?;
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|e| Error::Peer(format!("unreadable certificate: {e}")))?;
+    cert.valid_dns_names()
+        .next()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Peer("the certificate names no DNS name".into()))
+}
+
+/// Checks that the caller's verified certificate is valid for `claimed`: a party that
+/// claims another's name is refused.
+pub fn authenticate<T>(request: &tonic::Request<T>, claimed: &str) -> Result<()> {
+    let der = peer_certificate(request)?;
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|e| Error::Peer(format!("unreadable certificate: {e}")))?;
+    let name = DnsName::try_from(claimed.to_string())
+        .map_err(|_| Error::InvalidName(claimed.to_string()))?;
+    cert.verify_is_valid_for_subject_name(&ServerName::DnsName(name))
+        .map_err(|_| {
+            Error::Peer(format!(
+                "the caller claims to be {claimed:?} but its certificate is not issued to that name"
+            ))
+        })
+}
