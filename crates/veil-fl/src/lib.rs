@@ -1,0 +1,10 @@
+//! # veil-fl — federated learning across institutions
+//!
+//! Level 3 of the Veil workspace. Parties train on their own data and send updates; a
+//! coordinator combines them. With secure aggregation ([`secagg`]) the coordinator learns
+//! only the sum of the updates, never one party's, even when parties drop out mid-round.
+
+pub mod error;
+pub mod secagg;
+
+pub use error::{Error, Result};

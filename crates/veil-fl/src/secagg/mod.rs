@@ -1,0 +1,149 @@
+//! Secure aggregation: the coordinator learns the sum of the clients' vectors in Z_2^32 and
+//! nothing else, even when clients drop out mid-round.
+//!
+//! K. Bonawitz, V. Ivanov, B. Kreuter, A. Marcedone, H. B. McMahan, S. Patel, D. Ramage,
+//! A. Segal and K. Seth, "Practical Secure Aggregation for Privacy-Preserving Machine
+//! Learning" (CCS 2017), §4 (the protocol against an honest-but-curious server, with the
+//! share commitments below added so that garbage shares are caught). Stages:
+//!
+//! 0. **Advertise keys**: each client u sends two X25519 public keys, one to encrypt shares
+//!    (c_u) and one to agree pairwise masks (s_u). The server forwards the roster U1 (at
+//!    least t clients).
+//! 1. **Share keys**: u draws a 256-bit self-mask secret b_u and Shamir-shares (t of |U1|)
+//!    both b_u and its mask key s_u^SK, one share of each to every v in U1, encrypted to v
+//!    under a key agreed from the c keys (ChaCha20-Poly1305), with a SHA-256 commitment to
+//!    each share for the server. Those who answer form U2.
+//! 2. **Masked input**: u sends y_u = x_u + PRG(b_u) + Σ_{v∈U2, v≠u} ±PRG(s_{u,v}) mod 2^32
+//!    (plus when u < v, minus when u > v; s_{u,v} from X25519 of u's and v's s keys, so the
+//!    pair's masks cancel in the sum). Those who answer form U3.
+//! 3. **Unmasking**: each v in U3 reveals, for every u in U3, its share of b_u, and for every
+//!    u in U2 \ U3 (dropped after sharing), its share of s_u^SK — never both for one u. With
+//!    t shares of each, the server removes the self masks of the survivors and the pairwise
+//!    masks the survivors share with the dropped: Σ y_u − masks = Σ_{u∈U3} x_u.
+//!
+//! A round with fewer than t clients at any stage aborts, and reveals nothing: the server
+//! unmasks nothing until it holds t shares for every client it needs. What the server sees
+//! of one client is its public keys, encrypted shares, share commitments and a masked
+//! vector that is uniformly random on its own; t colluding parties (server included) are
+//! needed to learn more. Every key, mask and share is bound to the round's [`Session`], so
+//! messages replayed from another round fail.
+//!
+//! Limits: Shamir over GF(2⁸) gives at most 255 shares, so a round has at most 255
+//! clients (SecAgg+, which shares with a few neighbours only, lifts this).
+
+mod client;
+mod crypto;
+mod server;
+
+pub use client::Client;
+pub use server::Server;
+
+/// A client's number in a round.
+pub type ClientId = u32;
+
+/// The round's identity, chosen at random by the coordinator: every key, mask and share is
+/// bound to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session(pub [u8; 32]);
+
+impl Session {
+    /// A fresh random session.
+    pub fn random() -> Session {
+        Session(veil_core::random::bytes())
+    }
+}
+
+/// A round's parameters, the same for all parties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// t: the fewest clients that may be left at any stage, and the shares that reconstruct
+    /// a secret (2 ≤ t ≤ 255).
+    pub threshold: usize,
+    /// Length of the vectors summed.
+    pub dims: usize,
+}
+
+impl Config {
+    /// Checks the parameters.
+    pub fn check(&self) -> crate::Result<()> {
+        if !(2..=255).contains(&self.threshold) {
+            return Err(crate::Error::InvalidParameter {
+                name: "threshold",
+                why: format!("{} is outside 2..=255", self.threshold),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Stage 0, client → server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advert {
+    /// The sender.
+    pub id: ClientId,
+    /// X25519 public key for encrypting shares to this client.
+    pub enc_pk: [u8; 32],
+    /// X25519 public key for agreeing pairwise masks.
+    pub mask_pk: [u8; 32],
+}
+
+/// One client's two shares, encrypted to their holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedShare {
+    /// The dealer.
+    pub from: ClientId,
+    /// The holder.
+    pub to: ClientId,
+    /// ChaCha20-Poly1305 of (share of b, share of the mask key).
+    pub ciphertext: Vec<u8>,
+}
+
+/// The commitments to the shares dealt to one holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commitments {
+    /// The holder.
+    pub holder: ClientId,
+    /// SHA-256 commitment to the holder's share of b.
+    pub seed: [u8; 32],
+    /// SHA-256 commitment to the holder's share of the mask key.
+    pub mask_key: [u8; 32],
+}
+
+/// Stage 1, client → server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareKeys {
+    /// The dealer.
+    pub from: ClientId,
+    /// One sealed pair of shares per holder in U1.
+    pub sealed: Vec<SealedShare>,
+    /// One pair of commitments per holder in U1.
+    pub commitments: Vec<Commitments>,
+}
+
+/// Stage 2, client → server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedInput {
+    /// The sender.
+    pub from: ClientId,
+    /// y_u in Z_2^32.
+    pub masked: Vec<u32>,
+}
+
+/// Stage 3, client → server: shares the sender holds, each tagged with its dealer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmasking {
+    /// The holder.
+    pub from: ClientId,
+    /// Shares of b_u for the survivors u.
+    pub seeds: Vec<(ClientId, Vec<u8>)>,
+    /// Shares of s_u^SK for the clients u that dropped after sharing.
+    pub mask_keys: Vec<(ClientId, Vec<u8>)>,
+}
+
+const SEED: &[u8] = b"seed";
+const MASK_KEY: &[u8] = b"mask key";
+/// A serialised GF(2⁸) share of a 32-byte secret: its x, then 32 bytes.
+const SHARE_LEN: usize = 33;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! Whole rounds, run stage by stage with clients dropping out at each stage: the sum is
+//! exact whenever at least t clients are left, and a round below t aborts.
+
+use super::*;
+use crate::Error;
+
+/// The stage at which a client stops answering: 0 sends nothing, 1 only its keys, 2 its
+/// keys and shares, 3 everything but its unmasking shares.
+type Drop = Option<u8>;
+
+struct Round {
+    session: Session,
+    config: Config,
+    clients: Vec<(Client, Advert)>,
+    inputs: Vec<Vec<u32>>,
+}
+
+fn round(n: usize, threshold: usize, dims: usize) -> Round {
+    let session = Session::random();
+    let config = Config { threshold, dims };
+    let clients = (0..n)
+        .map(|i| Client::new(i as ClientId + 1, session, config).unwrap())
+        .collect();
+    let inputs = (0..n)
+        .map(|i| {
+            (0..dims)
+                .map(|j| (i * 7919 + j * 104_729) as u32 ^ 0xdead_beef)
+                .collect()
+        })
+        .collect();
+    Round {
+        session,
+        config,
+        clients,
+        inputs,
+    }
+}
+
+/// Runs the round with `drops[i]` for client i; returns the server's sum and the sum of the
+/// inputs of the clients whose masked inputs arrived.
+fn run(r: &mut Round, drops: &[Drop]) -> crate::Result<(Vec<u32>, Vec<u32>)> {
+    let mut server = Server::new(r.session, r.config)?;
+    let alive = |i: usize, stage: u8| drops[i].is_none_or(|d| d > stage);
+    for (i, (_, advert)) in r.clients.iter().enumerate() {
+        if alive(i, 0) {
+            server.advert(advert.clone())?;
+        }
+    }
+    let roster = server.roster()?;
+    for (i, (client, _)) in r.clients.iter_mut().enumerate() {
+        if alive(i, 1) {
+            server.share_keys(client.share_keys(&roster)?)?;
+        }
+    }
+    let u2 = server.u2()?;
+    for (i, (client, advert)) in r.clients.iter_mut().enumerate() {
+        if alive(i, 2) {
+            client.receive_shares(&server.shares_for(advert.id))?;
+            server.masked_input(client.masked_input(&r.inputs[i], &u2)?)?;
+        }
+    }
+    let u3 = server.u3()?;
+    for (i, (client, _)) in r.clients.iter().enumerate() {
+        if alive(i, 3) {
+            server.unmasking(client.unmask(&u2, &u3)?)?;
+        }
+    }
+    let mut want = vec![0u32; r.config.dims];
+    for id in &u3 {
+        for (w, x) in want.iter_mut().zip(&r.inputs[*id as usize - 1]) {
+            *w = w.wrapping_add(*x);
+        }
+    }
+    Ok((server.finish()?, want))
+}
+
+#[test]
+fn the_sum_is_exact_with_0_10_and_30_percent_dropping_at_every_stage() {
+    let (n, t) = (20, 14); // t = ⌊2n/3⌋ + 1
+    for stage in 0..=3u8 {
+        for fraction in [0.0, 0.1, 0.3] {
+            let mut r = round(n, t, 300);
+            let dropped = (fraction * n as f64) as usize;
+            // Spread the dropouts over the ids: both orders of every pair get exercised.
+            let drops: Vec<Drop> = (0..n)
+                .map(|i| (i % 3 == 1 && i / 3 < dropped).then_some(stage))
+                .collect();
+            assert_eq!(drops.iter().flatten().count(), dropped.min(7));
+            let (sum, want) = run(&mut r, &drops).unwrap();
+            assert_eq!(sum, want, "{dropped} dropped at stage {stage}");
+        }
+    }
+}
+
+#[test]
+fn too_many_dropouts_abort_the_round_at_any_stage() {
+    for stage in 0..=3u8 {
+        let mut r = round(9, 7, 10);
+        let drops: Vec<Drop> = (0..9).map(|i| (i < 3).then_some(stage)).collect();
+        let err = run(&mut r, &drops).unwrap_err();
+        assert!(matches!(err, Error::Aborted { .. }), "stage {stage}: {err}");
+    }
+}
+
+#[test]
+fn a_masked_input_on_its_own_is_uniformly_random() {
+    // All-zero inputs: what the server stores of one client is its masks alone. χ² of the
+    // 16 values of each 4-bit nibble over 20,000 × 8 nibbles against uniform, p < 10⁻⁴
+    // (critical 43.8 for 15 degrees of freedom); and it is not the input.
+    let mut r = round(5, 4, 20_000);
+    r.inputs = vec![vec![0; 20_000]; 5];
+    let mut server = Server::new(r.session, r.config).unwrap();
+    for (_, a) in &r.clients {
+        server.advert(a.clone()).unwrap();
+    }
+    let roster = server.roster().unwrap();
+    for (c, _) in r.clients.iter_mut() {
+        server.share_keys(c.share_keys(&roster).unwrap()).unwrap();
+    }
+    let u2 = server.u2().unwrap();
+    let (client, advert) = &mut r.clients[0];
+    client
+        .receive_shares(&server.shares_for(advert.id))
+        .unwrap();
+    let y = client.masked_input(&r.inputs[0], &u2).unwrap().masked;
+    let mut counts = [0u64; 16];
+    for v in &y {
+        for k in 0..8 {
+            counts[((v >> (4 * k)) & 15) as usize] += 1;
+        }
+    }
+    let expected = (y.len() * 8) as f64 / 16.0;
+    let chi2: f64 = counts
+        .iter()
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum();
+    assert!(chi2 < 43.8, "χ² = {chi2}");
+    assert!(y.iter().filter(|&&v| v == 0).count() < 5);
+}
+
+#[test]
+fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
+    let mut r = round(6, 4, 50);
+    let mut server = Server::new(r.session, r.config).unwrap();
+    for (_, a) in &r.clients {
+        server.advert(a.clone()).unwrap();
+    }
+    assert!(server.advert(r.clients[0].1.clone()).is_err(), "keys twice");
+    let roster = server.roster().unwrap();
+    let mut dealt = Vec::new();
+    for (c, _) in r.clients.iter_mut() {
+        let msg = c.share_keys(&roster).unwrap();
+        dealt.push(msg.clone());
+        server.share_keys(msg).unwrap();
+    }
+    let u2 = server.u2().unwrap();
+    // A share sealed in another round (same parties, other session) does not open.
+    let mut other = round(6, 4, 50);
+    let other_roster: Vec<Advert> = other.clients.iter().map(|(_, a)| a.clone()).collect();
+    let foreign = other.clients[1].0.share_keys(&other_roster).unwrap();
+    let replay: Vec<SealedShare> = foreign.sealed.into_iter().filter(|s| s.to == 1).collect();
+    assert!(r.clients[0].0.receive_shares(&replay).is_err());
+    // Tampered ciphertext.
+    let mut tampered = server.shares_for(1);
+    tampered[0].ciphertext[3] ^= 1;
+    assert!(r.clients[0].0.receive_shares(&tampered).is_err());
+    for (i, (c, a)) in r.clients.iter_mut().enumerate() {
+        c.receive_shares(&server.shares_for(a.id)).unwrap();
+        server
+            .masked_input(c.masked_input(&r.inputs[i], &u2).unwrap())
+            .unwrap();
+    }
+    assert!(
+        server
+            .masked_input(MaskedInput {
+                from: 1,
+                masked: vec![0; 50]
+            })
+            .is_err(),
+        "twice"
+    );
+    assert!(
+        server
+            .masked_input(MaskedInput {
+                from: 99,
+                masked: vec![0; 50]
+            })
+            .is_err(),
+        "stranger"
+    );
+    let u3 = server.u3().unwrap();
+    // Client 1 sends a garbage share: rejected whole; the other five are enough (t = 4).
+    let mut bad = r.clients[0].0.unmask(&u2, &u3).unwrap();
+    bad.seeds[2].1[5] ^= 0x40;
+    assert!(matches!(
+        server.unmasking(bad),
+        Err(Error::Rejected { from: 1, .. })
+    ));
+    // A client asking for a U3 outside U2 is refused.
+    assert!(r.clients[1].0.unmask(&u2, &[1, 2, 3, 77]).is_err());
+    for (c, _) in r.clients.iter().skip(1) {
+        server.unmasking(c.unmask(&u2, &u3).unwrap()).unwrap();
+    }
+    let mut want = vec![0u32; 50];
+    for x in &r.inputs {
+        want.iter_mut()
+            .zip(x)
+            .for_each(|(w, v)| *w = w.wrapping_add(*v));
+    }
+    assert_eq!(server.finish().unwrap(), want);
+    let _ = dealt;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #[test]
+    fn any_dropout_pattern_gives_the_exact_sum_or_an_abort(
+        n in 3usize..10,
+        t_off in 0usize..3,
+        drops in proptest::collection::vec(proptest::option::weighted(0.3, 0u8..4), 10),
+    ) {
+        let t = (n - t_off).max(2);
+        let mut r = round(n, t, 17);
+        match run(&mut r, &drops[..n]) {
+            Ok((sum, want)) => proptest::prop_assert_eq!(sum, want),
+            Err(e) => proptest::prop_assert!(matches!(e, Error::Aborted { .. }), "{}", e),
+        }
+    }
+}
