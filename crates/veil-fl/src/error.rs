@@ -22,6 +22,15 @@ pub enum Error {
         /// Clients needed.
         threshold: usize,
     },
+    /// The other side broke the protocol (an unexpected or malformed message).
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// This party's data cannot be used (missing label, non-numeric features, ...).
+    #[error("data: {0}")]
+    Data(String),
+    /// The network failed: a peer unreachable or refused, a stream broken.
+    #[error(transparent)]
+    Net(#[from] veil_net::Error),
     /// A parameter is out of range.
     #[error("invalid parameter {name}: {why}")]
     InvalidParameter {

@@ -6,7 +6,10 @@
 //! Updates enter the aggregation through [`quantize`]: real vectors to Z_2^32 without
 //! overflow or bias.
 
+pub mod coordinator;
 pub mod error;
+pub mod participant;
+pub mod proto;
 pub mod quantize;
 pub mod secagg;
 

@@ -1,0 +1,220 @@
+//! A client of a federated run: it joins the coordinator's stream, reports its schema and
+//! the moments of its features, and trains locally whenever it is asked. Its rows never
+//! leave it; what it sends is a count, sums, and parameter deltas.
+
+use ndarray::Array2;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use veil_core::{Standardizer, Table};
+use veil_ml::train::fit;
+use veil_ml::{Activation, Architecture, ModelKind, Network, OptimizerKind, Task, TrainConfig};
+
+use crate::error::{Error, Result};
+use crate::proto::client_message::Body as FromClient;
+use crate::proto::coordinator_message::Body as ToClient;
+use crate::proto::federation_client::FederationClient;
+use crate::proto::{ClientMessage, Hello, Moments, Schema, Train, Update};
+
+/// What a client did in a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParticipantReport {
+    /// Rounds it trained in.
+    pub rounds: usize,
+    /// Bytes of protocol messages it sent.
+    pub bytes_sent: u64,
+}
+
+fn protocol(why: impl Into<String>) -> Error {
+    Error::Protocol(why.into())
+}
+
+/// The client's data: its table and label column.
+pub struct LocalData {
+    table: Table,
+    label: String,
+    features: Vec<String>,
+    x: Array2<f64>,
+}
+
+impl LocalData {
+    /// All columns but `label` are features, in table order.
+    pub fn new(table: Table, label: &str) -> Result<LocalData> {
+        let columns = veil_ml::pipeline::Columns {
+            label: label.to_string(),
+            ..Default::default()
+        };
+        let ml = |e: veil_ml::Error| Error::Data(e.to_string());
+        let features = columns.resolve(&table).map_err(ml)?;
+        let x = table
+            .feature_matrix(&features)
+            .map_err(|e| Error::Data(e.to_string()))?;
+        Ok(LocalData {
+            table,
+            label: label.to_string(),
+            features,
+            x,
+        })
+    }
+
+    fn schema(&self) -> Result<Schema> {
+        Ok(Schema {
+            features: self.features.clone(),
+            label: self.label.clone(),
+            classes: self
+                .table
+                .class_labels(&self.label)
+                .map_err(|e| Error::Data(e.to_string()))?,
+        })
+    }
+
+    fn moments(&self) -> Moments {
+        let d = self.x.ncols();
+        let (mut sum, mut sum_sq) = (vec![0.0; d], vec![0.0; d]);
+        for row in self.x.rows() {
+            for (j, v) in row.iter().enumerate() {
+                sum[j] += v;
+                sum_sq[j] += v * v;
+            }
+        }
+        Moments {
+            count: self.x.nrows() as f64,
+            sum,
+            sum_sq,
+        }
+    }
+
+    /// Local training from the global parameters: the update (local − global).
+    fn train(&self, t: &Train, seed: u64) -> Result<Update> {
+        let model = t
+            .model
+            .as_ref()
+            .ok_or_else(|| protocol("a training task without its model"))?;
+        let kind: ModelKind = model
+            .kind
+            .parse()
+            .map_err(|_| protocol("an unknown model kind"))?;
+        let activation: Activation = model
+            .activation
+            .parse()
+            .map_err(|_| protocol("an unknown activation"))?;
+        let task = if model.classes.len() == 2 && kind != ModelKind::Softmax {
+            Task::Binary {
+                classes: model.classes.clone(),
+            }
+        } else {
+            Task::Multiclass {
+                classes: model.classes.clone(),
+            }
+        };
+        let (output, outputs) = task.output();
+        let arch = Architecture {
+            inputs: self.features.len(),
+            hidden: model.hidden.iter().map(|&h| h as usize).collect(),
+            activation,
+            outputs,
+            output,
+        };
+        let data = |e: veil_ml::Error| Error::Data(e.to_string());
+        let y = task.encode(&self.table, &self.label).map_err(data)?;
+        let standardizer = Standardizer {
+            mean: model.mean.clone(),
+            scale: model.scale.clone(),
+            clip: None,
+        };
+        let x = standardizer
+            .transform(self.x.view())
+            .map_err(|e| Error::Data(e.to_string()))?;
+        let mut net = Network::from_params(arch, t.params.clone().into()).map_err(data)?;
+        let config = TrainConfig {
+            epochs: (t.local_epochs as usize).max(1),
+            batch_size: (t.batch_size as usize).max(1),
+            optimizer: OptimizerKind::Sgd,
+            lr: t.lr,
+            momentum: 0.0,
+            l2: 0.0,
+            seed,
+        };
+        let report = fit(&mut net, x.view(), y.view(), &config, |_| {}).map_err(data)?;
+        let delta = net
+            .params()
+            .iter()
+            .zip(&t.params)
+            .map(|(l, g)| l - g)
+            .collect();
+        Ok(Update {
+            round: t.round,
+            weight: self.x.nrows() as f64,
+            delta,
+            loss: report.final_loss,
+        })
+    }
+}
+
+/// Takes part in the run of the coordinator on `channel` as `name` (the name of this
+/// client's certificate) until the coordinator says it is over.
+pub async fn participate(
+    channel: Channel,
+    name: &str,
+    data: std::sync::Arc<LocalData>,
+    max_message_bytes: usize,
+) -> Result<ParticipantReport> {
+    let (outbox, outgoing) = mpsc::channel::<ClientMessage>(4);
+    let mut report = ParticipantReport {
+        rounds: 0,
+        bytes_sent: 0,
+    };
+    let send = |body: FromClient, report: &mut ParticipantReport| {
+        let msg = ClientMessage { body: Some(body) };
+        report.bytes_sent += msg.encoded_len() as u64;
+        outbox
+            .try_send(msg)
+            .map_err(|_| protocol("the stream to the coordinator is closed"))
+    };
+    send(
+        FromClient::Hello(Hello {
+            name: name.to_string(),
+            schema: Some(data.schema()?),
+        }),
+        &mut report,
+    )?;
+    let mut client = FederationClient::new(channel)
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes);
+    let mut inbound = client
+        .join(ReceiverStream::new(outgoing))
+        .await
+        .map_err(|s| Error::from(veil_net::transport::call_failed("join", &s)))?
+        .into_inner();
+    loop {
+        let message = inbound
+            .message()
+            .await
+            .map_err(|s| Error::from(veil_net::transport::call_failed("coordinator", &s)))?
+            .ok_or_else(|| protocol("the coordinator closed the stream before the run was over"))?;
+        match message.body {
+            Some(ToClient::Welcome(_)) => {}
+            Some(ToClient::MomentsRequest(_)) => {
+                send(FromClient::Moments(data.moments()), &mut report)?
+            }
+            Some(ToClient::Train(t)) => {
+                let d = data.clone();
+                let seed = veil_core::random::bytes::<8>();
+                let update =
+                    tokio::task::spawn_blocking(move || d.train(&t, u64::from_le_bytes(seed)))
+                        .await
+                        .map_err(|e| protocol(format!("local training stopped: {e}")))??;
+                send(FromClient::Update(update), &mut report)?;
+                report.rounds += 1;
+            }
+            Some(ToClient::Done(done)) => {
+                if done.refused {
+                    return Err(protocol(format!("refused: {}", done.reason)));
+                }
+                return Ok(report);
+            }
+            None => return Err(protocol("an empty message from the coordinator")),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! A federated run for real: a coordinator and three clients, each with its own shard of
+//! breast-cancer, talking gRPC over mutual TLS on loopback. The model trained this way is
+//! close to one trained on the pooled data; a client that claims another's name, or whose
+//! data has another schema, is refused.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use veil_core::Table;
+use veil_fl::coordinator::{Coordinator, Plan};
+use veil_fl::participant::{LocalData, participate};
+use veil_ml::{Activation, ModelKind};
+use veil_net::pki::{self, Extra};
+use veil_net::transport::{bind, connect, server};
+use veil_net::{Limits, TlsIdentity};
+
+fn plan(rounds: usize) -> Plan {
+    Plan {
+        kind: ModelKind::Logreg,
+        hidden: vec![],
+        activation: Activation::Relu,
+        rounds,
+        clients_per_round: 3,
+        min_clients: 3,
+        local_epochs: 2,
+        lr: 0.1,
+        batch_size: 16,
+        answer_timeout: Duration::from_secs(30),
+        seed: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hospitals_train_one_model_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path();
+    pki::init(pki_dir, false).unwrap();
+    let local = Extra {
+        dns: vec![],
+        ips: vec!["127.0.0.1".parse().unwrap()],
+    };
+    pki::issue(pki_dir, "coordinator", &local, false).unwrap();
+    for name in ["hospital-a", "hospital-b", "hospital-c", "impostor"] {
+        pki::issue(pki_dir, name, &Extra::default(), false).unwrap();
+    }
+    let limits = Limits::default();
+    let coordinator = Coordinator::new(plan(15), limits.max_message_bytes).unwrap();
+    let incoming = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = incoming.local_addr().unwrap().to_string();
+    let tls = TlsIdentity::load(pki_dir, "coordinator").unwrap();
+    let router = server(&tls, &limits)
+        .unwrap()
+        .add_service(coordinator.service());
+    tokio::spawn(async move { router.serve_with_incoming(incoming).await.unwrap() });
+
+    // Shards: rows i ≡ k (mod 3) for hospital k, the last 20% of rows held out for testing.
+    let table = Table::load("builtin:breast-cancer").unwrap();
+    let n = table.num_rows();
+    let test_rows: Vec<usize> = (n * 4 / 5..n).collect();
+    let shards: Vec<Table> = (0..3)
+        .map(|k| table.take(&(0..n * 4 / 5).filter(|i| i % 3 == k).collect::<Vec<_>>()))
+        .collect();
+
+    let join = |name: &'static str, shard: Table, as_name: &'static str| {
+        let (pki_dir, addr) = (pki_dir.to_path_buf(), addr.clone());
+        tokio::spawn(async move {
+            let tls = TlsIdentity::load(&pki_dir, name).unwrap();
+            let channel = connect(&addr, "coordinator", &tls, &Limits::default())
+                .await
+                .unwrap();
+            let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
+            participate(channel, as_name, data, Limits::default().max_message_bytes).await
+        })
+    };
+    // A client that claims another's name, and one whose data lacks a feature: refused.
+    let impostor = join("impostor", shards[0].clone(), "hospital-a")
+        .await
+        .unwrap();
+    assert!(impostor.unwrap_err().to_string().contains("certificate"));
+    let shards_copy = shards.clone();
+    let clients: Vec<_> = ["hospital-a", "hospital-b", "hospital-c"]
+        .into_iter()
+        .zip(shards)
+        .map(|(name, shard)| join(name, shard, name))
+        .collect();
+    while coordinator.connected() < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut fewer = shards_copy[0].clone();
+    fewer = Table::new("fewer", fewer.columns()[1..].to_vec()).unwrap();
+    let err = join("impostor", fewer, "impostor")
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().contains("schema mismatch"), "{err}");
+    let report = coordinator.run().await.unwrap();
+    for c in clients {
+        let r = c.await.unwrap().unwrap();
+        assert_eq!(r.rounds, 15);
+        assert!(r.bytes_sent > 0);
+    }
+    assert_eq!(report.rounds.len(), 15);
+    assert!(report.rounds.iter().all(|r| r.answered == 3));
+    let test = table.take(&test_rows);
+    let accuracy = report.model.evaluate(&test).unwrap().accuracy.unwrap();
+    assert!(accuracy > 0.9, "federated accuracy {accuracy}");
+}
