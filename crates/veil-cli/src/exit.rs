@@ -13,7 +13,7 @@
 //! | 9 | signature check failed (a sealed file's signer, a ledger entry, a model-signing bundle) |
 //! | 10 | a ledger proof, checkpoint or audit does not verify |
 //! | 11 | a privacy budget would be exceeded, or none is set |
-//! | 12 | a network peer could not be reached or authenticated (TLS refused, timeout) |
+//! | 12 | a network peer could not be reached or authenticated (TLS refused, timeout), or broke the protocol |
 
 use std::process::ExitCode;
 
@@ -58,14 +58,18 @@ fn code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<veil_ledger::Error>() {
             return ledger_code(e);
         }
-        if let Some(e) = cause.downcast_ref::<veil_net::Error>() {
+        if let Some(e) = cause.downcast_ref::<veil_fl::Error>() {
             return match e {
-                veil_net::Error::Io(core) => core_code(core),
-                veil_net::Error::InvalidName(_) | veil_net::Error::Exists(_) => 2,
-                veil_net::Error::Missing(_) => 4,
-                veil_net::Error::Certificate(_) => 3,
-                veil_net::Error::Transport(_) | veil_net::Error::Peer(_) => 12,
+                veil_fl::Error::InvalidParameter { .. } => 2,
+                veil_fl::Error::Data(_) => 3,
+                veil_fl::Error::Net(net) => net_code(net),
+                veil_fl::Error::Protocol(_)
+                | veil_fl::Error::Rejected { .. }
+                | veil_fl::Error::Aborted { .. } => 12,
             };
+        }
+        if let Some(e) = cause.downcast_ref::<veil_net::Error>() {
+            return net_code(e);
         }
         if let Some(e) = cause.downcast_ref::<veil_core::Error>() {
             return core_code(e);
@@ -105,6 +109,17 @@ fn ledger_code(err: &veil_ledger::Error) -> u8 {
         E::Io(core) => core_code(core),
         E::ModelSignature(_) | E::Signature(_) => 9,
         E::ProofFailed(_) | E::MissingHash { .. } | E::Verification(_) => 10,
+    }
+}
+
+fn net_code(err: &veil_net::Error) -> u8 {
+    use veil_net::Error as E;
+    match err {
+        E::Io(core) => core_code(core),
+        E::InvalidName(_) | E::Exists(_) => 2,
+        E::Missing(_) => 4,
+        E::Certificate(_) => 3,
+        E::Transport(_) | E::Peer(_) => 12,
     }
 }
 

@@ -219,11 +219,11 @@ impl Coordinator {
     async fn ask_all(
         &self,
         ids: &[u32],
-        body: impl Fn() -> ToClient,
+        body: impl Fn(u32) -> ToClient,
     ) -> Vec<(u32, Option<FromClient>)> {
         let mut tasks = tokio::task::JoinSet::new();
         for &id in ids {
-            let (me, body) = (self.clone(), body());
+            let (me, body) = (self.clone(), body(id));
             tasks.spawn(async move { (id, me.ask(id, body).await) });
         }
         let mut answers: Vec<(u32, Option<FromClient>)> = tasks.join_all().await;
@@ -252,7 +252,7 @@ impl Coordinator {
         let d = features.len();
         let (mut count, mut sum, mut sum_sq) = (0.0, vec![0.0; d], vec![0.0; d]);
         for (id, answer) in self
-            .ask_all(&ids, || ToClient::MomentsRequest(MomentsRequest {}))
+            .ask_all(&ids, |_| ToClient::MomentsRequest(MomentsRequest {}))
             .await
         {
             match answer {
@@ -349,8 +349,9 @@ impl Coordinator {
                 .choose_multiple(&mut rng, plan.clients_per_round);
             selected.sort_unstable();
             let params = network.params().to_vec();
-            let train = || {
+            let train = |id: u32| {
                 ToClient::Train(Train {
+                    seed: plan.seed ^ ((round as u64) << 32) ^ u64::from(id),
                     round: round as u64,
                     model: Some(model_msg.clone()),
                     params: params.clone(),

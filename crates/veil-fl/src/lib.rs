@@ -12,5 +12,6 @@ pub mod participant;
 pub mod proto;
 pub mod quantize;
 pub mod secagg;
+pub mod simulate;
 
 pub use error::{Error, Result};

@@ -86,7 +86,7 @@ impl LocalData {
     }
 
     /// Local training from the global parameters: the update (local − global).
-    fn train(&self, t: &Train, seed: u64) -> Result<Update> {
+    fn train(&self, t: &Train) -> Result<Update> {
         let model = t
             .model
             .as_ref()
@@ -134,7 +134,7 @@ impl LocalData {
             lr: t.lr,
             momentum: 0.0,
             l2: 0.0,
-            seed,
+            seed: t.seed,
         };
         let report = fit(&mut net, x.view(), y.view(), &config, |_| {}).map_err(data)?;
         let delta = net
@@ -200,11 +200,9 @@ pub async fn participate(
             }
             Some(ToClient::Train(t)) => {
                 let d = data.clone();
-                let seed = veil_core::random::bytes::<8>();
-                let update =
-                    tokio::task::spawn_blocking(move || d.train(&t, u64::from_le_bytes(seed)))
-                        .await
-                        .map_err(|e| protocol(format!("local training stopped: {e}")))??;
+                let update = tokio::task::spawn_blocking(move || d.train(&t))
+                    .await
+                    .map_err(|e| protocol(format!("local training stopped: {e}")))??;
                 send(FromClient::Update(update), &mut report)?;
                 report.rounds += 1;
             }

@@ -3,6 +3,7 @@
 mod data;
 mod demo;
 mod dp;
+mod fl;
 mod key;
 mod ledger;
 mod model;
@@ -26,5 +27,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Ledger(cmd) => ledger::run(cmd, cli.json),
         Command::Dp(cmd) => dp::run(cmd, cli.json),
         Command::Pki(cmd) => pki::run(cmd, cli.json),
+        Command::Fl(cmd) => fl::run(cmd, cli.json),
     }
 }

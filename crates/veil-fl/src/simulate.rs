@@ -1,0 +1,318 @@
+//! A federated run on one machine, for real: a coordinator and N clients, each a task with its
+//! own shard of the data, every message going through gRPC over mutual TLS on loopback with
+//! a throwaway PKI. Beside it, the same model trained on the pooled shards, for comparison.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha20Rng;
+use rand_distr::{Distribution, Gamma};
+use veil_core::Table;
+use veil_core::split::train_test_split;
+use veil_ml::pipeline::{Columns, Holdout, ModelConfig, prepare, train};
+use veil_ml::{Model, Task};
+use veil_net::pki::{self, Extra};
+use veil_net::transport::{bind, connect, server};
+use veil_net::{Limits, TlsIdentity};
+
+use crate::coordinator::{Coordinator, Plan};
+use crate::error::{Error, Result};
+use crate::participant::{LocalData, participate};
+
+/// How the training rows are dealt to the clients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Partition {
+    /// Shuffled and dealt evenly.
+    Iid,
+    /// Per class, shares drawn from a symmetric Dirichlet(α) over the clients (Hsu, Qi and
+    /// Brown 2019): small α gives each client few classes.
+    Dirichlet(f64),
+}
+
+impl std::str::FromStr for Partition {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Partition> {
+        let bad = || Error::InvalidParameter {
+            name: "split",
+            why: format!("{s:?}: use iid or dirichlet:ALPHA with ALPHA > 0 (e.g. dirichlet:0.5)"),
+        };
+        if s == "iid" {
+            return Ok(Partition::Iid);
+        }
+        let alpha: f64 = s
+            .strip_prefix("dirichlet:")
+            .ok_or_else(bad)?
+            .parse()
+            .map_err(|_| bad())?;
+        if !(alpha.is_finite() && alpha > 0.0) {
+            return Err(bad());
+        }
+        Ok(Partition::Dirichlet(alpha))
+    }
+}
+
+/// Deals `rows` (with their class `labels`) to `clients`, each getting at least two rows.
+pub fn partition(
+    labels: &[usize],
+    clients: usize,
+    how: Partition,
+    seed: u64,
+) -> Result<Vec<Vec<usize>>> {
+    if clients == 0 || labels.len() < 2 * clients {
+        return Err(Error::InvalidParameter {
+            name: "clients",
+            why: format!(
+                "{} training rows cannot give {clients} clients two rows each",
+                labels.len()
+            ),
+        });
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut shards = vec![Vec::new(); clients];
+    match how {
+        Partition::Iid => {
+            let mut rows: Vec<usize> = (0..labels.len()).collect();
+            rows.shuffle(&mut rng);
+            for (i, r) in rows.into_iter().enumerate() {
+                shards[i % clients].push(r);
+            }
+        }
+        Partition::Dirichlet(alpha) => {
+            let gamma = Gamma::new(alpha, 1.0).map_err(|e| Error::InvalidParameter {
+                name: "split",
+                why: e.to_string(),
+            })?;
+            let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for (r, &c) in labels.iter().enumerate() {
+                by_class.entry(c).or_default().push(r);
+            }
+            for rows in by_class.values_mut() {
+                rows.shuffle(&mut rng);
+                let weights: Vec<f64> = (0..clients)
+                    .map(|_| gamma.sample(&mut rng) + 1e-12)
+                    .collect();
+                let total: f64 = weights.iter().sum();
+                let mut start = 0;
+                let mut cumulative = 0.0;
+                for (k, w) in weights.iter().enumerate() {
+                    cumulative += w / total;
+                    let end = if k + 1 == clients {
+                        rows.len()
+                    } else {
+                        ((cumulative * rows.len() as f64).round() as usize).min(rows.len())
+                    };
+                    shards[k].extend_from_slice(&rows[start..end.max(start)]);
+                    start = end.max(start);
+                }
+            }
+        }
+    }
+    // Every client gets at least two rows: take them from the largest shard.
+    for k in 0..clients {
+        while shards[k].len() < 2 {
+            let largest = (0..clients).max_by_key(|&j| shards[j].len()).unwrap_or(0);
+            let row = shards[largest]
+                .pop()
+                .ok_or_else(|| Error::InvalidParameter {
+                    name: "clients",
+                    why: "too few rows".into(),
+                })?;
+            shards[k].push(row);
+        }
+    }
+    Ok(shards)
+}
+
+/// A simulated run.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// The data (path or builtin:NAME).
+    pub data: String,
+    /// The label column.
+    pub label: String,
+    /// The coordinator's plan (its clients per round and minimum are set to `clients`
+    /// unless smaller).
+    pub plan: Plan,
+    /// Number of clients.
+    pub clients: usize,
+    /// How rows are dealt.
+    pub partition: Partition,
+    /// Seed of the test split and the partition.
+    pub seed: u64,
+}
+
+/// What a simulated run measured.
+#[derive(Debug, Clone)]
+pub struct SimulationReport {
+    /// The federated model.
+    pub model: Model,
+    /// Its accuracy on the held-out rows.
+    pub test_accuracy: f64,
+    /// The accuracy of the same model trained on the pooled training rows.
+    pub centralised_accuracy: f64,
+    /// Rounds run.
+    pub rounds: usize,
+    /// Rounds in which no update could be used.
+    pub aborted_rounds: usize,
+    /// Clients that left or missed a step.
+    pub dropped_clients: usize,
+    /// Mean bytes a client sent over the run.
+    pub bytes_sent_per_client: f64,
+    /// Mean wall time of a round.
+    pub round_seconds: f64,
+    /// Rows per client.
+    pub shard_rows: Vec<usize>,
+}
+
+/// Runs `sim`.
+pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
+    let data = |e: &dyn std::fmt::Display| Error::Data(e.to_string());
+    let table = Table::load(&sim.data).map_err(|e| data(&e))?;
+    let task = Task::infer(&table, &sim.label, Some(sim.plan.kind)).map_err(|e| data(&e))?;
+    let y = task.encode(&table, &sim.label).map_err(|e| data(&e))?;
+    let classes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
+    let split =
+        train_test_split(table.num_rows(), Some(&classes), 0.2, sim.seed).map_err(|e| data(&e))?;
+    let train_labels: Vec<usize> = split.train.iter().map(|&r| classes[r]).collect();
+    let shards = partition(&train_labels, sim.clients, sim.partition, sim.seed)?;
+    let test = table.take(&split.test);
+
+    // The comparison: the same model on the pooled training rows.
+    let pooled = table.take(&split.train);
+    let columns = Columns {
+        label: sim.label.clone(),
+        ..Default::default()
+    };
+    let prepared = prepare(
+        &pooled,
+        &columns,
+        Some(sim.plan.kind),
+        Holdout::Table(&test),
+        true,
+    )
+    .map_err(|e| data(&e))?;
+    let mut config = ModelConfig::defaults(Some(sim.plan.kind), sim.seed);
+    config.hidden = sim.plan.hidden.clone();
+    config.activation = sim.plan.activation;
+    let (central, _) = train(&prepared, &config, |_| {}).map_err(|e| data(&e))?;
+    let centralised_accuracy = accuracy(&central, &test)?;
+
+    // A throwaway PKI, the coordinator on a free loopback port, and the clients.
+    let pki_dir = tempfile::tempdir().map_err(|e| data(&e))?;
+    pki::init(pki_dir.path(), false)?;
+    let loopback = Extra {
+        dns: vec![],
+        ips: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+    };
+    pki::issue(pki_dir.path(), "coordinator", &loopback, false)?;
+    let limits = Limits::default();
+    let mut plan = sim.plan.clone();
+    plan.clients_per_round = plan.clients_per_round.min(sim.clients);
+    plan.min_clients = plan.min_clients.min(sim.clients);
+    let coordinator = Coordinator::new(plan, limits.max_message_bytes)?;
+    let incoming = bind((std::net::Ipv4Addr::LOCALHOST, 0).into())?;
+    let addr = incoming
+        .local_addr()
+        .map_err(|e| Error::Net(veil_net::Error::Transport(e.to_string())))?
+        .to_string();
+    let tls = TlsIdentity::load(pki_dir.path(), "coordinator")?;
+    let router = server(&tls, &limits)?.add_service(coordinator.service());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    let mut clients = Vec::with_capacity(sim.clients);
+    for (k, rows) in shards.iter().enumerate() {
+        let name = format!("client-{}", k + 1);
+        pki::issue(pki_dir.path(), &name, &Extra::default(), false)?;
+        let tls = TlsIdentity::load(pki_dir.path(), &name)?;
+        let rows: Vec<usize> = rows.iter().map(|&i| split.train[i]).collect();
+        let local = Arc::new(LocalData::new(table.take(&rows), &sim.label)?);
+        let addr = addr.clone();
+        clients.push(tokio::spawn(async move {
+            let channel = connect(&addr, "coordinator", &tls, &limits).await?;
+            participate(channel, &name, local, limits.max_message_bytes).await
+        }));
+    }
+    let run = tokio::time::timeout(Duration::from_secs(3600), coordinator.run())
+        .await
+        .map_err(|_| Error::Protocol("the run did not finish within an hour".into()))??;
+    let mut bytes = 0u64;
+    for c in clients {
+        let report = c.await.map_err(|e| Error::Protocol(e.to_string()))??;
+        bytes += report.bytes_sent;
+    }
+    let _ = stop.send(());
+    let _ = serving.await;
+
+    let rounds = run.rounds.len();
+    Ok(SimulationReport {
+        test_accuracy: accuracy(&run.model, &test)?,
+        centralised_accuracy,
+        rounds,
+        aborted_rounds: run.rounds.iter().filter(|r| r.answered == 0).count(),
+        dropped_clients: run.dropped_clients,
+        bytes_sent_per_client: bytes as f64 / sim.clients as f64,
+        round_seconds: run.rounds.iter().map(|r| r.seconds).sum::<f64>() / rounds.max(1) as f64,
+        shard_rows: shards.iter().map(Vec::len).collect(),
+        model: run.model,
+    })
+}
+
+fn accuracy(model: &Model, test: &Table) -> Result<f64> {
+    model
+        .evaluate(test)
+        .map_err(|e| Error::Data(e.to_string()))?
+        .accuracy
+        .ok_or_else(|| Error::Data("accuracy is defined for classifiers only".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_deal_every_row_once_and_dirichlet_skews_the_classes() {
+        let labels: Vec<usize> = (0..600).map(|i| i % 2).collect();
+        for how in [
+            Partition::Iid,
+            Partition::Dirichlet(0.1),
+            Partition::Dirichlet(100.0),
+        ] {
+            let shards = partition(&labels, 5, how, 7).unwrap();
+            let mut all: Vec<usize> = shards.iter().flatten().copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..600).collect::<Vec<_>>(), "{how:?}");
+            assert!(shards.iter().all(|s| s.len() >= 2));
+        }
+        // With α = 0.1 some client's shard is far from half and half; with iid none is.
+        let skew = |how| {
+            partition(&labels, 5, how, 7)
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let ones = s.iter().filter(|&&r| labels[r] == 1).count() as f64;
+                    (ones / s.len() as f64 - 0.5).abs()
+                })
+                .fold(0.0, f64::max)
+        };
+        assert!(skew(Partition::Dirichlet(0.1)) > 0.3);
+        assert!(skew(Partition::Iid) < 0.1);
+        assert_eq!(
+            "dirichlet:0.5".parse::<Partition>().unwrap(),
+            Partition::Dirichlet(0.5)
+        );
+        assert!("dirichlet:-1".parse::<Partition>().is_err());
+        assert!("random".parse::<Partition>().is_err());
+        assert!(partition(&labels[..5], 3, Partition::Iid, 1).is_err());
+    }
+}
