@@ -137,6 +137,16 @@ pub struct FlSimulateArgs {
     /// Seed of the test split, the partition, the initial weights and client selection.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Aggregate the updates securely: the coordinator learns only their sum.
+    #[arg(long)]
+    pub secagg: bool,
+    /// With --secagg: the fewest clients a round may be left with [default: ⌊2n/3⌋+1 of the
+    /// round's n clients].
+    #[arg(long, requires = "secagg")]
+    pub threshold: Option<usize>,
+    /// With --secagg: each coordinate of an update is clipped to ±CLIP before encoding.
+    #[arg(long, default_value_t = 10.0, requires = "secagg")]
+    pub clip: f64,
 }
 
 /// `veil pki ...`

@@ -53,6 +53,17 @@ fn a_simulated_federation_matches_centralised_training() {
         r["test_accuracy"]
     );
 
+    // With secure aggregation: the same quality, every round completed.
+    let mut secure = args.to_vec();
+    secure.push("--secagg");
+    let s = ok_json(dir.path(), &secure);
+    assert_eq!(
+        (s["secagg"].as_bool(), s["aborted_rounds"].as_u64()),
+        (Some(true), Some(0))
+    );
+    let fed = s["test_accuracy"].as_f64().unwrap();
+    assert!((fed - central).abs() <= 0.02, "secure {fed} vs {central}");
+
     // Bad options and data: (extra arguments after the common ones, exit code, message).
     let bad: [(&[&str], i32, &str); 3] = [
         (

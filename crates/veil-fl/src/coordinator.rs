@@ -28,9 +28,12 @@ use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
 use crate::proto::federation_server::{Federation, FederationServer};
 use crate::proto::{
-    ClientMessage, CoordinatorMessage, Done, Moments, MomentsRequest, Schema, Train, Update,
-    Welcome,
+    ClientMessage, CoordinatorMessage, Done, Moments, MomentsRequest, Schema, SecAggRoster,
+    SecAggStart, SecAggSurvivors, Train, Update, Welcome,
 };
+use crate::quantize::Quantizer;
+use crate::secagg::{self, Session};
+use crate::wire;
 
 /// What the coordinator trains, and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +60,17 @@ pub struct Plan {
     pub answer_timeout: Duration,
     /// Seed of the initial weights and of the client selection (public).
     pub seed: u64,
+    /// Secure aggregation of the updates, if set.
+    pub secure: Option<SecurePlan>,
+}
+
+/// How updates are securely aggregated ([`crate::secagg`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SecurePlan {
+    /// t, the fewest clients a round may be left with (default ⌊2n/3⌋ + 1 of the round's n).
+    pub threshold: Option<usize>,
+    /// Each coordinate of a client's delta is clipped to ±clip before it is encoded.
+    pub clip: f64,
 }
 
 /// One round as it went.
@@ -70,6 +84,8 @@ pub struct RoundReport {
     pub answered: usize,
     /// Wall time of the round.
     pub seconds: f64,
+    /// Whether the round aborted (no update applied).
+    pub aborted: bool,
 }
 
 /// The outcome of a run.
@@ -188,6 +204,26 @@ impl Coordinator {
         Ok((id, to_inbox))
     }
 
+    fn name_of(&self, id: u32) -> String {
+        lock(&self.shared.members)
+            .get(&id)
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The seed of a client's local batch order in a round: from the run's seed, the round
+    /// and the client's name (FNV-1a), so that a seeded run repeats whatever order the
+    /// clients connected in.
+    fn local_seed(&self, round: usize, id: u32) -> u64 {
+        let name_hash = self
+            .name_of(id)
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        self.shared.plan.seed ^ ((round as u64) << 32) ^ name_hash
+    }
+
     fn leave(&self, id: u32) {
         if let Some(m) = lock(&self.shared.members).remove(&id) {
             tracing::info!(client = %m.name, "client left");
@@ -229,6 +265,166 @@ impl Coordinator {
         let mut answers: Vec<(u32, Option<FromClient>)> = tasks.join_all().await;
         answers.sort_by_key(|(id, _)| *id);
         answers
+    }
+
+    /// A round of plain FedAvg: the weighted mean of the answering clients' deltas, and
+    /// how many answered (`None` if none did).
+    async fn plain_round(
+        &self,
+        round: usize,
+        selected: &[u32],
+        train: &impl Fn(u32) -> Train,
+        dims: usize,
+    ) -> (Option<Vec<f64>>, usize) {
+        let mut updates = Vec::new();
+        for (id, answer) in self
+            .ask_all(selected, |id| ToClient::Train(train(id)))
+            .await
+        {
+            match answer {
+                Some(FromClient::Update(Update {
+                    round: r,
+                    weight,
+                    delta,
+                    ..
+                })) if r == round as u64
+                    && delta.len() == dims
+                    && weight.is_finite()
+                    && weight > 0.0
+                    && delta.iter().all(|v| v.is_finite()) =>
+                {
+                    updates.push((self.name_of(id), weight, delta));
+                }
+                None => {}
+                Some(other) => tracing::warn!(client = id, round, "rejected update: {other:?}"),
+            }
+        }
+        // Summed in the order of the clients' names, which (unlike their ids, given in the
+        // order they connected) a seeded run reproduces.
+        updates.sort_by(|a, b| a.0.cmp(&b.0));
+        let (mut total_weight, mut sum) = (0.0, vec![0.0; dims]);
+        for (_, weight, delta) in &updates {
+            total_weight += weight;
+            sum.iter_mut()
+                .zip(delta)
+                .for_each(|(a, v)| *a += weight * v);
+        }
+        let average = (!updates.is_empty()).then(|| sum.iter().map(|s| s / total_weight).collect());
+        (average, updates.len())
+    }
+
+    /// A round of FedAvg under secure aggregation: each client sends its delta times its
+    /// row count, and the count, encoded in Z_2^32 and masked; the coordinator unmasks only
+    /// their sums. Returns the weighted mean delta and how many clients are in it, or
+    /// `None` if the round aborted (fewer than t clients left at some stage).
+    async fn secure_round(
+        &self,
+        selected: &[u32],
+        train: &impl Fn(u32) -> Train,
+        secure: &SecurePlan,
+        total_rows: f64,
+        dims: usize,
+    ) -> Result<(Option<Vec<f64>>, usize)> {
+        let n = selected.len();
+        let threshold = secure.threshold.unwrap_or(2 * n / 3 + 1).clamp(2, 255);
+        let abort = |e: &Error| {
+            tracing::warn!("secure aggregation: {e}");
+            Ok((None, 0))
+        };
+        if n < threshold {
+            return abort(&Error::Aborted {
+                stage: "selection",
+                have: n,
+                threshold,
+            });
+        }
+        let session = Session::random();
+        let config = secagg::Config {
+            threshold,
+            dims: dims + 1,
+        };
+        // |rows·clip(δ)| ≤ clip·N and rows ≤ N: every coordinate within ±bound.
+        let bound = total_rows * secure.clip.max(1.0);
+        let quantizer = Quantizer::new(bound, n)?;
+        let mut server = secagg::Server::new(session, config)?;
+        let start = |id: u32| {
+            ToClient::SecaggStart(SecAggStart {
+                train: Some(train(id)),
+                session: session.0.to_vec(),
+                threshold: threshold as u32,
+                id,
+                clip: secure.clip,
+                bound,
+                clients: n as u32,
+            })
+        };
+        for (id, answer) in self.ask_all(selected, start).await {
+            if let Some(FromClient::Advert(a)) = answer
+                && let Err(e) = wire::advert_in(id, &a).and_then(|a| server.advert(a))
+            {
+                tracing::warn!("{e}");
+            }
+        }
+        let roster = match server.roster() {
+            Ok(r) => r,
+            Err(e) => return abort(&e),
+        };
+        let u1: Vec<u32> = roster.iter().map(|a| a.id).collect();
+        let roster = SecAggRoster {
+            adverts: roster.iter().map(wire::advert_out).collect(),
+        };
+        for (id, answer) in self
+            .ask_all(&u1, |_| ToClient::Roster(roster.clone()))
+            .await
+        {
+            if let Some(FromClient::ShareKeys(m)) = answer
+                && let Err(e) = wire::share_keys_in(id, &m).and_then(|m| server.share_keys(m))
+            {
+                tracing::warn!("{e}");
+            }
+        }
+        let u2 = match server.u2() {
+            Ok(u) => u,
+            Err(e) => return abort(&e),
+        };
+        let shares = |id: u32| ToClient::Shares(wire::shares_out(&u2, &server.shares_for(id)));
+        let answers = self.ask_all(&u2, shares).await;
+        for (id, answer) in answers {
+            if let Some(FromClient::Masked(m)) = answer {
+                let masked = secagg::MaskedInput {
+                    from: id,
+                    masked: m.masked,
+                };
+                if let Err(e) = server.masked_input(masked) {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+        let u3 = match server.u3() {
+            Ok(u) => u,
+            Err(e) => return abort(&e),
+        };
+        let survivors = SecAggSurvivors { u3: u3.clone() };
+        for (id, answer) in self
+            .ask_all(&u3, |_| ToClient::Survivors(survivors.clone()))
+            .await
+        {
+            if let Some(FromClient::Unmasking(m)) = answer
+                && let Err(e) = server.unmasking(wire::unmasking_in(id, &m))
+            {
+                tracing::warn!("{e}");
+            }
+        }
+        let sum = match server.finish() {
+            Ok(sum) => quantizer.decode_sum(&sum),
+            Err(e) => return abort(&e),
+        };
+        let weight = sum[dims];
+        if weight.is_nan() || weight <= 0.0 {
+            return abort(&Error::rejected(0, "the summed row count is not positive"));
+        }
+        let average = sum[..dims].iter().map(|s| s / weight).collect();
+        Ok((Some(average), u3.len()))
     }
 
     /// Waits for the minimum number of clients, then runs the plan; tells every client
@@ -349,64 +545,45 @@ impl Coordinator {
                 .choose_multiple(&mut rng, plan.clients_per_round);
             selected.sort_unstable();
             let params = network.params().to_vec();
-            let train = |id: u32| {
-                ToClient::Train(Train {
-                    seed: plan.seed ^ ((round as u64) << 32) ^ u64::from(id),
-                    round: round as u64,
-                    model: Some(model_msg.clone()),
-                    params: params.clone(),
-                    local_epochs: plan.local_epochs as u32,
-                    lr: plan.lr,
-                    batch_size: plan.batch_size as u32,
-                    mu: 0.0,
-                })
+            let train = |id: u32| Train {
+                seed: self.local_seed(round, id),
+                round: round as u64,
+                model: Some(model_msg.clone()),
+                params: params.clone(),
+                local_epochs: plan.local_epochs as u32,
+                lr: plan.lr,
+                batch_size: plan.batch_size as u32,
+                mu: 0.0,
             };
-            let (mut total_weight, mut avg) = (0.0, vec![0.0; params.len()]);
-            let mut answered = 0;
-            for (id, answer) in self.ask_all(&selected, train).await {
-                match answer {
-                    Some(FromClient::Update(Update {
-                        round: r,
-                        weight,
-                        delta,
-                        ..
-                    })) if r == round as u64
-                        && delta.len() == params.len()
-                        && weight.is_finite()
-                        && weight > 0.0
-                        && delta.iter().all(|v| v.is_finite()) =>
-                    {
-                        total_weight += weight;
-                        avg.iter_mut()
-                            .zip(&delta)
-                            .for_each(|(a, v)| *a += weight * v);
-                        answered += 1;
-                    }
-                    None => {
-                        dropped.insert(id);
-                    }
-                    Some(other) => {
-                        tracing::warn!(client = id, round, "rejected update: {other:?}");
-                    }
+            let (average, answered) = match plan.secure {
+                Some(secure) => {
+                    self.secure_round(&selected, &train, &secure, count, params.len())
+                        .await?
                 }
-            }
-            if answered > 0 {
-                let new: Vec<f64> = params
-                    .iter()
-                    .zip(&avg)
-                    .map(|(p, a)| p + a / total_weight)
-                    .collect();
+                None => {
+                    self.plain_round(round, &selected, &train, params.len())
+                        .await
+                }
+            };
+            if let Some(avg) = &average {
+                let new: Vec<f64> = params.iter().zip(avg).map(|(p, a)| p + a).collect();
                 network = Network::from_params(network.architecture().clone(), new.into())
                     .map_err(|e| Error::InvalidParameter {
                         name: "model",
                         why: e.to_string(),
                     })?;
             }
+            for id in &selected {
+                if !lock(&self.shared.members).contains_key(id) {
+                    dropped.insert(*id);
+                }
+            }
             rounds.push(RoundReport {
                 round,
                 selected: selected.len(),
                 answered,
                 seconds: start.elapsed().as_secs_f64(),
+                aborted: average.is_none(),
             });
             tracing::info!(round, answered, selected = selected.len(), "round done");
         }

@@ -13,5 +13,6 @@ pub mod proto;
 pub mod quantize;
 pub mod secagg;
 pub mod simulate;
+pub mod wire;
 
 pub use error::{Error, Result};

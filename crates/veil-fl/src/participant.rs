@@ -15,7 +15,12 @@ use crate::error::{Error, Result};
 use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
 use crate::proto::federation_client::FederationClient;
-use crate::proto::{ClientMessage, Hello, Moments, Schema, Train, Update};
+use crate::proto::{
+    ClientMessage, Hello, Moments, Schema, SecAggAdvert, SecAggMasked, SecAggRoster,
+    SecAggShareKeys, SecAggShares, SecAggStart, SecAggSurvivors, SecAggUnmasking, Train, Update,
+};
+use crate::quantize::Quantizer;
+use crate::{secagg, wire};
 
 /// What a client did in a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,6 +157,84 @@ impl LocalData {
     }
 }
 
+/// Logs a failed secure-aggregation step; the client then sits the round out (the
+/// coordinator goes on without it, as with any dropout).
+fn skip_on_error<T>(r: Result<T>) -> Option<T> {
+    r.map_err(|e| tracing::warn!("secure aggregation step skipped: {e}"))
+        .ok()
+}
+
+/// A client's state in one secure-aggregation round.
+struct SecureRound {
+    client: secagg::Client,
+    input: Vec<u32>,
+    u2: Vec<secagg::ClientId>,
+}
+
+impl SecureRound {
+    /// Stage 0: train, encode rows·clip(δ) and rows, and advertise keys.
+    fn start(data: &LocalData, start: &SecAggStart) -> Result<(SecureRound, SecAggAdvert)> {
+        let train = start
+            .train
+            .as_ref()
+            .ok_or_else(|| protocol("a secure round without its task"))?;
+        let update = data.train(train)?;
+        let clip = start.clip;
+        if !(clip.is_finite() && clip > 0.0) {
+            return Err(protocol(format!("a clip of {clip}")));
+        }
+        let mut values: Vec<f64> = update
+            .delta
+            .iter()
+            .map(|d| update.weight * d.clamp(-clip, clip))
+            .collect();
+        values.push(update.weight);
+        let quantizer = Quantizer::new(start.bound, start.clients as usize)?;
+        let input = quantizer.encode(&values, &mut rand::rng())?;
+        let session: [u8; 32] = start
+            .session
+            .as_slice()
+            .try_into()
+            .map_err(|_| protocol("a session id that is not 32 bytes"))?;
+        let config = secagg::Config {
+            threshold: start.threshold as usize,
+            dims: input.len(),
+        };
+        let (client, advert) = secagg::Client::new(start.id, secagg::Session(session), config)?;
+        Ok((
+            SecureRound {
+                client,
+                input,
+                u2: Vec::new(),
+            },
+            wire::advert_out(&advert),
+        ))
+    }
+
+    fn share_keys(&mut self, roster: &SecAggRoster) -> Result<SecAggShareKeys> {
+        let adverts = roster
+            .adverts
+            .iter()
+            .map(|a| wire::advert_in(a.id, a))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(wire::share_keys_out(&self.client.share_keys(&adverts)?))
+    }
+
+    fn masked(&mut self, shares: &SecAggShares) -> Result<SecAggMasked> {
+        self.client.receive_shares(&wire::shares_in(shares))?;
+        self.u2 = shares.u2.clone();
+        Ok(SecAggMasked {
+            masked: self.client.masked_input(&self.input, &self.u2)?.masked,
+        })
+    }
+
+    fn unmasking(self, survivors: &SecAggSurvivors) -> Result<SecAggUnmasking> {
+        Ok(wire::unmasking_out(
+            &self.client.unmask(&self.u2, &survivors.u3)?,
+        ))
+    }
+}
+
 /// Takes part in the run of the coordinator on `channel` as `name` (the name of this
 /// client's certificate) until the coordinator says it is over.
 pub async fn participate(
@@ -187,7 +270,13 @@ pub async fn participate(
         .await
         .map_err(|s| Error::from(veil_net::transport::call_failed("join", &s)))?
         .into_inner();
+    // The secure-aggregation round in progress, and the answer to send for it.
+    let mut secure: Option<SecureRound> = None;
+    let mut pending: Option<FromClient> = None;
     loop {
+        if let Some(body) = pending.take() {
+            send(body, &mut report)?;
+        }
         let message = inbound
             .message()
             .await
@@ -205,6 +294,35 @@ pub async fn participate(
                     .map_err(|e| protocol(format!("local training stopped: {e}")))??;
                 send(FromClient::Update(update), &mut report)?;
                 report.rounds += 1;
+            }
+            Some(ToClient::SecaggStart(start)) => {
+                let d = data.clone();
+                let prepared = tokio::task::spawn_blocking(move || SecureRound::start(&d, &start))
+                    .await
+                    .map_err(|e| protocol(format!("local training stopped: {e}")))?;
+                secure = skip_on_error(prepared.map(|(round, advert)| {
+                    pending = Some(FromClient::Advert(advert));
+                    round
+                }));
+            }
+            Some(ToClient::Roster(roster)) => {
+                pending = secure
+                    .as_mut()
+                    .and_then(|r| skip_on_error(r.share_keys(&roster)))
+                    .map(FromClient::ShareKeys);
+            }
+            Some(ToClient::Shares(shares)) => {
+                pending = secure
+                    .as_mut()
+                    .and_then(|r| skip_on_error(r.masked(&shares)))
+                    .map(FromClient::Masked);
+            }
+            Some(ToClient::Survivors(survivors)) => {
+                pending = secure
+                    .take()
+                    .and_then(|r| skip_on_error(r.unmasking(&survivors)))
+                    .map(FromClient::Unmasking);
+                report.rounds += usize::from(pending.is_some());
             }
             Some(ToClient::Done(done)) => {
                 if done.refused {

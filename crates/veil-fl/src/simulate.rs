@@ -259,7 +259,7 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
         test_accuracy: accuracy(&run.model, &test)?,
         centralised_accuracy,
         rounds,
-        aborted_rounds: run.rounds.iter().filter(|r| r.answered == 0).count(),
+        aborted_rounds: run.rounds.iter().filter(|r| r.aborted).count(),
         dropped_clients: run.dropped_clients,
         bytes_sent_per_client: bytes as f64 / sim.clients as f64,
         round_seconds: run.rounds.iter().map(|r| r.seconds).sum::<f64>() / rounds.max(1) as f64,

@@ -29,6 +29,7 @@ fn plan(rounds: usize) -> Plan {
         batch_size: 16,
         answer_timeout: Duration::from_secs(30),
         seed: 1,
+        secure: None,
     }
 }
 
@@ -106,4 +107,42 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
     let test = table.take(&test_rows);
     let accuracy = report.model.evaluate(&test).unwrap().accuracy.unwrap();
     assert!(accuracy > 0.9, "federated accuracy {accuracy}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisation() {
+    use veil_fl::coordinator::SecurePlan;
+    use veil_fl::simulate::{Partition, Simulation, simulate};
+    let sim = |secure| Simulation {
+        data: "builtin:breast-cancer".into(),
+        label: "malignant".into(),
+        plan: Plan {
+            rounds: 10,
+            clients_per_round: 5,
+            min_clients: 5,
+            secure,
+            ..plan(10)
+        },
+        clients: 5,
+        partition: Partition::Dirichlet(0.5),
+        seed: 4,
+    };
+    let plain = simulate(&sim(None)).await.unwrap();
+    let secure = simulate(&sim(Some(SecurePlan {
+        threshold: None,
+        clip: 10.0,
+    })))
+    .await
+    .unwrap();
+    assert_eq!((secure.rounds, secure.aborted_rounds), (10, 0));
+    // The secure run's traffic includes keys, shares and masked vectors.
+    assert!(secure.bytes_sent_per_client > plain.bytes_sent_per_client);
+    let (a, b) = (plain.model.network.params(), secure.model.network.params());
+    let worst = a
+        .iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-4, "largest parameter difference {worst}");
+    assert!((plain.test_accuracy - secure.test_accuracy).abs() < 0.01);
 }

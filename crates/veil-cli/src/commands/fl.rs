@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use veil_fl::coordinator::Plan;
+use veil_fl::coordinator::{Plan, SecurePlan};
 use veil_fl::simulate::{Partition, Simulation, simulate};
 use veil_ml::ModelKind;
 
@@ -43,6 +43,10 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
             batch_size: args.batch_size,
             answer_timeout: Duration::from_secs(120),
             seed: args.seed,
+            secure: args.secagg.then_some(SecurePlan {
+                threshold: args.threshold,
+                clip: args.clip,
+            }),
         },
         clients: args.clients,
         partition,
@@ -62,11 +66,22 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
             "split": args.split,
             "model": args.model.to_string(),
             "shard_rows": r.shard_rows,
+            "secagg": args.secagg,
         }))
     } else {
         println!(
-            "federated {}: test accuracy {:.4} (centralised {:.4}) after {} rounds over {} clients ({})",
-            args.model, r.test_accuracy, r.centralised_accuracy, r.rounds, args.clients, args.split
+            "federated {}{}: test accuracy {:.4} (centralised {:.4}) after {} rounds over {} clients ({})",
+            args.model,
+            if args.secagg {
+                " with secure aggregation"
+            } else {
+                ""
+            },
+            r.test_accuracy,
+            r.centralised_accuracy,
+            r.rounds,
+            args.clients,
+            args.split
         );
         println!(
             "  rows per client {:?}; {:.1} KB sent per client; {:.3} s per round; {} aborted rounds, {} dropped clients",
