@@ -140,6 +140,10 @@ pub struct FlSimulateArgs {
     /// Aggregate the updates securely: the coordinator learns only their sum.
     #[arg(long)]
     pub secagg: bool,
+    /// Each selected client drops out of a round with this probability, at a random step
+    /// of the protocol (it closes its connection and joins again later).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
     /// With --secagg: the fewest clients a round may be left with [default: ⌊2n/3⌋+1 of the
     /// round's n clients].
     #[arg(long, requires = "secagg")]

@@ -64,6 +64,23 @@ fn a_simulated_federation_matches_centralised_training() {
     let fed = s["test_accuracy"].as_f64().unwrap();
     assert!((fed - central).abs() <= 0.02, "secure {fed} vs {central}");
 
+    // A fifth of the selected clients drop out at random steps: rounds that fall below the
+    // threshold abort, the others complete, and the model is still as good.
+    let mut dropping = secure.clone();
+    dropping.extend_from_slice(&["--dropout", "0.2"]);
+    let d = ok_json(dir.path(), &dropping);
+    assert!(d["dropped_clients"].as_u64().unwrap() > 0, "{d}");
+    assert!(d["aborted_rounds"].as_u64().unwrap() < 20, "{d}");
+    let fed = d["test_accuracy"].as_f64().unwrap();
+    assert!(
+        (fed - central).abs() <= 0.02,
+        "with dropouts {fed} vs {central}"
+    );
+    // When every round aborts, the run fails.
+    let mut hopeless = secure.clone();
+    hopeless.extend_from_slice(&["--dropout", "0.9", "--threshold", "5"]);
+    fails(dir.path(), &hopeless, 12, "aborted");
+
     // Bad options and data: (extra arguments after the common ones, exit code, message).
     let bad: [(&[&str], i32, &str); 3] = [
         (

@@ -114,6 +114,8 @@ struct Shared {
     members: Mutex<BTreeMap<u32, Member>>,
     schema: Mutex<Option<(Vec<String>, String)>>,
     next_id: AtomicU32,
+    /// Set when the run is over: a client joining late is told so at once.
+    finished: std::sync::atomic::AtomicBool,
 }
 
 /// The coordinator: a gRPC service for the clients and the loop that runs the rounds.
@@ -149,6 +151,7 @@ impl Coordinator {
                 members: Mutex::new(BTreeMap::new()),
                 schema: Mutex::new(None),
                 next_id: AtomicU32::new(1),
+                finished: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -538,6 +541,11 @@ impl Coordinator {
         let mut rounds = Vec::with_capacity(plan.rounds);
         for round in 1..=plan.rounds {
             let start = Instant::now();
+            // Clients that dropped out may be joining again: give them a moment.
+            let grace = Instant::now() + Duration::from_millis(500);
+            while self.connected() < plan.min_clients && Instant::now() < grace {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             let connected: Vec<u32> = lock(&self.shared.members).keys().copied().collect();
             let mut selected = connected
                 .iter()
@@ -587,6 +595,7 @@ impl Coordinator {
             });
             tracing::info!(round, answered, selected = selected.len(), "round done");
         }
+        self.shared.finished.store(true, Ordering::SeqCst);
         for m in lock(&self.shared.members).values() {
             send(
                 &m.outbox,
@@ -650,6 +659,16 @@ impl Federation for Coordinator {
         }
         let schema = hello.schema.unwrap_or_default();
         let (outbox, outgoing) = mpsc::channel(8);
+        if self.shared.finished.load(Ordering::SeqCst) {
+            send(
+                &outbox,
+                ToClient::Done(Done {
+                    reason: "the run is over".into(),
+                    refused: false,
+                }),
+            );
+            return Ok(Response::new(ReceiverStream::new(outgoing)));
+        }
         let (id, to_inbox) =
             self.admit(peer.clone(), schema, outbox.clone())
                 .map_err(|reason| {

@@ -22,13 +22,36 @@ use crate::proto::{
 use crate::quantize::Quantizer;
 use crate::{secagg, wire};
 
-/// What a client did in a run.
+/// What a client did in a run (or until it dropped out).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ParticipantReport {
-    /// Rounds it trained in.
+    /// Rounds whose every step it answered.
     pub rounds: usize,
     /// Bytes of protocol messages it sent.
     pub bytes_sent: u64,
+    /// True if the coordinator said the run was over; false if the client dropped out (a
+    /// simulated dropout), and may join again.
+    pub finished: bool,
+}
+
+/// Simulated dropouts: in each round it is asked to train in, the client drops out with
+/// probability `probability` — at one of the round's steps chosen at random (for secure
+/// aggregation: before its keys, its shares, its masked input or its unmasking shares) — by
+/// closing its stream, as a crashed client would.
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    /// The probability of dropping out of a round.
+    pub probability: f64,
+    /// Where the decisions come from.
+    pub rng: rand_chacha::ChaCha20Rng,
+}
+
+impl Dropout {
+    /// The step (0–`steps`−1) at which to drop out of this round, if at all.
+    fn decide(&mut self, steps: u8) -> Option<u8> {
+        use rand::Rng;
+        (self.rng.random::<f64>() < self.probability).then(|| self.rng.random_range(0..steps))
+    }
 }
 
 fn protocol(why: impl Into<String>) -> Error {
@@ -242,12 +265,16 @@ pub async fn participate(
     name: &str,
     data: std::sync::Arc<LocalData>,
     max_message_bytes: usize,
+    mut dropout: Option<&mut Dropout>,
 ) -> Result<ParticipantReport> {
     let (outbox, outgoing) = mpsc::channel::<ClientMessage>(4);
     let mut report = ParticipantReport {
         rounds: 0,
         bytes_sent: 0,
+        finished: false,
     };
+    // The step of the current round at which this client drops out, if it does.
+    let mut drop_at: Option<u8> = None;
     let send = |body: FromClient, report: &mut ParticipantReport| {
         let msg = ClientMessage { body: Some(body) };
         report.bytes_sent += msg.encoded_len() as u64;
@@ -288,6 +315,9 @@ pub async fn participate(
                 send(FromClient::Moments(data.moments()), &mut report)?
             }
             Some(ToClient::Train(t)) => {
+                if dropout.as_mut().and_then(|d| d.decide(1)).is_some() {
+                    return Ok(report);
+                }
                 let d = data.clone();
                 let update = tokio::task::spawn_blocking(move || d.train(&t))
                     .await
@@ -296,6 +326,10 @@ pub async fn participate(
                 report.rounds += 1;
             }
             Some(ToClient::SecaggStart(start)) => {
+                drop_at = dropout.as_mut().and_then(|d| d.decide(4));
+                if drop_at == Some(0) {
+                    return Ok(report);
+                }
                 let d = data.clone();
                 let prepared = tokio::task::spawn_blocking(move || SecureRound::start(&d, &start))
                     .await
@@ -306,18 +340,27 @@ pub async fn participate(
                 }));
             }
             Some(ToClient::Roster(roster)) => {
+                if drop_at == Some(1) {
+                    return Ok(report);
+                }
                 pending = secure
                     .as_mut()
                     .and_then(|r| skip_on_error(r.share_keys(&roster)))
                     .map(FromClient::ShareKeys);
             }
             Some(ToClient::Shares(shares)) => {
+                if drop_at == Some(2) {
+                    return Ok(report);
+                }
                 pending = secure
                     .as_mut()
                     .and_then(|r| skip_on_error(r.masked(&shares)))
                     .map(FromClient::Masked);
             }
             Some(ToClient::Survivors(survivors)) => {
+                if drop_at == Some(3) {
+                    return Ok(report);
+                }
                 pending = secure
                     .take()
                     .and_then(|r| skip_on_error(r.unmasking(&survivors)))
@@ -328,6 +371,7 @@ pub async fn participate(
                 if done.refused {
                     return Err(protocol(format!("refused: {}", done.reason)));
                 }
+                report.finished = true;
                 return Ok(report);
             }
             None => return Err(protocol("an empty message from the coordinator")),

@@ -20,7 +20,7 @@ use veil_net::{Limits, TlsIdentity};
 
 use crate::coordinator::{Coordinator, Plan};
 use crate::error::{Error, Result};
-use crate::participant::{LocalData, participate};
+use crate::participant::{Dropout, LocalData, ParticipantReport, participate};
 
 /// How the training rows are dealt to the clients.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,6 +143,8 @@ pub struct Simulation {
     pub partition: Partition,
     /// Seed of the test split and the partition.
     pub seed: u64,
+    /// Probability that a selected client drops out of a round (see [`Dropout`]).
+    pub dropout: f64,
 }
 
 /// What a simulated run measured.
@@ -238,9 +240,43 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
         let rows: Vec<usize> = rows.iter().map(|&i| split.train[i]).collect();
         let local = Arc::new(LocalData::new(table.take(&rows), &sim.label)?);
         let addr = addr.clone();
+        let mut dropout = (sim.dropout > 0.0).then(|| Dropout {
+            probability: sim.dropout,
+            rng: ChaCha20Rng::seed_from_u64(sim.seed ^ (0x9e37_79b9_7f4a_7c15 * (k as u64 + 1))),
+        });
         clients.push(tokio::spawn(async move {
-            let channel = connect(&addr, "coordinator", &tls, &limits).await?;
-            participate(channel, &name, local, limits.max_message_bytes).await
+            let mut total = ParticipantReport {
+                rounds: 0,
+                bytes_sent: 0,
+                finished: false,
+            };
+            // A client that dropped out joins again, as a restarted one would; until the
+            // coordinator has seen its old stream close, it is refused as already connected.
+            let mut refusals = 0;
+            while !total.finished {
+                let channel = connect(&addr, "coordinator", &tls, &limits).await?;
+                match participate(
+                    channel,
+                    &name,
+                    local.clone(),
+                    limits.max_message_bytes,
+                    dropout.as_mut(),
+                )
+                .await
+                {
+                    Ok(r) => {
+                        total.rounds += r.rounds;
+                        total.bytes_sent += r.bytes_sent;
+                        total.finished = r.finished;
+                    }
+                    Err(e) if e.to_string().contains("already connected") && refusals < 500 => {
+                        refusals += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(total)
         }));
     }
     let run = tokio::time::timeout(Duration::from_secs(3600), coordinator.run())

@@ -72,7 +72,14 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
                 .await
                 .unwrap();
             let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
-            participate(channel, as_name, data, Limits::default().max_message_bytes).await
+            participate(
+                channel,
+                as_name,
+                data,
+                Limits::default().max_message_bytes,
+                None,
+            )
+            .await
         })
     };
     // A client that claims another's name, and one whose data lacks a feature: refused.
@@ -126,6 +133,7 @@ async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisa
         clients: 5,
         partition: Partition::Dirichlet(0.5),
         seed: 4,
+        dropout: 0.0,
     };
     let plain = simulate(&sim(None)).await.unwrap();
     let secure = simulate(&sim(Some(SecurePlan {

@@ -51,8 +51,22 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
         clients: args.clients,
         partition,
         seed: args.seed,
+        dropout: args.dropout,
     };
+    if !(0.0..1.0).contains(&args.dropout) {
+        anyhow::bail!(veil_fl::Error::InvalidParameter {
+            name: "dropout",
+            why: format!("{} is not a probability below 1", args.dropout),
+        });
+    }
     let r = runtime()?.block_on(simulate(&sim))?;
+    if r.rounds > 0 && r.aborted_rounds == r.rounds {
+        anyhow::bail!(veil_fl::Error::Aborted {
+            stage: "every round",
+            have: 0,
+            threshold: args.threshold.unwrap_or(2 * args.clients / 3 + 1),
+        });
+    }
     if json {
         report::json(&json!({
             "test_accuracy": r.test_accuracy,
