@@ -93,6 +93,123 @@ Examples:
   veil fl simulate --data builtin:breast-cancer --label malignant --clients 5 --split dirichlet:0.5 --rounds 20
   veil fl simulate --data builtin:digits --label digit --model mlp --clients 10 --rounds 30 --json")]
     Simulate(Box<FlSimulateArgs>),
+    /// Coordinate a federated training run: wait for clients over mutual TLS, run the rounds,
+    /// checkpoint every round in --state, write the model to --out.
+    #[command(after_help = "\
+The coordinator authenticates clients by their certificates (DIR/ca.pem is the trust anchor;
+DIR/NAME.pem and DIR/NAME.key are its own). A coordinator restarted with the same --state
+resumes after the last completed round. Ctrl-C stops it cleanly; the state is kept.
+
+Example:
+  veil pki init pki && veil pki issue pki --name coordinator --ip 10.0.0.5
+  veil fl serve --listen 0.0.0.0:7070 --tls pki --name coordinator --model logreg --rounds 20 \\
+    --clients-per-round 3 --min-clients 3 --secagg --state fl-state --out model.veil")]
+    Serve(Box<FlServeArgs>),
+    /// Take part in a federated training run as a client: the data stays here; only counts,
+    /// sums and (masked, with --secagg on the coordinator) updates are sent.
+    #[command(after_help = "\
+Example:
+  veil fl join --server 10.0.0.5:7070 --tls pki --name hospital-a --data patients.csv --label outcome")]
+    Join(FlJoinArgs),
+}
+
+/// The model and training options shared by `veil fl serve` and `veil fl simulate`.
+#[derive(Debug, Args)]
+pub struct FlModelArgs {
+    /// Model: logreg, softmax or mlp.
+    #[arg(long, default_value = "logreg")]
+    pub model: ModelKind,
+    /// Hidden layer widths of an MLP, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub hidden: Vec<usize>,
+    /// Hidden activation of an MLP: relu or square.
+    #[arg(long, default_value = "relu")]
+    pub activation: Activation,
+    /// Rounds of federated averaging.
+    #[arg(long, default_value_t = 20)]
+    pub rounds: usize,
+    /// Local epochs per round.
+    #[arg(long, default_value_t = 5)]
+    pub local_epochs: usize,
+    /// Local learning rate (SGD).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Local batch size.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Seed of the initial weights, client selection and local batch order.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Aggregate the updates securely: the coordinator learns only their sum.
+    #[arg(long)]
+    pub secagg: bool,
+    /// With --secagg: the fewest clients a round may be left with [default: ⌊2n/3⌋+1 of the
+    /// round's n clients].
+    #[arg(long, requires = "secagg")]
+    pub threshold: Option<usize>,
+    /// With --secagg: each coordinate of an update is clipped to ±CLIP before encoding.
+    #[arg(long, default_value_t = 10.0, requires = "secagg")]
+    pub clip: f64,
+}
+
+/// `veil fl serve` options.
+#[derive(Debug, Args)]
+pub struct FlServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:7070.
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    /// PKI directory with ca.pem, NAME.pem and NAME.key.
+    #[arg(long)]
+    pub tls: PathBuf,
+    /// This coordinator's certificate name.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub train: FlModelArgs,
+    /// Clients asked to train each round.
+    #[arg(long)]
+    pub clients_per_round: usize,
+    /// Connected clients needed before training starts.
+    #[arg(long)]
+    pub min_clients: usize,
+    /// Directory for the checkpoint (state.json), created if missing.
+    #[arg(long)]
+    pub state: PathBuf,
+    /// Where to write the final model.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds to wait for each client's answer before leaving it out of a step.
+    #[arg(long, default_value_t = 120)]
+    pub answer_timeout: u64,
+}
+
+/// `veil fl join` options.
+#[derive(Debug, Args)]
+pub struct FlJoinArgs {
+    /// The coordinator, HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// PKI directory with ca.pem, NAME.pem and NAME.key.
+    #[arg(long)]
+    pub tls: PathBuf,
+    /// This client's certificate name.
+    #[arg(long)]
+    pub name: String,
+    /// The coordinator's certificate name [default: the HOST of --server].
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// This client's data (path or builtin:NAME).
+    #[arg(long)]
+    pub data: String,
+    /// The label column.
+    #[arg(long)]
+    pub label: String,
+    /// Local epochs per round [default: the coordinator's].
+    #[arg(long)]
+    pub local_epochs: Option<usize>,
+    /// Seconds to keep trying to reach the coordinator before giving up.
+    #[arg(long, default_value_t = 60)]
+    pub wait: u64,
 }
 
 /// `veil fl simulate` options.
@@ -104,53 +221,21 @@ pub struct FlSimulateArgs {
     /// The column to predict.
     #[arg(long)]
     pub label: String,
-    /// Model: logreg, softmax or mlp.
-    #[arg(long, default_value = "logreg")]
-    pub model: ModelKind,
-    /// Hidden layer widths of an MLP, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "64")]
-    pub hidden: Vec<usize>,
-    /// Hidden activation of an MLP: relu or square.
-    #[arg(long, default_value = "relu")]
-    pub activation: Activation,
     /// Number of clients.
     #[arg(long)]
     pub clients: usize,
     /// How rows are dealt: iid or dirichlet:ALPHA.
     #[arg(long, default_value = "iid")]
     pub split: String,
-    /// Rounds of federated averaging.
-    #[arg(long, default_value_t = 20)]
-    pub rounds: usize,
     /// Clients asked to train each round [default: all].
     #[arg(long)]
     pub clients_per_round: Option<usize>,
-    /// Local epochs per round.
-    #[arg(long, default_value_t = 5)]
-    pub local_epochs: usize,
-    /// Local learning rate (SGD).
-    #[arg(long, default_value_t = 0.1)]
-    pub lr: f64,
-    /// Local batch size.
-    #[arg(long, default_value_t = 16)]
-    pub batch_size: usize,
-    /// Seed of the test split, the partition, the initial weights and client selection.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Aggregate the updates securely: the coordinator learns only their sum.
-    #[arg(long)]
-    pub secagg: bool,
     /// Each selected client drops out of a round with this probability, at a random step
     /// of the protocol (it closes its connection and joins again later).
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
-    /// With --secagg: the fewest clients a round may be left with [default: ⌊2n/3⌋+1 of the
-    /// round's n clients].
-    #[arg(long, requires = "secagg")]
-    pub threshold: Option<usize>,
-    /// With --secagg: each coordinate of an update is clipped to ±CLIP before encoding.
-    #[arg(long, default_value_t = 10.0, requires = "secagg")]
-    pub clip: f64,
+    #[command(flatten)]
+    pub train: FlModelArgs,
 }
 
 /// `veil pki ...`

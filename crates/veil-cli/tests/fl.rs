@@ -108,3 +108,173 @@ fn a_simulated_federation_matches_centralised_training() {
         fails(dir.path(), &all, code, needle);
     }
 }
+
+/// `veil fl serve` and three `veil fl join` processes, each with its own CSV shard, over
+/// mutual TLS on loopback; `veil eval` accepts the model; a coordinator restarted with the
+/// same --state resumes after the last round; one restarted with another model refuses the
+/// state and tells its client so.
+#[test]
+fn serve_and_three_join_processes_train_a_model_that_eval_accepts() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let veil = env!("CARGO_BIN_EXE_veil");
+    let run = |args: &[&str]| {
+        Command::new(veil)
+            .args(args)
+            .current_dir(d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    ok_json(
+        d,
+        &[
+            "data",
+            "split",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--seed",
+            "1",
+            "--test-fraction",
+            "0.2",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+        ],
+    );
+    let train = std::fs::read_to_string(d.join("train.csv")).unwrap();
+    let (header, rows) = train.split_once('\n').unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    for (k, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let shard: Vec<&str> = rows.iter().skip(k).step_by(3).copied().collect();
+        std::fs::write(
+            d.join(format!("shard-{name}.csv")),
+            format!("{header}\n{}\n", shard.join("\n")),
+        )
+        .unwrap();
+    }
+    ok_json(d, &["pki", "init", "pki"]);
+    ok_json(
+        d,
+        &[
+            "pki",
+            "issue",
+            "pki",
+            "--name",
+            "coordinator",
+            "--ip",
+            "127.0.0.1",
+        ],
+    );
+    for name in ["a", "b", "c"] {
+        ok_json(
+            d,
+            &["pki", "issue", "pki", "--name", &format!("hospital-{name}")],
+        );
+    }
+    let federate = |rounds: &str, model: &str, joiners: &[&str]| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let serve = run(&[
+            "fl",
+            "serve",
+            "--listen",
+            &listen,
+            "--tls",
+            "pki",
+            "--name",
+            "coordinator",
+            "--model",
+            model,
+            "--rounds",
+            rounds,
+            "--clients-per-round",
+            &joiners.len().to_string(),
+            "--min-clients",
+            &joiners.len().to_string(),
+            "--secagg",
+            "--state",
+            "state",
+            "--out",
+            "fed.model",
+            "--json",
+        ]);
+        let joins: Vec<_> = joiners
+            .iter()
+            .map(|n| {
+                run(&[
+                    "fl",
+                    "join",
+                    "--server",
+                    &listen,
+                    "--tls",
+                    "pki",
+                    "--name",
+                    &format!("hospital-{n}"),
+                    "--data",
+                    &format!("shard-{n}.csv"),
+                    "--label",
+                    "malignant",
+                    "--json",
+                ])
+            })
+            .collect();
+        let joins: Vec<_> = joins
+            .into_iter()
+            .map(|j| j.wait_with_output().unwrap())
+            .collect();
+        (serve.wait_with_output().unwrap(), joins)
+    };
+    let (serve, joins) = federate("4", "logreg", &["a", "b", "c"]);
+    let text = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    };
+    assert!(serve.status.success(), "serve: {}", text(&serve));
+    for j in &joins {
+        assert!(j.status.success(), "join: {}", text(j));
+        let r: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+        assert_eq!(r["rounds"], 4);
+    }
+    let s: serde_json::Value = serde_json::from_slice(&serve.stdout).unwrap();
+    assert_eq!(
+        (s["rounds"].as_u64(), s["aborted_rounds"].as_u64()),
+        (Some(4), Some(0))
+    );
+    let eval = ok_json(
+        d,
+        &[
+            "eval",
+            "--model",
+            "fed.model",
+            "--data",
+            "test.csv",
+            "--label",
+            "malignant",
+        ],
+    );
+    assert!(eval["accuracy"].as_f64().unwrap() > 0.9, "{eval}");
+
+    // Restarted with the same state and two more rounds: it resumes after round 4.
+    let (serve, _) = federate("6", "logreg", &["a", "b", "c"]);
+    let s: serde_json::Value = serde_json::from_slice(&serve.stdout).unwrap();
+    assert_eq!(
+        (s["resumed_from"].as_u64(), s["rounds"].as_u64()),
+        (Some(4), Some(2)),
+        "{s}"
+    );
+
+    // Another model on the same state: refused, and the client is told (no hang).
+    let (serve, joins) = federate("8", "softmax", &["a"]);
+    assert_eq!(serve.status.code(), Some(2), "{}", text(&serve));
+    assert_eq!(joins[0].status.code(), Some(12), "{}", text(&joins[0]));
+    assert!(text(&joins[0]).contains("fresh --state"));
+}

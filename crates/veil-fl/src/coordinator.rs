@@ -23,6 +23,7 @@ use veil_core::Standardizer;
 use veil_ml::task::sorted_classes;
 use veil_ml::{Activation, Architecture, Model, ModelKind, Network, Task};
 
+use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
@@ -161,6 +162,21 @@ impl Coordinator {
         FederationServer::new(self.clone())
             .max_decoding_message_size(self.shared.max_message_bytes)
             .max_encoding_message_size(self.shared.max_message_bytes)
+    }
+
+    /// Ends the run early: every connected client (and any that joins later) is told it is
+    /// over, with `reason`, so that it stops waiting and closes its stream.
+    pub fn close(&self, reason: &str) {
+        self.shared.finished.store(true, Ordering::SeqCst);
+        for m in lock(&self.shared.members).values() {
+            send(
+                &m.outbox,
+                ToClient::Done(Done {
+                    reason: reason.to_string(),
+                    refused: true,
+                }),
+            );
+        }
     }
 
     /// Connected clients.
@@ -430,24 +446,22 @@ impl Coordinator {
         Ok((Some(average), u3.len()))
     }
 
-    /// Waits for the minimum number of clients, then runs the plan; tells every client
-    /// when it is over.
+    /// Waits for the minimum number of clients, then runs the plan from the start; tells
+    /// every client when it is over.
     pub async fn run(&self) -> Result<RunReport> {
-        let plan = &self.shared.plan;
-        while self.connected() < plan.min_clients {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let (features, label) =
-            lock(&self.shared.schema)
-                .clone()
-                .ok_or_else(|| Error::InvalidParameter {
-                    name: "schema",
-                    why: "no client has said what its data looks like".into(),
-                })?;
-        let ids: Vec<u32> = lock(&self.shared.members).keys().copied().collect();
-        let mut dropped = BTreeSet::new();
+        self.run_resumable(None, |_| Ok(())).await
+    }
 
-        // The global standardisation from every client's counts, sums and sums of squares.
+    /// The run's starting point: the global standardisation from every client's counts,
+    /// sums and sums of squares, the union of their classes, and the initial weights.
+    async fn first_state(
+        &self,
+        features: &[String],
+        label: &str,
+        dropped: &mut BTreeSet<u32>,
+    ) -> Result<Checkpoint> {
+        let plan = &self.shared.plan;
+        let ids: Vec<u32> = lock(&self.shared.members).keys().copied().collect();
         let d = features.len();
         let (mut count, mut sum, mut sum_sq) = (0.0, vec![0.0; d], vec![0.0; d]);
         for (id, answer) in self
@@ -486,7 +500,6 @@ impl Coordinator {
                 if var > 1e-24 { var.sqrt() } else { 1.0 }
             })
             .collect();
-
         let classes = {
             let members = lock(&self.shared.members);
             let all: BTreeSet<String> = members
@@ -495,51 +508,99 @@ impl Coordinator {
                 .collect();
             sorted_classes(&all.into_iter().collect::<Vec<_>>())
         };
-        let task = match (plan.kind, classes.len()) {
-            (_, 0 | 1) => {
-                return Err(Error::InvalidParameter {
-                    name: "label",
-                    why: format!(
-                        "the clients' labels have {} class(es); at least two are needed",
-                        classes.len()
-                    ),
-                });
-            }
-            (ModelKind::Logreg, 2) | (ModelKind::Mlp, 2) => Task::Binary { classes },
-            (ModelKind::Logreg, k) => {
-                return Err(Error::InvalidParameter {
-                    name: "model",
-                    why: format!(
-                        "logistic regression needs two classes, the clients have {k}: use softmax"
-                    ),
-                });
-            }
-            _ => Task::Multiclass { classes },
-        };
-        let (output, outputs) = task.output();
-        let arch = Architecture {
-            inputs: d,
-            hidden: plan.hidden.clone(),
-            activation: plan.activation,
-            outputs,
-            output,
-        };
-        let mut network = Network::init(arch, plan.seed).map_err(|e| Error::InvalidParameter {
+        let network = Network::init(
+            self.architecture(d, &task_for(plan.kind, &classes)?),
+            plan.seed,
+        )
+        .map_err(|e| Error::InvalidParameter {
             name: "model",
             why: e.to_string(),
         })?;
+        Ok(Checkpoint {
+            round: 0,
+            kind: plan.kind.to_string(),
+            hidden: plan.hidden.clone(),
+            activation: plan.activation.to_string(),
+            features: features.to_vec(),
+            label: label.to_string(),
+            classes,
+            rows: count,
+            mean,
+            scale,
+            params: network.params().to_vec(),
+        })
+    }
+
+    fn architecture(&self, inputs: usize, task: &Task) -> Architecture {
+        let (output, outputs) = task.output();
+        Architecture {
+            inputs,
+            hidden: self.shared.plan.hidden.clone(),
+            activation: self.shared.plan.activation,
+            outputs,
+            output,
+        }
+    }
+
+    /// Runs the plan from `resume` (a checkpoint of an earlier run of the same plan) or
+    /// from the start, calling `on_round` with a checkpoint after every round; tells every
+    /// client when it is over.
+    pub async fn run_resumable(
+        &self,
+        resume: Option<Checkpoint>,
+        mut on_round: impl FnMut(&Checkpoint) -> Result<()>,
+    ) -> Result<RunReport> {
+        let plan = &self.shared.plan;
+        while self.connected() < plan.min_clients {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (features, label) =
+            lock(&self.shared.schema)
+                .clone()
+                .ok_or_else(|| Error::InvalidParameter {
+                    name: "schema",
+                    why: "no client has said what its data looks like".into(),
+                })?;
+        let mut dropped = BTreeSet::new();
+        let mut state = match resume {
+            Some(c) => {
+                let same = c.kind == plan.kind.to_string()
+                    && c.hidden == plan.hidden
+                    && c.activation == plan.activation.to_string()
+                    && c.features == features
+                    && c.label == label;
+                if !same {
+                    return Err(Error::InvalidParameter {
+                        name: "state",
+                        why: "the saved run trained another model or on other columns: use a fresh --state directory".into(),
+                    });
+                }
+                c
+            }
+            None => self.first_state(&features, &label, &mut dropped).await?,
+        };
+        let task = task_for(plan.kind, &state.classes)?;
+        let mut network = Network::from_params(
+            self.architecture(features.len(), &task),
+            state.params.clone().into(),
+        )
+        .map_err(|e| Error::InvalidParameter {
+            name: "state",
+            why: e.to_string(),
+        })?;
+        let count = state.rows;
         let model_msg = crate::proto::Model {
             kind: plan.kind.to_string(),
             hidden: plan.hidden.iter().map(|&h| h as u32).collect(),
             activation: plan.activation.to_string(),
-            classes: task.classes().to_vec(),
-            mean: mean.clone(),
-            scale: scale.clone(),
+            classes: state.classes.clone(),
+            mean: state.mean.clone(),
+            scale: state.scale.clone(),
         };
 
-        let mut rng = ChaCha20Rng::seed_from_u64(plan.seed);
+        let mut rng = ChaCha20Rng::seed_from_u64(plan.seed ^ state.round as u64);
         let mut rounds = Vec::with_capacity(plan.rounds);
-        for round in 1..=plan.rounds {
+        for round in state.round + 1..=plan.rounds {
             let start = Instant::now();
             // Clients that dropped out may be joining again: give them a moment.
             let grace = Instant::now() + Duration::from_millis(500);
@@ -586,6 +647,9 @@ impl Coordinator {
                     dropped.insert(*id);
                 }
             }
+            state.round = round;
+            state.params = network.params().to_vec();
+            on_round(&state)?;
             rounds.push(RoundReport {
                 round,
                 selected: selected.len(),
@@ -611,8 +675,8 @@ impl Coordinator {
                 network,
                 features,
                 standardizer: Standardizer {
-                    mean,
-                    scale,
+                    mean: state.mean,
+                    scale: state.scale,
                     clip: None,
                 },
                 label,
@@ -621,6 +685,28 @@ impl Coordinator {
             rounds,
             dropped_clients: dropped.len(),
         })
+    }
+}
+
+/// The task for a model kind and the global classes.
+fn task_for(kind: ModelKind, classes: &[String]) -> Result<Task> {
+    let classes = classes.to_vec();
+    match (kind, classes.len()) {
+        (_, 0 | 1) => Err(Error::InvalidParameter {
+            name: "label",
+            why: format!(
+                "the clients' labels have {} class(es); at least two are needed",
+                classes.len()
+            ),
+        }),
+        (ModelKind::Logreg, 2) | (ModelKind::Mlp, 2) => Ok(Task::Binary { classes }),
+        (ModelKind::Logreg, k) => Err(Error::InvalidParameter {
+            name: "model",
+            why: format!(
+                "logistic regression needs two classes, the clients have {k}: use softmax"
+            ),
+        }),
+        _ => Ok(Task::Multiclass { classes }),
     }
 }
 

@@ -64,6 +64,7 @@ pub struct LocalData {
     label: String,
     features: Vec<String>,
     x: Array2<f64>,
+    local_epochs: Option<usize>,
 }
 
 impl LocalData {
@@ -83,7 +84,14 @@ impl LocalData {
             label: label.to_string(),
             features,
             x,
+            local_epochs: None,
         })
+    }
+
+    /// Trains this many local epochs per round whatever the coordinator asks.
+    pub fn with_local_epochs(mut self, epochs: usize) -> LocalData {
+        self.local_epochs = Some(epochs.max(1));
+        self
     }
 
     fn schema(&self) -> Result<Schema> {
@@ -156,7 +164,9 @@ impl LocalData {
             .map_err(|e| Error::Data(e.to_string()))?;
         let mut net = Network::from_params(arch, t.params.clone().into()).map_err(data)?;
         let config = TrainConfig {
-            epochs: (t.local_epochs as usize).max(1),
+            epochs: self
+                .local_epochs
+                .unwrap_or((t.local_epochs as usize).max(1)),
             batch_size: (t.batch_size as usize).max(1),
             optimizer: OptimizerKind::Sgd,
             lr: t.lr,

@@ -15,7 +15,7 @@ use veil_core::split::train_test_split;
 use veil_ml::pipeline::{Columns, Holdout, ModelConfig, prepare, train};
 use veil_ml::{Model, Task};
 use veil_net::pki::{self, Extra};
-use veil_net::transport::{bind, connect, server};
+use veil_net::transport::{bind, connect, server, spawn};
 use veil_net::{Limits, TlsIdentity};
 
 use crate::coordinator::{Coordinator, Plan};
@@ -223,14 +223,7 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
         .to_string();
     let tls = TlsIdentity::load(pki_dir.path(), "coordinator")?;
     let router = server(&tls, &limits)?.add_service(coordinator.service());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(async move {
-        router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let serving = spawn(router, incoming);
 
     let mut clients = Vec::with_capacity(sim.clients);
     for (k, rows) in shards.iter().enumerate() {
@@ -287,8 +280,7 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
         let report = c.await.map_err(|e| Error::Protocol(e.to_string()))??;
         bytes += report.bytes_sent;
     }
-    let _ = stop.send(());
-    let _ = serving.await;
+    serving.stop(Duration::from_secs(5)).await;
 
     let rounds = run.rounds.len();
     Ok(SimulationReport {

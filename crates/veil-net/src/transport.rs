@@ -55,6 +55,33 @@ pub fn server(tls: &TlsIdentity, limits: &Limits) -> Result<Server> {
         })
 }
 
+/// A server running in the background until [`Running::stop`].
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+}
+
+/// Serves `router` on `incoming` in the background.
+pub fn spawn(router: tonic::transport::server::Router, incoming: TcpIncoming) -> Running {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Running { stop, task }
+}
+
+impl Running {
+    /// Stops accepting connections and waits up to `grace` for open streams to end.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(grace, self.task).await;
+    }
+}
+
 /// Binds `addr` (port 0 picks a free one); the listener reports the address it got.
 pub fn bind(addr: SocketAddr) -> Result<TcpIncoming> {
     TcpIncoming::bind(addr).map_err(|e| Error::Transport(format!("cannot listen on {addr}: {e}")))

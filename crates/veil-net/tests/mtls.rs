@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
+use std::time::Duration;
 
-use tokio::sync::oneshot;
 use veil_net::pki::{self, Extra};
-use veil_net::transport::{bind, connect, server};
+use veil_net::transport::{Running, bind, connect, server, spawn};
 use veil_net::{Limits, TlsIdentity, probe};
 
 fn make_pki(dir: &Path) {
@@ -22,24 +22,15 @@ fn make_pki(dir: &Path) {
 }
 
 /// Serves the probe as `coordinator` of the PKI in `dir`; returns its address and a stop.
-async fn serve(dir: &Path) -> (String, oneshot::Sender<()>) {
+async fn serve(dir: &Path) -> (String, Running) {
     let limits = Limits::default();
     let tls = TlsIdentity::load(dir, "coordinator").unwrap();
     let incoming = bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = incoming.local_addr().unwrap().to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
     let router = server(&tls, &limits)
         .unwrap()
         .add_service(probe::service(&limits));
-    tokio::spawn(async move {
-        router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (addr, stop)
+    (addr, spawn(router, incoming))
 }
 
 async fn who(addr: &str, server_name: &str, dir: &Path, name: &str) -> veil_net::Result<String> {
@@ -93,7 +84,8 @@ async fn mutual_tls_admits_the_ca_s_parties_and_refuses_everyone_else() {
         .await
         .unwrap_err();
     assert!(matches!(err, veil_net::Error::Transport(_)), "{err}");
-    let _ = (stop.send(()), their_stop.send(()));
+    stop.stop(Duration::from_secs(1)).await;
+    their_stop.stop(Duration::from_secs(1)).await;
 }
 
 #[test]

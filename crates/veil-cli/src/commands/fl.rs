@@ -1,18 +1,26 @@
-//! `veil fl simulate`
+//! `veil fl simulate | serve | join`
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
-use veil_fl::coordinator::{Plan, SecurePlan};
+use veil_core::Table;
+use veil_fl::checkpoint::Checkpoint;
+use veil_fl::coordinator::{Coordinator, Plan, SecurePlan};
+use veil_fl::participant::{LocalData, participate};
 use veil_fl::simulate::{Partition, Simulation, simulate};
 use veil_ml::ModelKind;
+use veil_net::transport::{bind, connect, ctrl_c, server, spawn};
+use veil_net::{Limits, TlsIdentity, probe};
 
-use crate::cli::{FlCommand, FlSimulateArgs};
+use crate::cli::{FlCommand, FlJoinArgs, FlModelArgs, FlServeArgs, FlSimulateArgs};
 use crate::report;
 
 pub fn run(cmd: &FlCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         FlCommand::Simulate(args) => simulate_command(args, json),
+        FlCommand::Serve(args) => serve(args, json),
+        FlCommand::Join(args) => join(args, json),
     }
 }
 
@@ -22,51 +30,75 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+fn plan(
+    t: &FlModelArgs,
+    clients_per_round: usize,
+    min_clients: usize,
+    answer_timeout: Duration,
+) -> Plan {
+    Plan {
+        kind: t.model,
+        hidden: if t.model == ModelKind::Mlp {
+            t.hidden.clone()
+        } else {
+            Vec::new()
+        },
+        activation: t.activation,
+        rounds: t.rounds,
+        clients_per_round,
+        min_clients,
+        local_epochs: t.local_epochs,
+        lr: t.lr,
+        batch_size: t.batch_size,
+        answer_timeout,
+        seed: t.seed,
+        secure: t.secagg.then_some(SecurePlan {
+            threshold: t.threshold,
+            clip: t.clip,
+        }),
+    }
+}
+
+fn all_aborted(rounds: usize, aborted: usize, threshold: usize) -> anyhow::Result<()> {
+    if rounds > 0 && aborted == rounds {
+        anyhow::bail!(veil_fl::Error::Aborted {
+            stage: "every round",
+            have: 0,
+            threshold,
+        });
+    }
+    Ok(())
+}
+
 fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
     let partition: Partition = args.split.parse()?;
-    let sim = Simulation {
-        data: args.data.clone(),
-        label: args.label.clone(),
-        plan: Plan {
-            kind: args.model,
-            hidden: if args.model == ModelKind::Mlp {
-                args.hidden.clone()
-            } else {
-                Vec::new()
-            },
-            activation: args.activation,
-            rounds: args.rounds,
-            clients_per_round: args.clients_per_round.unwrap_or(args.clients),
-            min_clients: args.clients,
-            local_epochs: args.local_epochs,
-            lr: args.lr,
-            batch_size: args.batch_size,
-            answer_timeout: Duration::from_secs(120),
-            seed: args.seed,
-            secure: args.secagg.then_some(SecurePlan {
-                threshold: args.threshold,
-                clip: args.clip,
-            }),
-        },
-        clients: args.clients,
-        partition,
-        seed: args.seed,
-        dropout: args.dropout,
-    };
     if !(0.0..1.0).contains(&args.dropout) {
         anyhow::bail!(veil_fl::Error::InvalidParameter {
             name: "dropout",
             why: format!("{} is not a probability below 1", args.dropout),
         });
     }
+    let t = &args.train;
+    let sim = Simulation {
+        data: args.data.clone(),
+        label: args.label.clone(),
+        plan: plan(
+            t,
+            args.clients_per_round.unwrap_or(args.clients),
+            args.clients,
+            Duration::from_secs(120),
+        ),
+        clients: args.clients,
+        partition,
+        seed: t.seed,
+        dropout: args.dropout,
+    };
     let r = runtime()?.block_on(simulate(&sim))?;
-    if r.rounds > 0 && r.aborted_rounds == r.rounds {
-        anyhow::bail!(veil_fl::Error::Aborted {
-            stage: "every round",
-            have: 0,
-            threshold: args.threshold.unwrap_or(2 * args.clients / 3 + 1),
-        });
-    }
+    all_aborted(
+        r.rounds,
+        r.aborted_rounds,
+        t.threshold.unwrap_or(2 * args.clients / 3 + 1),
+    )?;
     if json {
         report::json(&json!({
             "test_accuracy": r.test_accuracy,
@@ -78,15 +110,15 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
             "round_seconds": r.round_seconds,
             "clients": args.clients,
             "split": args.split,
-            "model": args.model.to_string(),
+            "model": t.model.to_string(),
             "shard_rows": r.shard_rows,
-            "secagg": args.secagg,
+            "secagg": t.secagg,
         }))
     } else {
         println!(
             "federated {}{}: test accuracy {:.4} (centralised {:.4}) after {} rounds over {} clients ({})",
-            args.model,
-            if args.secagg {
+            t.model,
+            if t.secagg {
                 " with secure aggregation"
             } else {
                 ""
@@ -107,4 +139,146 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
         );
         Ok(())
     }
+}
+
+fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
+    let limits = Limits::default();
+    let tls = TlsIdentity::load(&args.tls, &args.name)?;
+    std::fs::create_dir_all(&args.state).map_err(|e| veil_core::Error::io(&args.state, e))?;
+    let resume = Checkpoint::load(&args.state)?;
+    let resumed_from = resume.as_ref().map(|c| c.round);
+    let coordinator = Coordinator::new(
+        plan(
+            &args.train,
+            args.clients_per_round,
+            args.min_clients,
+            Duration::from_secs(args.answer_timeout),
+        ),
+        limits.max_message_bytes,
+    )?;
+    let state_dir = args.state.clone();
+    let report = runtime()?.block_on(async {
+        let incoming = bind(args.listen)?;
+        let router = server(&tls, &limits)?
+            .add_service(coordinator.service())
+            .add_service(probe::service(&limits));
+        let serving = spawn(router, incoming);
+        if !json {
+            eprintln!(
+                "listening on {}; waiting for {} clients{}",
+                args.listen,
+                args.min_clients,
+                resumed_from.map_or(String::new(), |r| format!(" (resuming after round {r})"))
+            );
+        }
+        let outcome = tokio::select! {
+            r = coordinator.run_resumable(resume, |c| c.save(&state_dir)) => Some(r),
+            () = ctrl_c() => None,
+        };
+        match &outcome {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => coordinator.close(&format!("the coordinator stopped: {e}")),
+            None => coordinator.close("the coordinator was interrupted"),
+        }
+        // Give the clients a moment to read that the run is over, then stop serving (and
+        // stop waiting for streams a client keeps open after that).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        serving.stop(Duration::from_secs(5)).await;
+        anyhow::Ok(outcome)
+    })?;
+    let Some(report) = report else {
+        anyhow::bail!(veil_fl::Error::Protocol(format!(
+            "interrupted; the state after the last completed round is in {}",
+            args.state.display()
+        )));
+    };
+    let report = report?;
+    let aborted = report.rounds.iter().filter(|r| r.aborted).count();
+    if let Some(out) = &args.out {
+        veil_ml::model_file::save(&report.model, out)?;
+    }
+    all_aborted(
+        report.rounds.len(),
+        aborted,
+        args.train.threshold.unwrap_or(0),
+    )?;
+    if json {
+        report::json(&json!({
+            "rounds": report.rounds.len(),
+            "aborted_rounds": aborted,
+            "dropped_clients": report.dropped_clients,
+            "resumed_from": resumed_from,
+            "model": args.out.as_ref().map(|p| p.display().to_string()),
+            "state": args.state.display().to_string(),
+        }))
+    } else {
+        println!(
+            "{} rounds ({} aborted, {} dropped clients){}",
+            report.rounds.len(),
+            aborted,
+            report.dropped_clients,
+            args.out.as_ref().map_or(String::new(), |p| format!(
+                "; model written to {}",
+                p.display()
+            ))
+        );
+        Ok(())
+    }
+}
+
+fn join(args: &FlJoinArgs, json: bool) -> anyhow::Result<()> {
+    let limits = Limits::default();
+    let tls = TlsIdentity::load(&args.tls, &args.name)?;
+    let table = Table::load(&args.data)?;
+    let mut data = LocalData::new(table, &args.label)?;
+    if let Some(e) = args.local_epochs {
+        data = data.with_local_epochs(e);
+    }
+    let data = Arc::new(data);
+    let server_name = match &args.server_name {
+        Some(n) => n.clone(),
+        None => host_of(&args.server),
+    };
+    let report = runtime()?.block_on(async {
+        // The coordinator may not be up yet: keep trying for --wait seconds.
+        let deadline = Instant::now() + Duration::from_secs(args.wait);
+        let channel = loop {
+            match connect(&args.server, &server_name, &tls, &limits).await {
+                Ok(c) => break c,
+                Err(e) if e.to_string().contains("tcp connect") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(anyhow::Error::from(e)),
+            }
+        };
+        let run = participate(channel, &args.name, data, limits.max_message_bytes, None);
+        tokio::select! {
+            r = run => Ok(Some(r?)),
+            () = ctrl_c() => Ok(None),
+        }
+    })?;
+    let Some(report) = report else {
+        anyhow::bail!(veil_fl::Error::Protocol("interrupted".into()));
+    };
+    if json {
+        report::json(&json!({
+            "rounds": report.rounds,
+            "bytes_sent": report.bytes_sent,
+        }))
+    } else {
+        println!(
+            "the run is over: trained in {} rounds, sent {:.1} KB",
+            report.rounds,
+            report.bytes_sent as f64 / 1e3
+        );
+        Ok(())
+    }
+}
+
+/// The host part of HOST:PORT ([v6]:PORT too).
+fn host_of(server: &str) -> String {
+    let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
 }
