@@ -315,7 +315,9 @@ impl Coordinator {
                     updates.push((self.name_of(id), weight, delta));
                 }
                 None => {}
-                Some(other) => tracing::warn!(client = id, round, "rejected update: {other:?}"),
+                Some(other) => {
+                    tracing::warn!(client = id, round, "rejected update: {}", kind(&other))
+                }
             }
         }
         // Summed in the order of the clients' names, which (unlike their ids, given in the
@@ -479,7 +481,11 @@ impl Coordinator {
                     sum_sq.iter_mut().zip(&q).for_each(|(a, b)| *a += b);
                 }
                 other => {
-                    tracing::warn!(client = id, "bad or missing moments: {other:?}");
+                    tracing::warn!(
+                        client = id,
+                        "bad or missing moments: {}",
+                        other.as_ref().map_or("no answer", kind)
+                    );
                     dropped.insert(id);
                     self.leave(id);
                 }
@@ -685,6 +691,20 @@ impl Coordinator {
             rounds,
             dropped_clients: dropped.len(),
         })
+    }
+}
+
+/// What kind of message a client sent, for logs: never its content, which may be an update,
+/// statistics or secret shares.
+fn kind(body: &FromClient) -> &'static str {
+    match body {
+        FromClient::Hello(_) => "a hello",
+        FromClient::Moments(_) => "moments (malformed, or not asked for)",
+        FromClient::Update(_) => "an update for another round, of the wrong length, or not finite",
+        FromClient::Advert(_) => "a key advert",
+        FromClient::ShareKeys(_) => "shares",
+        FromClient::Masked(_) => "a masked input",
+        FromClient::Unmasking(_) => "unmasking shares",
     }
 }
 
