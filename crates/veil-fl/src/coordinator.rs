@@ -9,7 +9,7 @@
 //! (a straggler) is left out of that round, and one whose stream ends leaves the run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,8 @@ struct Member {
     name: String,
     classes: Vec<String>,
     outbox: Outbox,
-    inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<FromClient>>>,
+    /// The client's messages with the step each answers.
+    inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<(u64, FromClient)>>>,
 }
 
 struct Shared {
@@ -115,6 +116,8 @@ struct Shared {
     members: Mutex<BTreeMap<u32, Member>>,
     schema: Mutex<Option<(Vec<String>, String)>>,
     next_id: AtomicU32,
+    /// The step number of the next question to a client.
+    next_step: AtomicU64,
     /// Set when the run is over: a client joining late is told so at once.
     finished: std::sync::atomic::AtomicBool,
 }
@@ -130,9 +133,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn send(outbox: &Outbox, body: ToClient) -> bool {
+/// Sends `body` as step `step` (0: a message that asks nothing).
+fn send(outbox: &Outbox, step: u64, body: ToClient) -> bool {
     outbox
-        .try_send(Ok(CoordinatorMessage { body: Some(body) }))
+        .try_send(Ok(CoordinatorMessage {
+            step,
+            body: Some(body),
+        }))
         .is_ok()
 }
 
@@ -152,6 +159,7 @@ impl Coordinator {
                 members: Mutex::new(BTreeMap::new()),
                 schema: Mutex::new(None),
                 next_id: AtomicU32::new(1),
+                next_step: AtomicU64::new(1),
                 finished: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -171,6 +179,7 @@ impl Coordinator {
         for m in lock(&self.shared.members).values() {
             send(
                 &m.outbox,
+                0,
                 ToClient::Done(Done {
                     reason: reason.to_string(),
                     refused: true,
@@ -189,7 +198,7 @@ impl Coordinator {
         name: String,
         schema: Schema,
         outbox: Outbox,
-    ) -> Result<(u32, mpsc::Sender<FromClient>), String> {
+    ) -> Result<(u32, mpsc::Sender<(u64, FromClient)>), String> {
         {
             let mut fixed = lock(&self.shared.schema);
             match &*fixed {
@@ -249,23 +258,36 @@ impl Coordinator {
         }
     }
 
-    /// Sends `body` to client `id` and waits for its answer; `None` if it is gone or late.
+    /// Sends `body` to client `id` as a new step and waits for its answer to that step;
+    /// `None` if it is gone or late. Answers to other steps (late or replayed) that come
+    /// first are discarded.
     async fn ask(&self, id: u32, body: ToClient) -> Option<FromClient> {
         let (outbox, inbox) = {
             let members = lock(&self.shared.members);
             let m = members.get(&id)?;
             (m.outbox.clone(), m.inbox.clone())
         };
-        if !send(&outbox, body) {
+        let step = self.shared.next_step.fetch_add(1, Ordering::Relaxed);
+        if !send(&outbox, step, body) {
             return None;
         }
+        let deadline = tokio::time::Instant::now() + self.shared.plan.answer_timeout;
         let mut inbox = inbox.lock().await;
-        match tokio::time::timeout(self.shared.plan.answer_timeout, inbox.recv()).await {
-            Ok(Some(answer)) => Some(answer),
-            Ok(None) => None,
-            Err(_) => {
-                tracing::warn!(client = id, "no answer in time: left out of this step");
-                None
+        loop {
+            match tokio::time::timeout_at(deadline, inbox.recv()).await {
+                Ok(Some((answered, answer))) if answered == step => return Some(answer),
+                Ok(Some((answered, answer))) => tracing::warn!(
+                    client = id,
+                    step,
+                    answered,
+                    "discarded {} answering another step (late or replayed)",
+                    kind(&answer)
+                ),
+                Ok(None) => return None,
+                Err(_) => {
+                    tracing::warn!(client = id, "no answer in time: left out of this step");
+                    return None;
+                }
             }
         }
     }
@@ -315,9 +337,12 @@ impl Coordinator {
                     updates.push((self.name_of(id), weight, delta));
                 }
                 None => {}
-                Some(other) => {
-                    tracing::warn!(client = id, round, "rejected update: {}", kind(&other))
-                }
+                Some(other) => tracing::warn!(
+                    client = id,
+                    round,
+                    "rejected {}: not an update for this round of {dims} finite values and a positive weight",
+                    kind(&other)
+                ),
             }
         }
         // Summed in the order of the clients' names, which (unlike their ids, given in the
@@ -483,7 +508,7 @@ impl Coordinator {
                 other => {
                     tracing::warn!(
                         client = id,
-                        "bad or missing moments: {}",
+                        "left out: moments malformed or missing (got {})",
                         other.as_ref().map_or("no answer", kind)
                     );
                     dropped.insert(id);
@@ -669,6 +694,7 @@ impl Coordinator {
         for m in lock(&self.shared.members).values() {
             send(
                 &m.outbox,
+                0,
                 ToClient::Done(Done {
                     reason: "training finished".into(),
                     refused: false,
@@ -699,8 +725,8 @@ impl Coordinator {
 fn kind(body: &FromClient) -> &'static str {
     match body {
         FromClient::Hello(_) => "a hello",
-        FromClient::Moments(_) => "moments (malformed, or not asked for)",
-        FromClient::Update(_) => "an update for another round, of the wrong length, or not finite",
+        FromClient::Moments(_) => "moments",
+        FromClient::Update(_) => "an update",
         FromClient::Advert(_) => "a key advert",
         FromClient::ShareKeys(_) => "shares",
         FromClient::Masked(_) => "a masked input",
@@ -749,6 +775,7 @@ impl Federation for Coordinator {
             match tokio::time::timeout(self.shared.plan.answer_timeout, inbound.message()).await {
                 Ok(Ok(Some(ClientMessage {
                     body: Some(FromClient::Hello(h)),
+                    ..
                 }))) => h,
                 _ => {
                     return Err(Status::invalid_argument(
@@ -768,6 +795,7 @@ impl Federation for Coordinator {
         if self.shared.finished.load(Ordering::SeqCst) {
             send(
                 &outbox,
+                0,
                 ToClient::Done(Done {
                     reason: "the run is over".into(),
                     refused: false,
@@ -782,17 +810,20 @@ impl Federation for Coordinator {
                     refuse(reason)
                 })?;
         tracing::info!(client = %peer, id, "client joined");
-        send(&outbox, ToClient::Welcome(Welcome { id }));
+        send(&outbox, 0, ToClient::Welcome(Welcome { id }));
         let me = self.clone();
         tokio::spawn(async move {
             loop {
                 match inbound.message().await {
-                    Ok(Some(ClientMessage { body: Some(body) })) => {
-                        if to_inbox.send(body).await.is_err() {
+                    Ok(Some(ClientMessage {
+                        step,
+                        body: Some(body),
+                    })) => {
+                        if to_inbox.send((step, body)).await.is_err() {
                             break;
                         }
                     }
-                    Ok(Some(ClientMessage { body: None })) => {
+                    Ok(Some(ClientMessage { body: None, .. })) => {
                         tracing::warn!(client = id, "empty message ignored");
                     }
                     Ok(None) | Err(_) => break,

@@ -285,14 +285,19 @@ pub async fn participate(
     };
     // The step of the current round at which this client drops out, if it does.
     let mut drop_at: Option<u8> = None;
-    let send = |body: FromClient, report: &mut ParticipantReport| {
-        let msg = ClientMessage { body: Some(body) };
+    // Every answer echoes the step of the coordinator's question (0 for the hello).
+    let send = |step: u64, body: FromClient, report: &mut ParticipantReport| {
+        let msg = ClientMessage {
+            step,
+            body: Some(body),
+        };
         report.bytes_sent += msg.encoded_len() as u64;
         outbox
             .try_send(msg)
             .map_err(|_| protocol("the stream to the coordinator is closed"))
     };
     send(
+        0,
         FromClient::Hello(Hello {
             name: name.to_string(),
             schema: Some(data.schema()?),
@@ -309,20 +314,21 @@ pub async fn participate(
         .into_inner();
     // The secure-aggregation round in progress, and the answer to send for it.
     let mut secure: Option<SecureRound> = None;
-    let mut pending: Option<FromClient> = None;
+    let mut pending: Option<(u64, FromClient)> = None;
     loop {
-        if let Some(body) = pending.take() {
-            send(body, &mut report)?;
+        if let Some((step, body)) = pending.take() {
+            send(step, body, &mut report)?;
         }
         let message = inbound
             .message()
             .await
             .map_err(|s| Error::from(veil_net::transport::call_failed("coordinator", &s)))?
             .ok_or_else(|| protocol("the coordinator closed the stream before the run was over"))?;
+        let step = message.step;
         match message.body {
             Some(ToClient::Welcome(_)) => {}
             Some(ToClient::MomentsRequest(_)) => {
-                send(FromClient::Moments(data.moments()), &mut report)?
+                send(step, FromClient::Moments(data.moments()), &mut report)?
             }
             Some(ToClient::Train(t)) => {
                 if dropout.as_mut().and_then(|d| d.decide(1)).is_some() {
@@ -332,7 +338,7 @@ pub async fn participate(
                 let update = tokio::task::spawn_blocking(move || d.train(&t))
                     .await
                     .map_err(|e| protocol(format!("local training stopped: {e}")))??;
-                send(FromClient::Update(update), &mut report)?;
+                send(step, FromClient::Update(update), &mut report)?;
                 report.rounds += 1;
             }
             Some(ToClient::SecaggStart(start)) => {
@@ -345,7 +351,7 @@ pub async fn participate(
                     .await
                     .map_err(|e| protocol(format!("local training stopped: {e}")))?;
                 secure = skip_on_error(prepared.map(|(round, advert)| {
-                    pending = Some(FromClient::Advert(advert));
+                    pending = Some((step, FromClient::Advert(advert)));
                     round
                 }));
             }
@@ -356,7 +362,7 @@ pub async fn participate(
                 pending = secure
                     .as_mut()
                     .and_then(|r| skip_on_error(r.share_keys(&roster)))
-                    .map(FromClient::ShareKeys);
+                    .map(|m| (step, FromClient::ShareKeys(m)));
             }
             Some(ToClient::Shares(shares)) => {
                 if drop_at == Some(2) {
@@ -365,7 +371,7 @@ pub async fn participate(
                 pending = secure
                     .as_mut()
                     .and_then(|r| skip_on_error(r.masked(&shares)))
-                    .map(FromClient::Masked);
+                    .map(|m| (step, FromClient::Masked(m)));
             }
             Some(ToClient::Survivors(survivors)) => {
                 if drop_at == Some(3) {
@@ -374,7 +380,7 @@ pub async fn participate(
                 pending = secure
                     .take()
                     .and_then(|r| skip_on_error(r.unmasking(&survivors)))
-                    .map(FromClient::Unmasking);
+                    .map(|m| (step, FromClient::Unmasking(m)));
                 report.rounds += usize::from(pending.is_some());
             }
             Some(ToClient::Done(done)) => {

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tonic::transport::Channel;
 use veil_core::Table;
 use veil_fl::coordinator::{Coordinator, Plan};
 use veil_fl::participant::{LocalData, participate};
@@ -33,8 +34,9 @@ fn plan(rounds: usize) -> Plan {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_hospitals_train_one_model_over_mutual_tls() {
+/// A PKI with certificates for the coordinator and `clients`, and a coordinator for `plan`
+/// serving on loopback: the PKI's directory, the coordinator, and its address.
+fn start(plan: Plan, clients: &[&str]) -> (tempfile::TempDir, Coordinator, String) {
     let dir = tempfile::tempdir().unwrap();
     let pki_dir = dir.path();
     pki::init(pki_dir, false).unwrap();
@@ -43,11 +45,11 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
         ips: vec!["127.0.0.1".parse().unwrap()],
     };
     pki::issue(pki_dir, "coordinator", &local, false).unwrap();
-    for name in ["hospital-a", "hospital-b", "hospital-c", "impostor"] {
+    for name in clients {
         pki::issue(pki_dir, name, &Extra::default(), false).unwrap();
     }
     let limits = Limits::default();
-    let coordinator = Coordinator::new(plan(15), limits.max_message_bytes).unwrap();
+    let coordinator = Coordinator::new(plan, limits.max_message_bytes).unwrap();
     let incoming = bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = incoming.local_addr().unwrap().to_string();
     let tls = TlsIdentity::load(pki_dir, "coordinator").unwrap();
@@ -55,6 +57,24 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
         .unwrap()
         .add_service(coordinator.service());
     tokio::spawn(async move { router.serve_with_incoming(incoming).await.unwrap() });
+    (dir, coordinator, addr)
+}
+
+/// A channel to the coordinator at `addr` as client `name`.
+async fn channel(pki_dir: &std::path::Path, addr: &str, name: &str) -> Channel {
+    let tls = TlsIdentity::load(pki_dir, name).unwrap();
+    connect(addr, "coordinator", &tls, &Limits::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hospitals_train_one_model_over_mutual_tls() {
+    let (dir, coordinator, addr) = start(
+        plan(15),
+        &["hospital-a", "hospital-b", "hospital-c", "impostor"],
+    );
+    let pki_dir = dir.path();
 
     // Shards: rows i ≡ k (mod 3) for hospital k, the last 20% of rows held out for testing.
     let table = Table::load("builtin:breast-cancer").unwrap();
@@ -67,10 +87,7 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
     let join = |name: &'static str, shard: Table, as_name: &'static str| {
         let (pki_dir, addr) = (pki_dir.to_path_buf(), addr.clone());
         tokio::spawn(async move {
-            let tls = TlsIdentity::load(&pki_dir, name).unwrap();
-            let channel = connect(&addr, "coordinator", &tls, &Limits::default())
-                .await
-                .unwrap();
+            let channel = channel(&pki_dir, &addr, name).await;
             let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
             participate(
                 channel,
@@ -153,4 +170,116 @@ async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisa
         .fold(0.0, f64::max);
     assert!(worst < 1e-4, "largest parameter difference {worst}");
     assert!((plain.test_accuracy - secure.test_accuracy).abs() < 0.01);
+}
+
+/// A client driven by hand: it answers round 1 only after the coordinator has given up on
+/// it (in round 2, before round 2's answer), and in round 3 first replays its round-2
+/// answer. Neither may be taken for the answer being waited for: every round after the
+/// first counts all three clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
+    use veil_fl::proto::client_message::Body as FromClient;
+    use veil_fl::proto::coordinator_message::Body as ToClient;
+    use veil_fl::proto::federation_client::FederationClient;
+    use veil_fl::proto::{ClientMessage, Hello, Moments, Schema, Update};
+
+    let names = ["hospital-a", "hospital-b", "straggler"];
+    let plan = Plan {
+        answer_timeout: Duration::from_millis(1500),
+        ..plan(3)
+    };
+    let (dir, coordinator, addr) = start(plan, &names);
+    let table = Table::load("builtin:breast-cancer").unwrap();
+    let n = table.num_rows();
+    for (k, name) in names[..2].iter().enumerate() {
+        let shard = table.take(&(0..n).filter(|i| i % 2 == k).collect::<Vec<_>>());
+        let channel = channel(dir.path(), &addr, name).await;
+        let (name, max) = (name.to_string(), Limits::default().max_message_bytes);
+        tokio::spawn(async move {
+            let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
+            participate(channel, &name, data, max, None).await.unwrap()
+        });
+    }
+    let features: Vec<String> = table
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .filter(|c| c != "malignant")
+        .collect();
+    let d = features.len();
+    let (outbox, outgoing) = tokio::sync::mpsc::channel(8);
+    let say = |step: u64, body: FromClient| {
+        outbox
+            .try_send(ClientMessage {
+                step,
+                body: Some(body),
+            })
+            .unwrap()
+    };
+    say(
+        0,
+        FromClient::Hello(Hello {
+            name: "straggler".into(),
+            schema: Some(Schema {
+                features,
+                label: "malignant".into(),
+                classes: table.class_labels("malignant").unwrap(),
+            }),
+        }),
+    );
+    let mut client = FederationClient::new(channel(dir.path(), &addr, "straggler").await);
+    let mut inbound = client
+        .join(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+        .await
+        .unwrap()
+        .into_inner();
+    let run = tokio::spawn({
+        let coordinator = coordinator.clone();
+        async move { coordinator.run().await.unwrap() }
+    });
+    let update = |round: u64| {
+        FromClient::Update(Update {
+            round,
+            weight: 1.0,
+            delta: vec![0.0; d + 1],
+            loss: 0.0,
+        })
+    };
+    let mut earlier: Vec<(u64, u64)> = Vec::new();
+    while let Some(message) = inbound.message().await.unwrap() {
+        match message.body.unwrap() {
+            ToClient::MomentsRequest(_) => say(
+                message.step,
+                FromClient::Moments(Moments {
+                    count: 0.0,
+                    sum: vec![0.0; d],
+                    sum_sq: vec![0.0; d],
+                }),
+            ),
+            ToClient::Train(t) => {
+                match t.round {
+                    1 => {}
+                    2 => {
+                        let (step, round) = earlier[0];
+                        say(step, update(round));
+                        say(message.step, update(t.round));
+                    }
+                    _ => {
+                        let (step, round) = earlier[1];
+                        say(step, update(round));
+                        say(message.step, update(t.round));
+                    }
+                }
+                earlier.push((message.step, t.round));
+            }
+            ToClient::Done(done) => {
+                assert!(!done.refused, "{}", done.reason);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let report = run.await.unwrap();
+    let answered: Vec<usize> = report.rounds.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [2, 3, 3]);
 }
