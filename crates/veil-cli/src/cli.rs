@@ -140,6 +140,17 @@ pub struct FlModelArgs {
     /// Seed of the initial weights, client selection and local batch order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// FedProx's proximal weight μ: local training minimises loss + μ/2·‖w − w_global‖²,
+    /// which keeps clients with unlike data from drifting apart (0: FedAvg).
+    #[arg(long, default_value_t = 0.0)]
+    pub mu: f64,
+    /// How updates are combined without --secagg: fedavg (mean weighted by rows), or,
+    /// against poisoned updates, median or trimmed-mean (coordinate-wise, unweighted).
+    #[arg(long, default_value = "fedavg", conflicts_with = "secagg")]
+    pub aggregator: veil_fl::aggregate::Aggregator,
+    /// With --aggregator trimmed-mean: the fraction of values dropped from each side.
+    #[arg(long, default_value_t = 0.2)]
+    pub trim: f64,
     /// Aggregate the updates securely: the coordinator learns only their sum.
     #[arg(long)]
     pub secagg: bool,

@@ -81,8 +81,24 @@ fn a_simulated_federation_matches_centralised_training() {
     hopeless.extend_from_slice(&["--dropout", "0.9", "--threshold", "5"]);
     fails(dir.path(), &hopeless, 12, "aborted");
 
+    // FedProx, and the robust aggregators, train as well on these (honest) clients.
+    for extra in [
+        &["--mu", "0.1"][..],
+        &["--aggregator", "median"],
+        &["--aggregator", "trimmed-mean"],
+    ] {
+        let mut with = args.to_vec();
+        with.extend_from_slice(extra);
+        let r = ok_json(dir.path(), &with);
+        let fed = r["test_accuracy"].as_f64().unwrap();
+        assert!(
+            (fed - central).abs() <= 0.02,
+            "{extra:?}: {fed} vs {central}"
+        );
+    }
+
     // Bad options and data: (extra arguments after the common ones, exit code, message).
-    let bad: [(&[&str], i32, &str); 3] = [
+    let bad: [(&[&str], i32, &str); 6] = [
         (
             &[
                 "--label",
@@ -100,6 +116,38 @@ fn a_simulated_federation_matches_centralised_training() {
             &["--label", "malignant", "--clients", "400"],
             2,
             "two rows each",
+        ),
+        (
+            &["--label", "malignant", "--clients", "5", "--mu=-1"],
+            2,
+            "non-negative",
+        ),
+        (
+            &[
+                "--label",
+                "malignant",
+                "--clients",
+                "5",
+                "--aggregator",
+                "trimmed-mean",
+                "--trim",
+                "0.5",
+            ],
+            2,
+            "below 0.5",
+        ),
+        (
+            &[
+                "--label",
+                "malignant",
+                "--clients",
+                "5",
+                "--aggregator",
+                "median",
+                "--secagg",
+            ],
+            2,
+            "cannot be used with",
         ),
     ];
     for (extra, code, needle) in bad {

@@ -23,6 +23,7 @@ use veil_core::Standardizer;
 use veil_ml::task::sorted_classes;
 use veil_ml::{Activation, Architecture, Model, ModelKind, Network, Task};
 
+use crate::aggregate::Aggregator;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::proto::client_message::Body as FromClient;
@@ -61,6 +62,10 @@ pub struct Plan {
     pub answer_timeout: Duration,
     /// Seed of the initial weights and of the client selection (public).
     pub seed: u64,
+    /// FedProx's proximal weight μ for local training (0: plain FedAvg).
+    pub mu: f64,
+    /// How visible updates are combined (secure aggregation always sums).
+    pub aggregator: Aggregator,
     /// Secure aggregation of the updates, if set.
     pub secure: Option<SecurePlan>,
 }
@@ -150,6 +155,21 @@ impl Coordinator {
             return Err(Error::InvalidParameter {
                 name: "rounds / clients",
                 why: "rounds, clients per round and minimum clients must be at least 1".into(),
+            });
+        }
+        if !(plan.mu.is_finite() && plan.mu >= 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "mu",
+                why: format!("{} must be a non-negative number", plan.mu),
+            });
+        }
+        if plan.secure.is_some() && plan.aggregator != Aggregator::Mean {
+            return Err(Error::InvalidParameter {
+                name: "aggregator",
+                why: format!(
+                    "{} needs to see each update; under secure aggregation the coordinator sees only their sum",
+                    plan.aggregator
+                ),
             });
         }
         Ok(Coordinator {
@@ -308,8 +328,8 @@ impl Coordinator {
         answers
     }
 
-    /// A round of plain FedAvg: the weighted mean of the answering clients' deltas, and
-    /// how many answered (`None` if none did).
+    /// A round without secure aggregation: the answering clients' deltas combined by the
+    /// plan's aggregator, and how many answered (`None` if none did).
     async fn plain_round(
         &self,
         round: usize,
@@ -348,15 +368,11 @@ impl Coordinator {
         // Summed in the order of the clients' names, which (unlike their ids, given in the
         // order they connected) a seeded run reproduces.
         updates.sort_by(|a, b| a.0.cmp(&b.0));
-        let (mut total_weight, mut sum) = (0.0, vec![0.0; dims]);
-        for (_, weight, delta) in &updates {
-            total_weight += weight;
-            sum.iter_mut()
-                .zip(delta)
-                .for_each(|(a, v)| *a += weight * v);
-        }
-        let average = (!updates.is_empty()).then(|| sum.iter().map(|s| s / total_weight).collect());
-        (average, updates.len())
+        let updates: Vec<(f64, Vec<f64>)> = updates.into_iter().map(|(_, w, d)| (w, d)).collect();
+        (
+            self.shared.plan.aggregator.combine(&updates, dims),
+            updates.len(),
+        )
     }
 
     /// A round of FedAvg under secure aggregation: each client sends its delta times its
@@ -653,7 +669,7 @@ impl Coordinator {
                 local_epochs: plan.local_epochs as u32,
                 lr: plan.lr,
                 batch_size: plan.batch_size as u32,
-                mu: 0.0,
+                mu: plan.mu,
             };
             let (average, answered) = match plan.secure {
                 Some(secure) => {

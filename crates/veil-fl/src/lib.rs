@@ -6,6 +6,7 @@
 //! Updates enter the aggregation through [`quantize`]: real vectors to Z_2^32 without
 //! overflow or bias.
 
+pub mod aggregate;
 pub mod checkpoint;
 pub mod coordinator;
 pub mod error;

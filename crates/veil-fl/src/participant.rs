@@ -173,6 +173,7 @@ impl LocalData {
             momentum: 0.0,
             l2: 0.0,
             seed: t.seed,
+            proximal: t.mu,
         };
         let report = fit(&mut net, x.view(), y.view(), &config, |_| {}).map_err(data)?;
         let delta = net

@@ -30,6 +30,8 @@ fn plan(rounds: usize) -> Plan {
         batch_size: 16,
         answer_timeout: Duration::from_secs(30),
         seed: 1,
+        mu: 0.0,
+        aggregator: veil_fl::aggregate::Aggregator::Mean,
         secure: None,
     }
 }

@@ -190,6 +190,7 @@ impl ModelConfig {
                 momentum: 0.9,
                 l2: 1e-4,
                 seed,
+                proximal: 0.0,
             },
         }
     }

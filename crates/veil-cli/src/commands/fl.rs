@@ -35,8 +35,8 @@ fn plan(
     clients_per_round: usize,
     min_clients: usize,
     answer_timeout: Duration,
-) -> Plan {
-    Plan {
+) -> veil_fl::Result<Plan> {
+    Ok(Plan {
         kind: t.model,
         hidden: if t.model == ModelKind::Mlp {
             t.hidden.clone()
@@ -52,11 +52,18 @@ fn plan(
         batch_size: t.batch_size,
         answer_timeout,
         seed: t.seed,
+        mu: t.mu,
+        aggregator: t.aggregator.with_trim(t.trim).ok_or_else(|| {
+            veil_fl::Error::InvalidParameter {
+                name: "trim",
+                why: format!("{} must be at least 0 and below 0.5", t.trim),
+            }
+        })?,
         secure: t.secagg.then_some(SecurePlan {
             threshold: t.threshold,
             clip: t.clip,
         }),
-    }
+    })
 }
 
 fn all_aborted(rounds: usize, aborted: usize, threshold: usize) -> anyhow::Result<()> {
@@ -87,7 +94,7 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
             args.clients_per_round.unwrap_or(args.clients),
             args.clients,
             Duration::from_secs(120),
-        ),
+        )?,
         clients: args.clients,
         partition,
         seed: t.seed,
@@ -113,15 +120,21 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
             "model": t.model.to_string(),
             "shard_rows": r.shard_rows,
             "secagg": t.secagg,
+            "aggregator": sim.plan.aggregator.to_string(),
+            "mu": t.mu,
         }))
     } else {
         println!(
-            "federated {}{}: test accuracy {:.4} (centralised {:.4}) after {} rounds over {} clients ({})",
+            "federated {}{}{}: test accuracy {:.4} (centralised {:.4}) after {} rounds over {} clients ({})",
             t.model,
             if t.secagg {
                 " with secure aggregation"
             } else {
                 ""
+            },
+            match sim.plan.aggregator {
+                veil_fl::aggregate::Aggregator::Mean => String::new(),
+                other => format!(" ({other})"),
             },
             r.test_accuracy,
             r.centralised_accuracy,
@@ -153,7 +166,7 @@ fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
             args.clients_per_round,
             args.min_clients,
             Duration::from_secs(args.answer_timeout),
-        ),
+        )?,
         limits.max_message_bytes,
     )?;
     let state_dir = args.state.clone();
