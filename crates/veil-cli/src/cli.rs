@@ -154,10 +154,16 @@ pub struct FlModelArgs {
     /// Aggregate the updates securely: the coordinator learns only their sum.
     #[arg(long)]
     pub secagg: bool,
-    /// With --secagg: the fewest clients a round may be left with [default: ⌊2n/3⌋+1 of the
-    /// round's n clients].
+    /// With --secagg: the fewest clients a round may be left with, and the shares that
+    /// rebuild a secret [default: ⌊2n/3⌋+1 of the round's n clients; with
+    /// --secagg-neighbours K, ⌊2(K+1)/3⌋+1 within each client's neighbourhood].
     #[arg(long, requires = "secagg")]
     pub threshold: Option<usize>,
+    /// With --secagg: SecAgg+ — each client shares keys and masks with K neighbours on a
+    /// random graph instead of with every other client (K = O(log n), e.g. 14 for 100
+    /// clients): client work grows with K, not n, and a round may exceed 255 clients.
+    #[arg(long, value_name = "K", requires = "secagg")]
+    pub secagg_neighbours: Option<usize>,
     /// With --secagg: each coordinate of an update is clipped to ±CLIP before encoding.
     #[arg(long, default_value_t = 10.0, requires = "secagg")]
     pub clip: f64,

@@ -81,11 +81,13 @@ fn a_simulated_federation_matches_centralised_training() {
     hopeless.extend_from_slice(&["--dropout", "0.9", "--threshold", "5"]);
     fails(dir.path(), &hopeless, 12, "aborted");
 
-    // FedProx, and the robust aggregators, train as well on these (honest) clients.
+    // FedProx, the robust aggregators (on these honest clients) and SecAgg+ (each client
+    // sharing with two neighbours) train as well.
     for extra in [
         &["--mu", "0.1"][..],
         &["--aggregator", "median"],
         &["--aggregator", "trimmed-mean"],
+        &["--secagg", "--secagg-neighbours", "2"],
     ] {
         let mut with = args.to_vec();
         with.extend_from_slice(extra);

@@ -73,8 +73,11 @@ pub struct Plan {
 /// How updates are securely aggregated ([`crate::secagg`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SecurePlan {
-    /// t, the fewest clients a round may be left with (default ⌊2n/3⌋ + 1 of the round's n).
+    /// t, the fewest clients a round (or with SecAgg+, a neighbourhood) may be left with
+    /// (default ⌊2m/3⌋ + 1 of the round's n clients, or of a neighbourhood's m = k + 1).
     pub threshold: Option<usize>,
+    /// SecAgg+: each client shares with this many neighbours only (None: with everyone).
+    pub neighbours: Option<usize>,
     /// Each coordinate of a client's delta is clipped to ±clip before it is encoded.
     pub clip: f64,
 }
@@ -161,6 +164,19 @@ impl Coordinator {
             return Err(Error::InvalidParameter {
                 name: "mu",
                 why: format!("{} must be a non-negative number", plan.mu),
+            });
+        }
+        if let Some(SecurePlan {
+            neighbours: None, ..
+        }) = plan.secure
+            && plan.clients_per_round > 255
+        {
+            return Err(Error::InvalidParameter {
+                name: "clients per round",
+                why: format!(
+                    "secure aggregation with everyone sharing with everyone takes at most 255 clients a round, not {}: share with a few neighbours only (SecAgg+)",
+                    plan.clients_per_round
+                ),
             });
         }
         if plan.secure.is_some() && plan.aggregator != Aggregator::Mean {
@@ -388,7 +404,11 @@ impl Coordinator {
         dims: usize,
     ) -> Result<(Option<Vec<f64>>, usize)> {
         let n = selected.len();
-        let threshold = secure.threshold.unwrap_or(2 * n / 3 + 1).clamp(2, 255);
+        let (graph, group) = match secure.neighbours {
+            Some(k) if k + 1 < n => (secagg::Graph::Harary { neighbours: k }, k + 1),
+            _ => (secagg::Graph::Complete, n),
+        };
+        let threshold = secure.threshold.unwrap_or(2 * group / 3 + 1).clamp(2, 255);
         let abort = |e: &Error| {
             tracing::warn!("secure aggregation: {e}");
             Ok((None, 0))
@@ -408,7 +428,7 @@ impl Coordinator {
         // |rows·clip(δ)| ≤ clip·N and rows ≤ N: every coordinate within ±bound.
         let bound = total_rows * secure.clip.max(1.0);
         let quantizer = Quantizer::new(bound, n)?;
-        let mut server = secagg::Server::new(session, config)?;
+        let mut server = secagg::Server::new(session, config, graph)?;
         let start = |id: u32| {
             ToClient::SecaggStart(SecAggStart {
                 train: Some(train(id)),
@@ -427,18 +447,16 @@ impl Coordinator {
                 tracing::warn!("{e}");
             }
         }
-        let roster = match server.roster() {
-            Ok(r) => r,
+        let u1 = match server.close_roster() {
+            Ok(u1) => u1,
             Err(e) => return abort(&e),
         };
-        let u1: Vec<u32> = roster.iter().map(|a| a.id).collect();
-        let roster = SecAggRoster {
-            adverts: roster.iter().map(wire::advert_out).collect(),
+        let roster = |id: u32| {
+            ToClient::Roster(SecAggRoster {
+                adverts: server.roster_for(id).iter().map(wire::advert_out).collect(),
+            })
         };
-        for (id, answer) in self
-            .ask_all(&u1, |_| ToClient::Roster(roster.clone()))
-            .await
-        {
+        for (id, answer) in self.ask_all(&u1, roster).await {
             if let Some(FromClient::ShareKeys(m)) = answer
                 && let Err(e) = wire::share_keys_in(id, &m).and_then(|m| server.share_keys(m))
             {
@@ -449,7 +467,9 @@ impl Coordinator {
             Ok(u) => u,
             Err(e) => return abort(&e),
         };
-        let shares = |id: u32| ToClient::Shares(wire::shares_out(&u2, &server.shares_for(id)));
+        let shares = |id: u32| {
+            ToClient::Shares(wire::shares_out(&server.u2_for(id), &server.shares_for(id)))
+        };
         let answers = self.ask_all(&u2, shares).await;
         for (id, answer) in answers {
             if let Some(FromClient::Masked(m)) = answer {
@@ -466,11 +486,12 @@ impl Coordinator {
             Ok(u) => u,
             Err(e) => return abort(&e),
         };
-        let survivors = SecAggSurvivors { u3: u3.clone() };
-        for (id, answer) in self
-            .ask_all(&u3, |_| ToClient::Survivors(survivors.clone()))
-            .await
-        {
+        let survivors = |id: u32| {
+            ToClient::Survivors(SecAggSurvivors {
+                u3: server.u3_for(id),
+            })
+        };
+        for (id, answer) in self.ask_all(&u3, survivors).await {
             if let Some(FromClient::Unmasking(m)) = answer
                 && let Err(e) = server.unmasking(wire::unmasking_in(id, &m))
             {

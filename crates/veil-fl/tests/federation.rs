@@ -157,6 +157,7 @@ async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisa
     let plain = simulate(&sim(None)).await.unwrap();
     let secure = simulate(&sim(Some(SecurePlan {
         threshold: None,
+        neighbours: None,
         clip: 10.0,
     })))
     .await
@@ -284,4 +285,54 @@ async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
     let report = run.await.unwrap();
     let answered: Vec<usize> = report.rounds.iter().map(|r| r.answered).collect();
     assert_eq!(answered, [2, 3, 3]);
+}
+
+#[test]
+fn plans_that_cannot_work_are_refused() {
+    use veil_fl::aggregate::Aggregator;
+    use veil_fl::coordinator::SecurePlan;
+    let secure = SecurePlan {
+        threshold: None,
+        neighbours: None,
+        clip: 10.0,
+    };
+    let refused = |plan: Plan, needle: &str| {
+        let err = Coordinator::new(plan, 1 << 20).err().unwrap().to_string();
+        assert!(err.contains(needle), "{err}");
+    };
+    refused(
+        Plan {
+            mu: -0.5,
+            ..plan(1)
+        },
+        "non-negative",
+    );
+    refused(
+        Plan {
+            aggregator: Aggregator::Median,
+            secure: Some(secure),
+            ..plan(1)
+        },
+        "only their sum",
+    );
+    let crowd = Plan {
+        clients_per_round: 300,
+        secure: Some(secure),
+        ..plan(1)
+    };
+    refused(crowd.clone(), "neighbours");
+    let sparse = SecurePlan {
+        neighbours: Some(16),
+        ..secure
+    };
+    assert!(
+        Coordinator::new(
+            Plan {
+                secure: Some(sparse),
+                ..crowd
+            },
+            1 << 20
+        )
+        .is_ok()
+    );
 }

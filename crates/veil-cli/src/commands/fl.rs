@@ -61,6 +61,7 @@ fn plan(
         })?,
         secure: t.secagg.then_some(SecurePlan {
             threshold: t.threshold,
+            neighbours: t.secagg_neighbours,
             clip: t.clip,
         }),
     })
@@ -120,6 +121,7 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
             "model": t.model.to_string(),
             "shard_rows": r.shard_rows,
             "secagg": t.secagg,
+            "secagg_neighbours": t.secagg_neighbours,
             "aggregator": sim.plan.aggregator.to_string(),
             "mu": t.mu,
         }))

@@ -28,8 +28,16 @@
 //! needed to learn more. Every key, mask and share is bound to the round's [`Session`], so
 //! messages replayed from another round fail.
 //!
-//! Limits: Shamir over GF(2⁸) gives at most 255 shares, so a round has at most 255
-//! clients (SecAgg+, which shares with a few neighbours only, lifts this).
+//! **SecAgg+** (Bell et al., "Secure Single-Server Aggregation with (Poly)Logarithmic
+//! Overhead", CCS 2020): with [`Graph::Harary`], each client deals shares to and agrees
+//! masks with only its k neighbours on a random k-regular graph (k = O(log n)) instead of
+//! everyone. Client cost falls from O(n) to O(k) key agreements and mask expansions; the
+//! threshold t then applies within each neighbourhood. The server draws the graph when it
+//! closes the roster and sends each client only its neighbourhood, so the client side is
+//! the same protocol on a smaller roster.
+//!
+//! Limits: Shamir over GF(2⁸) gives at most 255 shares, so a complete-graph round has at
+//! most 255 clients, and a SecAgg+ neighbourhood at most 254 (a round may have any number).
 
 mod client;
 mod crypto;
@@ -51,6 +59,18 @@ impl Session {
     pub fn random() -> Session {
         Session(veil_core::random::bytes())
     }
+}
+
+/// Who shares with and masks against whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graph {
+    /// Everyone with everyone (Bonawitz et al.).
+    Complete,
+    /// SecAgg+: each client with `neighbours` others on a random ring (a Harary graph).
+    Harary {
+        /// k, the neighbours of each client.
+        neighbours: usize,
+    },
 }
 
 /// A round's parameters, the same for all parties.

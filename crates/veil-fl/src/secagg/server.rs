@@ -4,13 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use blahaj::{Share, Sharks};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha20Rng;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::crypto::{apply_mask, commit, pairwise_seed, self_seed};
 use super::{
-    Advert, ClientId, Commitments, Config, MASK_KEY, MaskedInput, SEED, SHARE_LEN, SealedShare,
-    Session, ShareKeys, Unmasking,
+    Advert, ClientId, Commitments, Config, Graph, MASK_KEY, MaskedInput, SEED, SHARE_LEN,
+    SealedShare, Session, ShareKeys, Unmasking,
 };
 use crate::error::{Error, Result};
 
@@ -18,7 +21,11 @@ use crate::error::{Error, Result};
 pub struct Server {
     session: Session,
     config: Config,
+    graph: Graph,
     roster: BTreeMap<ClientId, Advert>,
+    /// Each client of U1 and the clients it deals shares to and masks with (itself
+    /// included), fixed with the roster.
+    neighbourhoods: BTreeMap<ClientId, BTreeSet<ClientId>>,
     sealed: BTreeMap<ClientId, ShareKeys>,
     masked: BTreeMap<ClientId, Vec<u32>>,
     /// Checked shares per dealer, from the holders of U3: (seed shares, mask-key shares).
@@ -28,13 +35,26 @@ pub struct Server {
 }
 
 impl Server {
-    /// The server of a round.
-    pub fn new(session: Session, config: Config) -> Result<Server> {
+    /// The server of a round whose clients share and mask along `graph`.
+    pub fn new(session: Session, config: Config, graph: Graph) -> Result<Server> {
         config.check()?;
+        if let Graph::Harary { neighbours } = graph
+            && !(config.threshold..=254).contains(&neighbours.saturating_add(1))
+        {
+            return Err(Error::InvalidParameter {
+                name: "neighbours",
+                why: format!(
+                    "{neighbours} neighbours: a neighbourhood (a client and its neighbours) must hold at least the threshold of {} and at most 254 clients",
+                    config.threshold
+                ),
+            });
+        }
         Ok(Server {
             session,
             config,
+            graph,
             roster: BTreeMap::new(),
+            neighbourhoods: BTreeMap::new(),
             sealed: BTreeMap::new(),
             masked: BTreeMap::new(),
             seeds: BTreeMap::new(),
@@ -56,10 +76,10 @@ impl Server {
 
     /// Stage 0: a client's keys (once per client).
     pub fn advert(&mut self, advert: Advert) -> Result<()> {
-        if !self.sealed.is_empty() {
+        if !self.neighbourhoods.is_empty() {
             return Err(Error::rejected(advert.id, "keys after the roster was sent"));
         }
-        if self.roster.len() >= 255 {
+        if self.graph == Graph::Complete && self.roster.len() >= 255 {
             return Err(Error::rejected(
                 advert.id,
                 "the round is full (255 clients)",
@@ -72,10 +92,31 @@ impl Server {
         Ok(())
     }
 
-    /// The roster U1 to send to every client, or an abort if it is below the threshold.
-    pub fn roster(&self) -> Result<Vec<Advert>> {
+    /// Closes stage 0: U1 is the clients whose keys arrived (an abort if too few), and
+    /// each one's neighbourhood is drawn.
+    pub fn close_roster(&mut self) -> Result<Vec<ClientId>> {
         self.enough("advertise keys", self.roster.len())?;
-        Ok(self.roster.values().cloned().collect())
+        let u1: Vec<ClientId> = self.roster.keys().copied().collect();
+        self.neighbourhoods = match self.graph {
+            Graph::Complete => {
+                let all: BTreeSet<ClientId> = u1.iter().copied().collect();
+                u1.iter().map(|&u| (u, all.clone())).collect()
+            }
+            Graph::Harary { neighbours } => harary(&u1, neighbours),
+        };
+        Ok(u1)
+    }
+
+    /// The part of the roster client `u` deals with: the adverts of its neighbourhood
+    /// (everyone, without SecAgg+).
+    pub fn roster_for(&self, u: ClientId) -> Vec<Advert> {
+        self.neighbourhood(u)
+            .map(|v| self.roster[v].clone())
+            .collect()
+    }
+
+    fn neighbourhood(&self, u: ClientId) -> impl Iterator<Item = &ClientId> {
+        self.neighbourhoods.get(&u).into_iter().flatten()
     }
 
     /// Stage 1: a client's sealed shares and commitments — one of each per client of U1.
@@ -92,7 +133,7 @@ impl Server {
         }
         let holders: BTreeSet<ClientId> = msg.sealed.iter().map(|s| s.to).collect();
         let committed: BTreeSet<ClientId> = msg.commitments.iter().map(|c| c.holder).collect();
-        let roster: BTreeSet<ClientId> = self.roster.keys().copied().collect();
+        let roster = self.neighbourhoods.get(&from).cloned().unwrap_or_default();
         if msg.sealed.iter().any(|s| s.from != from)
             || holders != roster
             || committed != roster
@@ -101,7 +142,7 @@ impl Server {
         {
             return Err(Error::rejected(
                 from,
-                "shares must be one per client of the roster, each from the sender",
+                "shares must be one per client of its neighbourhood, each from the sender",
             ));
         }
         self.sealed.insert(from, msg);
@@ -112,6 +153,22 @@ impl Server {
     pub fn u2(&self) -> Result<Vec<ClientId>> {
         self.enough("share keys", self.sealed.len())?;
         Ok(self.sealed.keys().copied().collect())
+    }
+
+    /// The clients of U2 that `u` masks with: those in its neighbourhood.
+    pub fn u2_for(&self, u: ClientId) -> Vec<ClientId> {
+        self.neighbourhood(u)
+            .filter(|v| self.sealed.contains_key(v))
+            .copied()
+            .collect()
+    }
+
+    /// The clients of U3 in `u`'s neighbourhood.
+    pub fn u3_for(&self, u: ClientId) -> Vec<ClientId> {
+        self.neighbourhood(u)
+            .filter(|v| self.masked.contains_key(v))
+            .copied()
+            .collect()
     }
 
     /// The shares dealt to `holder` by the clients of U2, to forward to it.
@@ -279,7 +336,10 @@ impl Server {
             apply_mask(&mut sum, &self_seed(b, *u, &self.session), false);
         }
         for (u, key) in dropped.iter().zip(&keys) {
-            for v in &u3 {
+            for v in self
+                .neighbourhood(*u)
+                .filter(|v| self.masked.contains_key(v))
+            {
                 let seed = pairwise_seed(
                     key,
                     *u,
@@ -293,4 +353,26 @@ impl Server {
         }
         Ok(sum)
     }
+}
+
+/// The neighbourhoods of a Harary graph H(k, n) with randomly permuted labels: the clients
+/// in a random order on a ring, each joined to the ⌈k/2⌉ on either side (Bell et al.,
+/// "Secure Single-Server Aggregation with (Poly)Logarithmic Overhead", CCS 2020, §3: a
+/// k-regular graph of logarithmic degree replaces the complete graph). A neighbourhood
+/// includes the client itself; with k ≥ n − 1 every neighbourhood is everyone.
+fn harary(u1: &[ClientId], k: usize) -> BTreeMap<ClientId, BTreeSet<ClientId>> {
+    let mut ring = u1.to_vec();
+    ring.shuffle(&mut ChaCha20Rng::from_seed(veil_core::random::bytes()));
+    let (n, side) = (ring.len(), k.div_ceil(2));
+    ring.iter()
+        .enumerate()
+        .map(|(i, &u)| {
+            let mut near = BTreeSet::from([u]);
+            for d in 1..=side.min(n / 2) {
+                near.insert(ring[(i + d) % n]);
+                near.insert(ring[(i + n - d) % n]);
+            }
+            (u, near)
+        })
+        .collect()
 }

@@ -11,6 +11,7 @@ type Drop = Option<u8>;
 struct Round {
     session: Session,
     config: Config,
+    graph: Graph,
     clients: Vec<(Client, Advert)>,
     inputs: Vec<Vec<u32>>,
 }
@@ -31,6 +32,7 @@ fn round(n: usize, threshold: usize, dims: usize) -> Round {
     Round {
         session,
         config,
+        graph: Graph::Complete,
         clients,
         inputs,
     }
@@ -39,30 +41,32 @@ fn round(n: usize, threshold: usize, dims: usize) -> Round {
 /// Runs the round with `drops[i]` for client i; returns the server's sum and the sum of the
 /// inputs of the clients whose masked inputs arrived.
 fn run(r: &mut Round, drops: &[Drop]) -> crate::Result<(Vec<u32>, Vec<u32>)> {
-    let mut server = Server::new(r.session, r.config)?;
+    let mut server = Server::new(r.session, r.config, r.graph)?;
     let alive = |i: usize, stage: u8| drops[i].is_none_or(|d| d > stage);
     for (i, (_, advert)) in r.clients.iter().enumerate() {
         if alive(i, 0) {
             server.advert(advert.clone())?;
         }
     }
-    let roster = server.roster()?;
-    for (i, (client, _)) in r.clients.iter_mut().enumerate() {
+    server.close_roster()?;
+    for (i, (client, advert)) in r.clients.iter_mut().enumerate() {
         if alive(i, 1) {
-            server.share_keys(client.share_keys(&roster)?)?;
+            server.share_keys(client.share_keys(&server.roster_for(advert.id))?)?;
         }
     }
-    let u2 = server.u2()?;
+    server.u2()?;
     for (i, (client, advert)) in r.clients.iter_mut().enumerate() {
         if alive(i, 2) {
             client.receive_shares(&server.shares_for(advert.id))?;
+            let u2 = server.u2_for(advert.id);
             server.masked_input(client.masked_input(&r.inputs[i], &u2)?)?;
         }
     }
     let u3 = server.u3()?;
-    for (i, (client, _)) in r.clients.iter().enumerate() {
+    for (i, (client, advert)) in r.clients.iter().enumerate() {
         if alive(i, 3) {
-            server.unmasking(client.unmask(&u2, &u3)?)?;
+            let id = advert.id;
+            server.unmasking(client.unmask(&server.u2_for(id), &server.u3_for(id))?)?;
         }
     }
     let mut want = vec![0u32; r.config.dims];
@@ -109,13 +113,15 @@ fn a_masked_input_on_its_own_is_uniformly_random() {
     // (critical 43.8 for 15 degrees of freedom); and it is not the input.
     let mut r = round(5, 4, 20_000);
     r.inputs = vec![vec![0; 20_000]; 5];
-    let mut server = Server::new(r.session, r.config).unwrap();
+    let mut server = Server::new(r.session, r.config, r.graph).unwrap();
     for (_, a) in &r.clients {
         server.advert(a.clone()).unwrap();
     }
-    let roster = server.roster().unwrap();
-    for (c, _) in r.clients.iter_mut() {
-        server.share_keys(c.share_keys(&roster).unwrap()).unwrap();
+    server.close_roster().unwrap();
+    for (c, a) in r.clients.iter_mut() {
+        server
+            .share_keys(c.share_keys(&server.roster_for(a.id)).unwrap())
+            .unwrap();
     }
     let u2 = server.u2().unwrap();
     let (client, advert) = &mut r.clients[0];
@@ -141,16 +147,15 @@ fn a_masked_input_on_its_own_is_uniformly_random() {
 #[test]
 fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
     let mut r = round(6, 4, 50);
-    let mut server = Server::new(r.session, r.config).unwrap();
+    let mut server = Server::new(r.session, r.config, r.graph).unwrap();
     for (_, a) in &r.clients {
         server.advert(a.clone()).unwrap();
     }
     assert!(server.advert(r.clients[0].1.clone()).is_err(), "keys twice");
-    let roster = server.roster().unwrap();
-    let mut dealt = Vec::new();
+    server.close_roster().unwrap();
+    let roster = server.roster_for(1);
     for (c, _) in r.clients.iter_mut() {
         let msg = c.share_keys(&roster).unwrap();
-        dealt.push(msg.clone());
         server.share_keys(msg).unwrap();
     }
     let u2 = server.u2().unwrap();
@@ -208,19 +213,78 @@ fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
             .for_each(|(w, v)| *w = w.wrapping_add(*v));
     }
     assert_eq!(server.finish().unwrap(), want);
-    let _ = dealt;
+}
+
+#[test]
+fn secagg_plus_sums_exactly_over_a_sparse_graph_with_dropouts_at_every_stage() {
+    // 40 clients, each sharing with 8 neighbours (t = 6 of the 9 in a neighbourhood): a
+    // client deals 9 shares, not 40, and the sum is still exact when a tenth drop out.
+    let n = 40;
+    for stage in 0..=3u8 {
+        let mut r = round(n, 6, 64);
+        r.graph = Graph::Harary { neighbours: 8 };
+        let drops: Vec<Drop> = (0..n).map(|i| (i % 10 == 3).then_some(stage)).collect();
+        let (sum, want) = run(&mut r, &drops).unwrap();
+        assert_eq!(sum, want, "dropped at stage {stage}");
+    }
+    // Every neighbourhood: the client, 8 others, and symmetric.
+    let mut r = round(n, 6, 4);
+    r.graph = Graph::Harary { neighbours: 8 };
+    let mut server = Server::new(r.session, r.config, r.graph).unwrap();
+    for (_, a) in &r.clients {
+        server.advert(a.clone()).unwrap();
+    }
+    server.close_roster().unwrap();
+    for u in 1..=n as ClientId {
+        let near: Vec<ClientId> = server.roster_for(u).iter().map(|a| a.id).collect();
+        assert_eq!(near.len(), 9);
+        assert!(near.contains(&u));
+        for v in near {
+            assert!(server.roster_for(v).iter().any(|a| a.id == u));
+        }
+    }
+    // A client whose shares skip a neighbour, or reach a stranger, is refused.
+    let (client, advert) = &mut r.clients[0];
+    let mut skewed = server.roster_for(advert.id);
+    skewed.pop();
+    let msg = client.share_keys(&skewed).unwrap();
+    assert!(server.share_keys(msg).is_err());
+    // A neighbourhood cannot be smaller than the threshold.
+    assert!(Server::new(r.session, r.config, Graph::Harary { neighbours: 4 }).is_err());
+}
+
+#[test]
+fn secagg_plus_aborts_when_a_neighbourhood_loses_too_many() {
+    // 12 clients on a ring, each with the 2 on either side (neighbourhoods of 5, t = 4), and
+    // 5 drop out after the roster: 7 are left, above t, but 5 dropped clients on a ring of
+    // 12 cannot all be 3 apart, so whatever ring the server draws, some neighbourhood keeps
+    // fewer than t, and the round aborts.
+    for stage in 1..=3u8 {
+        let mut r = round(12, 4, 8);
+        r.graph = Graph::Harary { neighbours: 4 };
+        let drops: Vec<Drop> = (0..12).map(|i| (i < 5).then_some(stage)).collect();
+        let err = run(&mut r, &drops).unwrap_err();
+        assert!(matches!(err, Error::Aborted { .. }), "stage {stage}: {err}");
+    }
 }
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
     #[test]
     fn any_dropout_pattern_gives_the_exact_sum_or_an_abort(
-        n in 3usize..10,
+        n in 3usize..14,
         t_off in 0usize..3,
-        drops in proptest::collection::vec(proptest::option::weighted(0.3, 0u8..4), 10),
+        neighbours in proptest::option::of(2usize..8),
+        drops in proptest::collection::vec(proptest::option::weighted(0.3, 0u8..4), 14),
     ) {
-        let t = (n - t_off).max(2);
+        let t = match neighbours {
+            Some(k) => (k + 1 - t_off.min(k - 1)).max(2),
+            None => (n - t_off).max(2),
+        };
         let mut r = round(n, t, 17);
+        if let Some(neighbours) = neighbours {
+            r.graph = Graph::Harary { neighbours };
+        }
         match run(&mut r, &drops[..n]) {
             Ok((sum, want)) => proptest::prop_assert_eq!(sum, want),
             Err(e) => proptest::prop_assert!(matches!(e, Error::Aborted { .. }), "{}", e),
