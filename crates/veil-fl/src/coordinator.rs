@@ -404,11 +404,11 @@ impl Coordinator {
         dims: usize,
     ) -> Result<(Option<Vec<f64>>, usize)> {
         let n = selected.len();
-        let (graph, group) = match secure.neighbours {
-            Some(k) if k + 1 < n => (secagg::Graph::Harary { neighbours: k }, k + 1),
-            _ => (secagg::Graph::Complete, n),
-        };
-        let threshold = secure.threshold.unwrap_or(2 * group / 3 + 1).clamp(2, 255);
+        let graph = secagg::Graph::for_round(secure.neighbours, n);
+        let threshold = secure
+            .threshold
+            .unwrap_or_else(|| graph.default_threshold(n))
+            .clamp(2, 255);
         let abort = |e: &Error| {
             tracing::warn!("secure aggregation: {e}");
             Ok((None, 0))

@@ -1,4 +1,4 @@
-//! `veil fl simulate | serve | join`
+//! `veil fl simulate | serve | join | bench`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,12 +8,14 @@ use veil_core::Table;
 use veil_fl::checkpoint::Checkpoint;
 use veil_fl::coordinator::{Coordinator, Plan, SecurePlan};
 use veil_fl::participant::{LocalData, participate};
+use veil_fl::secagg::Graph;
+use veil_fl::secagg::timed::{self, TimedRound};
 use veil_fl::simulate::{Partition, Simulation, simulate};
 use veil_ml::ModelKind;
 use veil_net::transport::{bind, connect, ctrl_c, server, spawn};
 use veil_net::{Limits, TlsIdentity, probe};
 
-use crate::cli::{FlCommand, FlJoinArgs, FlModelArgs, FlServeArgs, FlSimulateArgs};
+use crate::cli::{FlBenchArgs, FlCommand, FlJoinArgs, FlModelArgs, FlServeArgs, FlSimulateArgs};
 use crate::report;
 
 pub fn run(cmd: &FlCommand, json: bool) -> anyhow::Result<()> {
@@ -21,6 +23,7 @@ pub fn run(cmd: &FlCommand, json: bool) -> anyhow::Result<()> {
         FlCommand::Simulate(args) => simulate_command(args, json),
         FlCommand::Serve(args) => serve(args, json),
         FlCommand::Join(args) => join(args, json),
+        FlCommand::Bench(args) => bench(args, json),
     }
 }
 
@@ -67,8 +70,13 @@ fn plan(
     })
 }
 
-fn all_aborted(rounds: usize, aborted: usize, threshold: usize) -> anyhow::Result<()> {
+fn all_aborted(rounds: usize, aborted: usize, plan: &Plan) -> anyhow::Result<()> {
     if rounds > 0 && aborted == rounds {
+        let n = plan.clients_per_round;
+        let threshold = plan.secure.map_or(0, |s| {
+            s.threshold
+                .unwrap_or_else(|| Graph::for_round(s.neighbours, n).default_threshold(n))
+        });
         anyhow::bail!(veil_fl::Error::Aborted {
             stage: "every round",
             have: 0,
@@ -102,11 +110,7 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
         dropout: args.dropout,
     };
     let r = runtime()?.block_on(simulate(&sim))?;
-    all_aborted(
-        r.rounds,
-        r.aborted_rounds,
-        t.threshold.unwrap_or(2 * args.clients / 3 + 1),
-    )?;
+    all_aborted(r.rounds, r.aborted_rounds, &sim.plan)?;
     if json {
         report::json(&json!({
             "test_accuracy": r.test_accuracy,
@@ -162,15 +166,13 @@ fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.state).map_err(|e| veil_core::Error::io(&args.state, e))?;
     let resume = Checkpoint::load(&args.state)?;
     let resumed_from = resume.as_ref().map(|c| c.round);
-    let coordinator = Coordinator::new(
-        plan(
-            &args.train,
-            args.clients_per_round,
-            args.min_clients,
-            Duration::from_secs(args.answer_timeout),
-        )?,
-        limits.max_message_bytes,
+    let plan = plan(
+        &args.train,
+        args.clients_per_round,
+        args.min_clients,
+        Duration::from_secs(args.answer_timeout),
     )?;
+    let coordinator = Coordinator::new(plan.clone(), limits.max_message_bytes)?;
     let state_dir = args.state.clone();
     let report = runtime()?.block_on(async {
         let incoming = bind(args.listen)?;
@@ -212,11 +214,7 @@ fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         veil_ml::model_file::save(&report.model, out)?;
     }
-    all_aborted(
-        report.rounds.len(),
-        aborted,
-        args.train.threshold.unwrap_or(0),
-    )?;
+    all_aborted(report.rounds.len(), aborted, &plan)?;
     if json {
         report::json(&json!({
             "rounds": report.rounds.len(),
@@ -296,4 +294,57 @@ fn host_of(server: &str) -> String {
     host.trim_start_matches('[')
         .trim_end_matches(']')
         .to_string()
+}
+
+fn bench(args: &FlBenchArgs, json: bool) -> anyhow::Result<()> {
+    if !(0.0..1.0).contains(&args.dropout) || args.clients < 2 || args.params == 0 {
+        anyhow::bail!(veil_fl::Error::InvalidParameter {
+            name: "bench",
+            why: "--clients must be at least 2, --params at least 1, --dropout in [0, 1)".into(),
+        });
+    }
+    let graph = Graph::for_round(args.secagg_neighbours, args.clients);
+    let t = timed::run(&TimedRound {
+        clients: args.clients,
+        params: args.params,
+        dropout: args.dropout,
+        graph,
+        threshold: args.threshold,
+        seed: args.seed,
+    })?;
+    let neighbours = match graph {
+        Graph::Complete => args.clients - 1,
+        Graph::Harary { neighbours } => neighbours,
+    };
+    if json {
+        report::json(&json!({
+            "tool": "veil",
+            "version": env!("CARGO_PKG_VERSION"),
+            "clients": args.clients,
+            "params": args.params,
+            "dropout": args.dropout,
+            "dropped": t.dropped,
+            "neighbours": neighbours,
+            "threshold": t.threshold,
+            "coordinator_seconds": t.coordinator.as_secs_f64(),
+            "client_seconds": t.client.as_secs_f64(),
+            "upload_bytes_per_client": t.upload_bytes_per_client,
+            "masked_vector_bytes": t.masked_vector_bytes,
+            "max_abs_error": t.max_abs_error,
+        }))
+    } else {
+        println!(
+            "one secure-aggregation round: {} clients x {} parameters, {} dropped after sharing, {} neighbours each, threshold {}",
+            args.clients, args.params, t.dropped, neighbours, t.threshold
+        );
+        println!(
+            "  coordinator {:.3} s; per client {:.3} s; uploaded per client {:.1} KB ({:.3}x the masked vector's {:.1} KB)",
+            t.coordinator.as_secs_f64(),
+            t.client.as_secs_f64(),
+            t.upload_bytes_per_client / 1e3,
+            t.upload_bytes_per_client / t.masked_vector_bytes as f64,
+            t.masked_vector_bytes as f64 / 1e3
+        );
+        Ok(())
+    }
 }

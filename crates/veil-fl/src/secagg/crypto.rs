@@ -9,7 +9,7 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -61,12 +61,11 @@ pub fn self_seed(b: &[u8; 32], id: ClientId, session: &Session) -> Zeroizing<[u8
 /// Adds (`sign` = true) or subtracts the mask expanded from `seed` to `acc`, mod 2^32.
 pub fn apply_mask(acc: &mut [u32], seed: &[u8; 32], add: bool) {
     let mut prg = ChaCha20Rng::from_seed(*seed);
-    let mut block = [0u32; 64];
-    for chunk in acc.chunks_mut(64) {
+    let mut block = [0u32; 256];
+    for chunk in acc.chunks_mut(256) {
         let words = &mut block[..chunk.len()];
-        for w in words.iter_mut() {
-            *w = prg.next_u32();
-        }
+        // The stream's bytes as little-endian words, a whole buffer at a time.
+        prg.fill(words);
         if add {
             chunk
                 .iter_mut()

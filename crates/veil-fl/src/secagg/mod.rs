@@ -42,6 +42,7 @@
 mod client;
 mod crypto;
 mod server;
+pub mod timed;
 
 pub use client::Client;
 pub use server::Server;
@@ -71,6 +72,32 @@ pub enum Graph {
         /// k, the neighbours of each client.
         neighbours: usize,
     },
+}
+
+impl Graph {
+    /// The graph for a round of `n` clients with `neighbours` each (SecAgg+) or with
+    /// everyone (None, or a neighbourhood that would hold everyone anyway).
+    pub fn for_round(neighbours: Option<usize>, n: usize) -> Graph {
+        match neighbours {
+            Some(k) if k + 1 < n => Graph::Harary { neighbours: k },
+            _ => Graph::Complete,
+        }
+    }
+
+    /// The clients a secret is shared among: all n, or a neighbourhood (a client and its
+    /// neighbours).
+    pub fn group(&self, n: usize) -> usize {
+        match *self {
+            Graph::Complete => n,
+            Graph::Harary { neighbours } => (neighbours + 1).min(n),
+        }
+    }
+
+    /// The default threshold: ⌊2m/3⌋ + 1 of a group of m, so that a third of it may drop
+    /// out, while fewer than t colluders (the server's helpers) learn nothing.
+    pub fn default_threshold(&self, n: usize) -> usize {
+        (2 * self.group(n) / 3 + 1).clamp(2, 255)
+    }
 }
 
 /// A round's parameters, the same for all parties.

@@ -27,7 +27,10 @@ pub struct Server {
     /// included), fixed with the roster.
     neighbourhoods: BTreeMap<ClientId, BTreeSet<ClientId>>,
     sealed: BTreeMap<ClientId, ShareKeys>,
-    masked: BTreeMap<ClientId, Vec<u32>>,
+    /// U3 so far, and the running sum of their masked inputs (one vector, however many
+    /// clients).
+    masked: BTreeSet<ClientId>,
+    masked_sum: Vec<u32>,
     /// Checked shares per dealer, from the holders of U3: (seed shares, mask-key shares).
     seeds: BTreeMap<ClientId, Vec<Zeroizing<Vec<u8>>>>,
     mask_keys: BTreeMap<ClientId, Vec<Zeroizing<Vec<u8>>>>,
@@ -56,7 +59,8 @@ impl Server {
             roster: BTreeMap::new(),
             neighbourhoods: BTreeMap::new(),
             sealed: BTreeMap::new(),
-            masked: BTreeMap::new(),
+            masked: BTreeSet::new(),
+            masked_sum: vec![0; config.dims],
             seeds: BTreeMap::new(),
             mask_keys: BTreeMap::new(),
             unmasked_by: BTreeSet::new(),
@@ -166,7 +170,7 @@ impl Server {
     /// The clients of U3 in `u`'s neighbourhood.
     pub fn u3_for(&self, u: ClientId) -> Vec<ClientId> {
         self.neighbourhood(u)
-            .filter(|v| self.masked.contains_key(v))
+            .filter(|v| self.masked.contains(v))
             .copied()
             .collect()
     }
@@ -198,17 +202,20 @@ impl Server {
                 ),
             ));
         }
-        if self.masked.contains_key(&from) {
+        if !self.masked.insert(from) {
             return Err(Error::rejected(from, "masked input sent twice"));
         }
-        self.masked.insert(from, msg.masked);
+        self.masked_sum
+            .iter_mut()
+            .zip(&msg.masked)
+            .for_each(|(s, v)| *s = s.wrapping_add(*v));
         Ok(())
     }
 
     /// U3: the clients whose masked inputs arrived (an abort if too few).
     pub fn u3(&self) -> Result<Vec<ClientId>> {
         self.enough("masked input", self.masked.len())?;
-        Ok(self.masked.keys().copied().collect())
+        Ok(self.masked.iter().copied().collect())
     }
 
     fn commitment(&self, dealer: ClientId, holder: ClientId) -> Option<&Commitments> {
@@ -224,14 +231,14 @@ impl Server {
     /// rejects the whole message, and none of it is kept.
     pub fn unmasking(&mut self, msg: Unmasking) -> Result<()> {
         let from = msg.from;
-        if !self.masked.contains_key(&from) {
+        if !self.masked.contains(&from) {
             return Err(Error::rejected(from, "not in U3"));
         }
         if !self.unmasked_by.insert(from) {
             return Err(Error::rejected(from, "shares sent twice"));
         }
         let check = |dealer: ClientId, share: &[u8], kind: &[u8], survivor: bool| -> Result<()> {
-            if self.masked.contains_key(&dealer) != survivor || !self.sealed.contains_key(&dealer) {
+            if self.masked.contains(&dealer) != survivor || !self.sealed.contains_key(&dealer) {
                 return Err(Error::rejected(
                     from,
                     format!("a share of the wrong kind for client {dealer}"),
@@ -305,7 +312,7 @@ impl Server {
         let dropped: Vec<ClientId> = self
             .sealed
             .keys()
-            .filter(|u| !self.masked.contains_key(u))
+            .filter(|u| !self.masked.contains(u))
             .copied()
             .collect();
         // Recover everything before unmasking anything.
@@ -326,20 +333,12 @@ impl Server {
                 Ok(key)
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut sum = vec![0u32; self.config.dims];
-        for y in self.masked.values() {
-            sum.iter_mut()
-                .zip(y)
-                .for_each(|(s, v)| *s = s.wrapping_add(*v));
-        }
+        let mut sum = self.masked_sum.clone();
         for (u, b) in u3.iter().zip(&seeds) {
             apply_mask(&mut sum, &self_seed(b, *u, &self.session), false);
         }
         for (u, key) in dropped.iter().zip(&keys) {
-            for v in self
-                .neighbourhood(*u)
-                .filter(|v| self.masked.contains_key(v))
-            {
+            for v in self.neighbourhood(*u).filter(|v| self.masked.contains(v)) {
                 let seed = pairwise_seed(
                     key,
                     *u,
