@@ -33,7 +33,7 @@ use crate::proto::{
     ClientMessage, CoordinatorMessage, Done, Moments, MomentsRequest, Schema, SecAggRoster,
     SecAggStart, SecAggSurvivors, Train, Update, Welcome,
 };
-use crate::quantize::Quantizer;
+use crate::quantize::{Quantizer, Wide};
 use crate::secagg::{self, Session};
 use crate::wire;
 
@@ -391,6 +391,113 @@ impl Coordinator {
         )
     }
 
+    /// One secure aggregation over `selected` ([`crate::secagg`], stages 0–3): each
+    /// client's stage-0 message comes from `start` (given its id, the session and the
+    /// threshold), and its input has `dims` lanes. Returns the unmasked sum and the
+    /// clients in it, or `None` if the round aborted (logged; nothing was unmasked).
+    async fn secure_sum(
+        &self,
+        selected: &[u32],
+        secure: &SecurePlan,
+        dims: usize,
+        start: impl Fn(u32, &Session, usize) -> SecAggStart,
+    ) -> Result<Option<(Vec<u32>, Vec<u32>)>> {
+        let n = selected.len();
+        let graph = secagg::Graph::for_round(secure.neighbours, n);
+        let threshold = secure
+            .threshold
+            .unwrap_or_else(|| graph.default_threshold(n))
+            .clamp(2, 255);
+        let abort = |e: &Error| {
+            tracing::warn!("secure aggregation: {e}");
+            Ok(None)
+        };
+        if n < threshold {
+            return abort(&Error::Aborted {
+                stage: "selection",
+                have: n,
+                threshold,
+            });
+        }
+        let session = Session::random();
+        let config = secagg::Config { threshold, dims };
+        let mut server = secagg::Server::new(session, config, graph)?;
+        let start = |id: u32| ToClient::SecaggStart(start(id, &session, threshold));
+        for (id, answer) in self.ask_all(selected, start).await {
+            match answer {
+                Some(FromClient::Advert(a)) => {
+                    if let Err(e) = wire::advert_in(id, &a).and_then(|a| server.advert(a)) {
+                        tracing::warn!("{e}");
+                    }
+                }
+                other => unexpected(id, "keys", other.as_ref()),
+            }
+        }
+        let u1 = match server.close_roster() {
+            Ok(u1) => u1,
+            Err(e) => return abort(&e),
+        };
+        let roster = |id: u32| {
+            ToClient::Roster(SecAggRoster {
+                adverts: server.roster_for(id).iter().map(wire::advert_out).collect(),
+            })
+        };
+        for (id, answer) in self.ask_all(&u1, roster).await {
+            match answer {
+                Some(FromClient::ShareKeys(m)) => {
+                    if let Err(e) = wire::share_keys_in(id, &m).and_then(|m| server.share_keys(m)) {
+                        tracing::warn!("{e}");
+                    }
+                }
+                other => unexpected(id, "shares", other.as_ref()),
+            }
+        }
+        let u2 = match server.u2() {
+            Ok(u) => u,
+            Err(e) => return abort(&e),
+        };
+        let shares = |id: u32| {
+            ToClient::Shares(wire::shares_out(&server.u2_for(id), &server.shares_for(id)))
+        };
+        for (id, answer) in self.ask_all(&u2, shares).await {
+            match answer {
+                Some(FromClient::Masked(m)) => {
+                    let masked = secagg::MaskedInput {
+                        from: id,
+                        masked: m.masked,
+                    };
+                    if let Err(e) = server.masked_input(masked) {
+                        tracing::warn!("{e}");
+                    }
+                }
+                other => unexpected(id, "a masked input", other.as_ref()),
+            }
+        }
+        let u3 = match server.u3() {
+            Ok(u) => u,
+            Err(e) => return abort(&e),
+        };
+        let survivors = |id: u32| {
+            ToClient::Survivors(SecAggSurvivors {
+                u3: server.u3_for(id),
+            })
+        };
+        for (id, answer) in self.ask_all(&u3, survivors).await {
+            match answer {
+                Some(FromClient::Unmasking(m)) => {
+                    if let Err(e) = server.unmasking(wire::unmasking_in(id, &m)) {
+                        tracing::warn!("{e}");
+                    }
+                }
+                other => unexpected(id, "unmasking shares", other.as_ref()),
+            }
+        }
+        match server.finish() {
+            Ok(sum) => Ok(Some((sum, u3))),
+            Err(e) => abort(&e),
+        }
+    }
+
     /// A round of FedAvg under secure aggregation: each client sends its delta times its
     /// row count, and the count, encoded in Z_2^32 and masked; the coordinator unmasks only
     /// their sums. Returns the weighted mean delta and how many clients are in it, or
@@ -404,132 +511,43 @@ impl Coordinator {
         dims: usize,
     ) -> Result<(Option<Vec<f64>>, usize)> {
         let n = selected.len();
-        let graph = secagg::Graph::for_round(secure.neighbours, n);
-        let threshold = secure
-            .threshold
-            .unwrap_or_else(|| graph.default_threshold(n))
-            .clamp(2, 255);
-        let abort = |e: &Error| {
-            tracing::warn!("secure aggregation: {e}");
-            Ok((None, 0))
-        };
-        if n < threshold {
-            return abort(&Error::Aborted {
-                stage: "selection",
-                have: n,
-                threshold,
-            });
-        }
-        let session = Session::random();
-        let config = secagg::Config {
-            threshold,
-            dims: dims + 1,
-        };
         // |rows·clip(δ)| ≤ clip·N and rows ≤ N: every coordinate within ±bound.
         let bound = total_rows * secure.clip.max(1.0);
         let quantizer = Quantizer::new(bound, n)?;
-        let mut server = secagg::Server::new(session, config, graph)?;
-        let start = |id: u32| {
-            ToClient::SecaggStart(SecAggStart {
-                train: Some(train(id)),
-                session: session.0.to_vec(),
-                threshold: threshold as u32,
-                id,
-                clip: secure.clip,
-                bound,
-                clients: n as u32,
-            })
+        let start = |id: u32, session: &Session, threshold: usize| SecAggStart {
+            train: Some(train(id)),
+            session: session.0.to_vec(),
+            threshold: threshold as u32,
+            id,
+            clip: secure.clip,
+            bound,
+            clients: n as u32,
+            moments: false,
         };
-        for (id, answer) in self.ask_all(selected, start).await {
-            if let Some(FromClient::Advert(a)) = answer
-                && let Err(e) = wire::advert_in(id, &a).and_then(|a| server.advert(a))
-            {
-                tracing::warn!("{e}");
-            }
-        }
-        let u1 = match server.close_roster() {
-            Ok(u1) => u1,
-            Err(e) => return abort(&e),
+        let Some((sum, u3)) = self.secure_sum(selected, secure, dims + 1, start).await? else {
+            return Ok((None, 0));
         };
-        let roster = |id: u32| {
-            ToClient::Roster(SecAggRoster {
-                adverts: server.roster_for(id).iter().map(wire::advert_out).collect(),
-            })
-        };
-        for (id, answer) in self.ask_all(&u1, roster).await {
-            if let Some(FromClient::ShareKeys(m)) = answer
-                && let Err(e) = wire::share_keys_in(id, &m).and_then(|m| server.share_keys(m))
-            {
-                tracing::warn!("{e}");
-            }
-        }
-        let u2 = match server.u2() {
-            Ok(u) => u,
-            Err(e) => return abort(&e),
-        };
-        let shares = |id: u32| {
-            ToClient::Shares(wire::shares_out(&server.u2_for(id), &server.shares_for(id)))
-        };
-        let answers = self.ask_all(&u2, shares).await;
-        for (id, answer) in answers {
-            if let Some(FromClient::Masked(m)) = answer {
-                let masked = secagg::MaskedInput {
-                    from: id,
-                    masked: m.masked,
-                };
-                if let Err(e) = server.masked_input(masked) {
-                    tracing::warn!("{e}");
-                }
-            }
-        }
-        let u3 = match server.u3() {
-            Ok(u) => u,
-            Err(e) => return abort(&e),
-        };
-        let survivors = |id: u32| {
-            ToClient::Survivors(SecAggSurvivors {
-                u3: server.u3_for(id),
-            })
-        };
-        for (id, answer) in self.ask_all(&u3, survivors).await {
-            if let Some(FromClient::Unmasking(m)) = answer
-                && let Err(e) = server.unmasking(wire::unmasking_in(id, &m))
-            {
-                tracing::warn!("{e}");
-            }
-        }
-        let sum = match server.finish() {
-            Ok(sum) => quantizer.decode_sum(&sum),
-            Err(e) => return abort(&e),
-        };
+        let sum = quantizer.decode_sum(&sum);
         let weight = sum[dims];
         if weight.is_nan() || weight <= 0.0 {
-            return abort(&Error::rejected(0, "the summed row count is not positive"));
+            tracing::warn!("secure aggregation: the summed row count is not positive");
+            return Ok((None, 0));
         }
         let average = sum[..dims].iter().map(|s| s / weight).collect();
         Ok((Some(average), u3.len()))
     }
 
-    /// Waits for the minimum number of clients, then runs the plan from the start; tells
-    /// every client when it is over.
-    pub async fn run(&self) -> Result<RunReport> {
-        self.run_resumable(None, |_| Ok(())).await
-    }
-
-    /// The run's starting point: the global standardisation from every client's counts,
-    /// sums and sums of squares, the union of their classes, and the initial weights.
-    async fn first_state(
+    /// The clients' summed row counts, feature sums and sums of squares, sent in clear;
+    /// a client whose statistics are malformed or missing is dropped.
+    async fn plain_moments(
         &self,
-        features: &[String],
-        label: &str,
+        ids: &[u32],
+        d: usize,
         dropped: &mut BTreeSet<u32>,
-    ) -> Result<Checkpoint> {
-        let plan = &self.shared.plan;
-        let ids: Vec<u32> = lock(&self.shared.members).keys().copied().collect();
-        let d = features.len();
+    ) -> (f64, Vec<f64>, Vec<f64>) {
         let (mut count, mut sum, mut sum_sq) = (0.0, vec![0.0; d], vec![0.0; d]);
         for (id, answer) in self
-            .ask_all(&ids, |_| ToClient::MomentsRequest(MomentsRequest {}))
+            .ask_all(ids, |_| ToClient::MomentsRequest(MomentsRequest {}))
             .await
         {
             match answer {
@@ -553,6 +571,69 @@ impl Coordinator {
                 }
             }
         }
+        (count, sum, sum_sq)
+    }
+
+    /// The clients' summed row counts, feature sums and sums of squares, by secure
+    /// aggregation ([`Wide`] fixed point), so that the coordinator never sees one client's
+    /// statistics. A few attempts are made if rounds abort.
+    async fn secure_moments(
+        &self,
+        ids: &[u32],
+        secure: &SecurePlan,
+        d: usize,
+    ) -> Result<(f64, Vec<f64>, Vec<f64>)> {
+        const ATTEMPTS: usize = 3;
+        let n = ids.len();
+        let start = |id: u32, session: &Session, threshold: usize| SecAggStart {
+            train: None,
+            session: session.0.to_vec(),
+            threshold: threshold as u32,
+            id,
+            clip: 0.0,
+            bound: 0.0,
+            clients: n as u32,
+            moments: true,
+        };
+        for attempt in 1..=ATTEMPTS {
+            if let Some((sum, u3)) = self
+                .secure_sum(ids, secure, (2 * d + 1) * Wide::LIMBS, start)
+                .await?
+            {
+                let sums = Wide::decode_sum(&sum);
+                tracing::info!(clients = u3.len(), "statistics securely aggregated");
+                return Ok((sums[0], sums[1..=d].to_vec(), sums[d + 1..].to_vec()));
+            }
+            tracing::warn!(attempt, "the secure aggregation of the statistics aborted");
+        }
+        Err(Error::Aborted {
+            stage: "statistics",
+            have: 0,
+            threshold: secure.threshold.unwrap_or(0),
+        })
+    }
+
+    /// Waits for the minimum number of clients, then runs the plan from the start; tells
+    /// every client when it is over.
+    pub async fn run(&self) -> Result<RunReport> {
+        self.run_resumable(None, |_| Ok(())).await
+    }
+
+    /// The run's starting point: the global standardisation from every client's counts,
+    /// sums and sums of squares, the union of their classes, and the initial weights.
+    async fn first_state(
+        &self,
+        features: &[String],
+        label: &str,
+        dropped: &mut BTreeSet<u32>,
+    ) -> Result<Checkpoint> {
+        let plan = &self.shared.plan;
+        let ids: Vec<u32> = lock(&self.shared.members).keys().copied().collect();
+        let d = features.len();
+        let (count, sum, sum_sq) = match &plan.secure {
+            Some(secure) => self.secure_moments(&ids, secure, d).await?,
+            None => self.plain_moments(&ids, d, dropped).await,
+        };
         if count < 2.0 {
             return Err(Error::InvalidParameter {
                 name: "data",
@@ -754,6 +835,14 @@ impl Coordinator {
             rounds,
             dropped_clients: dropped.len(),
         })
+    }
+}
+
+/// Logs an answer of the wrong kind for a secure-aggregation stage (no answer is not
+/// logged here: the timeout already was).
+fn unexpected(id: u32, wanted: &str, got: Option<&FromClient>) {
+    if let Some(got) = got {
+        tracing::warn!(client = id, "rejected {} where {wanted} was due", kind(got));
     }
 }
 

@@ -19,7 +19,7 @@ use crate::proto::{
     ClientMessage, Hello, Moments, Schema, SecAggAdvert, SecAggMasked, SecAggRoster,
     SecAggShareKeys, SecAggShares, SecAggStart, SecAggSurvivors, SecAggUnmasking, Train, Update,
 };
-use crate::quantize::Quantizer;
+use crate::quantize::{Quantizer, Wide};
 use crate::{secagg, wire};
 
 /// What a client did in a run (or until it dropped out).
@@ -200,31 +200,44 @@ fn skip_on_error<T>(r: Result<T>) -> Option<T> {
 
 /// A client's state in one secure-aggregation round.
 struct SecureRound {
+    /// The statistics round rather than a training round.
+    moments: bool,
     client: secagg::Client,
     input: Vec<u32>,
     u2: Vec<secagg::ClientId>,
 }
 
 impl SecureRound {
-    /// Stage 0: train, encode rows·clip(δ) and rows, and advertise keys.
+    /// Stage 0: the input — for a training round, rows·clip(δ) and rows after training;
+    /// for the statistics round, the row count, sums and sums of squares — encoded for
+    /// the sum, and this client's keys.
     fn start(data: &LocalData, start: &SecAggStart) -> Result<(SecureRound, SecAggAdvert)> {
-        let train = start
-            .train
-            .as_ref()
-            .ok_or_else(|| protocol("a secure round without its task"))?;
-        let update = data.train(train)?;
-        let clip = start.clip;
-        if !(clip.is_finite() && clip > 0.0) {
-            return Err(protocol(format!("a clip of {clip}")));
-        }
-        let mut values: Vec<f64> = update
-            .delta
-            .iter()
-            .map(|d| update.weight * d.clamp(-clip, clip))
-            .collect();
-        values.push(update.weight);
-        let quantizer = Quantizer::new(start.bound, start.clients as usize)?;
-        let input = quantizer.encode(&values, &mut rand::rng())?;
+        let input = if start.moments {
+            let m = data.moments();
+            let values: Vec<f64> = std::iter::once(m.count)
+                .chain(m.sum)
+                .chain(m.sum_sq)
+                .collect();
+            Wide::encode(&values, start.clients as usize)?
+        } else {
+            let train = start
+                .train
+                .as_ref()
+                .ok_or_else(|| protocol("a secure round without its task"))?;
+            let update = data.train(train)?;
+            let clip = start.clip;
+            if !(clip.is_finite() && clip > 0.0) {
+                return Err(protocol(format!("a clip of {clip}")));
+            }
+            let mut values: Vec<f64> = update
+                .delta
+                .iter()
+                .map(|d| update.weight * d.clamp(-clip, clip))
+                .collect();
+            values.push(update.weight);
+            let quantizer = Quantizer::new(start.bound, start.clients as usize)?;
+            quantizer.encode(&values, &mut rand::rng())?
+        };
         let session: [u8; 32] = start
             .session
             .as_slice()
@@ -237,6 +250,7 @@ impl SecureRound {
         let (client, advert) = secagg::Client::new(start.id, secagg::Session(session), config)?;
         Ok((
             SecureRound {
+                moments: start.moments,
                 client,
                 input,
                 u2: Vec::new(),
@@ -343,7 +357,11 @@ pub async fn participate(
                 report.rounds += 1;
             }
             Some(ToClient::SecaggStart(start)) => {
-                drop_at = dropout.as_mut().and_then(|d| d.decide(4));
+                // Simulated dropouts leave training rounds, not the statistics.
+                drop_at = dropout
+                    .as_mut()
+                    .filter(|_| !start.moments)
+                    .and_then(|d| d.decide(4));
                 if drop_at == Some(0) {
                     return Ok(report);
                 }
@@ -378,11 +396,12 @@ pub async fn participate(
                 if drop_at == Some(3) {
                     return Ok(report);
                 }
+                let moments_round = secure.as_ref().is_some_and(|r| r.moments);
                 pending = secure
                     .take()
                     .and_then(|r| skip_on_error(r.unmasking(&survivors)))
                     .map(|m| (step, FromClient::Unmasking(m)));
-                report.rounds += usize::from(pending.is_some());
+                report.rounds += usize::from(pending.is_some() && !moments_round);
             }
             Some(ToClient::Done(done)) => {
                 if done.refused {

@@ -7,6 +7,13 @@
 //! decoded from two's complement and divided by s. (Bonawitz et al. 2017 §3 aggregate in
 //! Z_R for this reason; Kairouz, Liu and Steinke 2021, §4, quantise the same way before
 //! adding discrete noise.)
+//!
+//! Statistics need more: a feature's sum of squares over all rows may be 10¹², and the
+//! variance comes from subtracting two such numbers. [`Wide`] sums them exactly through the
+//! same Z_2^32 lanes: each value becomes a 96-bit fixed-point integer (32 fractional bits),
+//! cut into six 16-bit limbs, one per lane. A lane then holds a sum of at most 65,536
+//! clients' limbs without wrapping, and the limb sums are carried into the 96-bit total
+//! after unmasking.
 
 use rand::Rng;
 
@@ -70,6 +77,60 @@ impl Quantizer {
     pub fn decode_sum(&self, sum: &[u32]) -> Vec<f64> {
         sum.iter()
             .map(|&q| f64::from(q as i32) / self.scale)
+            .collect()
+    }
+}
+
+/// Exact fixed-point sums of real numbers, six Z_2^32 lanes per value (see the module
+/// documentation).
+pub struct Wide;
+
+impl Wide {
+    /// Lanes per value.
+    pub const LIMBS: usize = 6;
+    const FRACTION: f64 = 4_294_967_296.0; // 2^32
+    const BITS: u32 = 16 * Self::LIMBS as u32;
+
+    /// The lanes of `values` for a sum over at most `clients` parties; an error if a value
+    /// is not finite or so large that such a sum could overflow 96 bits.
+    pub fn encode(values: &[f64], clients: usize) -> Result<Vec<u32>> {
+        if clients == 0 || clients > 1 << 16 {
+            return Err(Error::InvalidParameter {
+                name: "clients",
+                why: format!("{clients} clients: between 1 and 65,536 can sum statistics"),
+            });
+        }
+        // |Σ| < 2^95 after scaling by 2^32: each |v| < 2^63 / clients.
+        let limit = 2f64.powi(63) / clients as f64;
+        let mut lanes = Vec::with_capacity(values.len() * Self::LIMBS);
+        for &v in values {
+            if !(v.is_finite() && v.abs() < limit) {
+                return Err(Error::InvalidParameter {
+                    name: "statistics",
+                    why: format!("{v} cannot be summed exactly over {clients} clients"),
+                });
+            }
+            let fixed = (v * Self::FRACTION).round() as i128 as u128;
+            lanes.extend((0..Self::LIMBS).map(|k| ((fixed >> (16 * k)) & 0xffff) as u32));
+        }
+        Ok(lanes)
+    }
+
+    /// The real sums from summed lanes.
+    pub fn decode_sum(sum: &[u32]) -> Vec<f64> {
+        let modulus = 1u128 << Self::BITS;
+        sum.chunks(Self::LIMBS)
+            .map(|limbs| {
+                let total = limbs.iter().enumerate().fold(0u128, |t, (k, &l)| {
+                    t.wrapping_add(u128::from(l) << (16 * k))
+                }) % modulus;
+                let signed = if total >= modulus / 2 {
+                    total as i128 - modulus as i128
+                } else {
+                    total as i128
+                };
+                signed as f64 / Self::FRACTION
+            })
             .collect()
     }
 }
@@ -142,5 +203,34 @@ mod tests {
             "{}",
             total / n as f64 - v
         );
+    }
+
+    #[test]
+    fn wide_sums_are_exact_for_large_and_negative_statistics() {
+        // Sums of squares near 10¹² from 300 clients, with a value that cancels: the sum is
+        // exact to the encoding's 2^-32 per client.
+        let clients = 300;
+        let values: Vec<Vec<f64>> = (0..clients)
+            .map(|i| vec![3.7e9 + i as f64 * 0.25, -1234.5678 * i as f64, 1e-6])
+            .collect();
+        let mut sum = vec![0u32; 3 * Wide::LIMBS];
+        for v in &values {
+            let lanes = Wide::encode(v, clients).unwrap();
+            sum.iter_mut()
+                .zip(lanes)
+                .for_each(|(s, l)| *s = s.wrapping_add(l));
+        }
+        let got = Wide::decode_sum(&sum);
+        for j in 0..3 {
+            let want: f64 = values.iter().map(|v| v[j]).sum();
+            assert!(
+                (got[j] - want).abs() <= clients as f64 * 2f64.powi(-32) + want.abs() * 1e-15,
+                "{j}: {} vs {want}",
+                got[j]
+            );
+        }
+        assert!(Wide::encode(&[f64::INFINITY], 2).is_err());
+        assert!(Wide::encode(&[2f64.powi(62)], 4).is_err());
+        assert!(Wide::encode(&[1.0], 70_000).is_err());
     }
 }

@@ -165,6 +165,17 @@ async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisa
     assert_eq!((secure.rounds, secure.aborted_rounds), (10, 0));
     // The secure run's traffic includes keys, shares and masked vectors.
     assert!(secure.bytes_sent_per_client > plain.bytes_sent_per_client);
+    // The standardisation, agreed through secure aggregation of the clients' statistics
+    // in the secure run, is the plain run's to within the fixed point's 2^-32.
+    let (p, q) = (&plain.model.standardizer, &secure.model.standardizer);
+    for (x, y) in p
+        .mean
+        .iter()
+        .zip(&q.mean)
+        .chain(p.scale.iter().zip(&q.scale))
+    {
+        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{x} vs {y}");
+    }
     let (a, b) = (plain.model.network.params(), secure.model.network.params());
     let worst = a
         .iter()
