@@ -201,6 +201,17 @@ pub struct FlModelArgs {
     /// clients): client work grows with K, not n, and a round may exceed 255 clients.
     #[arg(long, value_name = "K", requires = "secagg")]
     pub secagg_neighbours: Option<usize>,
+    /// With --secagg: distributed DP — each client adds discrete Gaussian noise to its
+    /// update so that the unmasked sums are (ε, δ)-DP at the client level over the whole
+    /// run (Kairouz et al. 2021). Updates are then averaged unweighted.
+    #[arg(long, value_name = "E", requires = "secagg")]
+    pub dp_epsilon: Option<f64>,
+    /// With --dp-epsilon: δ over the whole run.
+    #[arg(long, value_name = "D", default_value_t = 1e-5)]
+    pub dp_delta: f64,
+    /// With --dp-epsilon: the L2 norm each client's update is clipped to.
+    #[arg(long, value_name = "C", default_value_t = 1.0)]
+    pub dp_clip: f64,
     /// With --secagg: each coordinate of an update is clipped to ±CLIP before encoding.
     #[arg(long, default_value_t = 10.0, requires = "secagg")]
     pub clip: f64,

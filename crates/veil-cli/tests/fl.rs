@@ -99,8 +99,19 @@ fn a_simulated_federation_matches_centralised_training() {
         );
     }
 
+    // Distributed DP: the run spends at most the ε asked for (and nearly all of it: no
+    // more noise than needed), and still learns (the noise is fresh each run, hence the
+    // loose bound; iid shards of 100 clients reach about 0.96 at ε = 8).
+    let mut private = secure.clone();
+    private.extend_from_slice(&["--dp-epsilon", "8", "--dp-delta", "1e-5"]);
+    let p = ok_json(dir.path(), &private);
+    let spent = p["dp_epsilon"].as_f64().unwrap();
+    assert!(spent <= 8.0 && spent > 7.9, "{p}");
+    assert!(p["dp_noise_sigma"].as_f64().unwrap() > 0.1, "{p}");
+    assert!(p["test_accuracy"].as_f64().unwrap() > 0.8, "{p}");
+
     // Bad options and data: (extra arguments after the common ones, exit code, message).
-    let bad: [(&[&str], i32, &str); 6] = [
+    let bad: [(&[&str], i32, &str); 8] = [
         (
             &[
                 "--label",
@@ -150,6 +161,33 @@ fn a_simulated_federation_matches_centralised_training() {
             ],
             2,
             "cannot be used with",
+        ),
+        (
+            &[
+                "--label",
+                "malignant",
+                "--clients",
+                "5",
+                "--dp-epsilon",
+                "1",
+            ],
+            2,
+            "--secagg",
+        ),
+        (
+            &[
+                "--label",
+                "malignant",
+                "--clients",
+                "5",
+                "--secagg",
+                "--dp-epsilon",
+                "1",
+                "--dp-delta",
+                "2",
+            ],
+            2,
+            "must be in (0, 1)",
         ),
     ];
     for (extra, code, needle) in bad {

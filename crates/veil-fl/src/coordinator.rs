@@ -25,6 +25,7 @@ use veil_ml::{Activation, Architecture, Model, ModelKind, Network, Task};
 
 use crate::aggregate::Aggregator;
 use crate::checkpoint::Checkpoint;
+use crate::ddp::{Ddp, DpTarget};
 use crate::error::{Error, Result};
 use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
@@ -78,6 +79,8 @@ pub struct SecurePlan {
     pub threshold: Option<usize>,
     /// SecAgg+: each client shares with this many neighbours only (None: with everyone).
     pub neighbours: Option<usize>,
+    /// Distributed DP: the (ε, δ) target over the run and the L2 clip of an update.
+    pub dp: Option<DpTarget>,
     /// Each coordinate of a client's delta is clipped to ±clip before it is encoded.
     pub clip: f64,
 }
@@ -106,6 +109,9 @@ pub struct RunReport {
     pub rounds: Vec<RoundReport>,
     /// Clients that left or were dropped during the run.
     pub dropped_clients: usize,
+    /// With distributed DP: the ε spent over the planned rounds at the target's δ, and
+    /// each client's noise σ.
+    pub dp: Option<(f64, f64)>,
 }
 
 type Outbox = mpsc::Sender<Result<CoordinatorMessage, Status>>;
@@ -393,15 +399,16 @@ impl Coordinator {
 
     /// One secure aggregation over `selected` ([`crate::secagg`], stages 0–3): each
     /// client's stage-0 message comes from `start` (given its id, the session and the
-    /// threshold), and its input has `dims` lanes. Returns the unmasked sum and the
-    /// clients in it, or `None` if the round aborted (logged; nothing was unmasked).
+    /// threshold), and its input has `dims` lanes. Returns the unmasked sum, the clients
+    /// in it and the session, or `None` if the round aborted (logged; nothing was
+    /// unmasked).
     async fn secure_sum(
         &self,
         selected: &[u32],
         secure: &SecurePlan,
         dims: usize,
         start: impl Fn(u32, &Session, usize) -> SecAggStart,
-    ) -> Result<Option<(Vec<u32>, Vec<u32>)>> {
+    ) -> Result<Option<(Vec<u32>, Vec<u32>, Session)>> {
         let n = selected.len();
         let graph = secagg::Graph::for_round(secure.neighbours, n);
         let threshold = secure
@@ -493,7 +500,7 @@ impl Coordinator {
             }
         }
         match server.finish() {
-            Ok(sum) => Ok(Some((sum, u3))),
+            Ok(sum) => Ok(Some((sum, u3, session))),
             Err(e) => abort(&e),
         }
     }
@@ -523,8 +530,9 @@ impl Coordinator {
             bound,
             clients: n as u32,
             moments: false,
+            ddp: None,
         };
-        let Some((sum, u3)) = self.secure_sum(selected, secure, dims + 1, start).await? else {
+        let Some((sum, u3, _)) = self.secure_sum(selected, secure, dims + 1, start).await? else {
             return Ok((None, 0));
         };
         let sum = quantizer.decode_sum(&sum);
@@ -535,6 +543,44 @@ impl Coordinator {
         }
         let average = sum[..dims].iter().map(|s| s / weight).collect();
         Ok((Some(average), u3.len()))
+    }
+
+    /// A round of DP-FedAvg with distributed DP ([`crate::ddp`]): each client clips,
+    /// rounds and noises its delta; the coordinator unmasks the noisy sum of at least
+    /// `threshold` clients and returns their mean, and how many are in it.
+    async fn private_round(
+        &self,
+        selected: &[u32],
+        train: &impl Fn(u32) -> Train,
+        secure: &SecurePlan,
+        (ddp, threshold): (&Ddp, usize),
+        dims: usize,
+    ) -> Result<(Option<Vec<f64>>, usize)> {
+        let n = selected.len();
+        let start = |id: u32, session: &Session, threshold: usize| SecAggStart {
+            train: Some(train(id)),
+            session: session.0.to_vec(),
+            threshold: threshold as u32,
+            id,
+            clip: ddp.clip,
+            bound: 0.0,
+            clients: n as u32,
+            moments: false,
+            ddp: Some(wire::ddp_out(ddp)),
+        };
+        // The accounting assumes the noise of at least `threshold` clients in every sum.
+        let secure = SecurePlan {
+            threshold: Some(threshold),
+            ..*secure
+        };
+        let Some((sum, u3, session)) = self
+            .secure_sum(selected, &secure, ddp.padded, start)
+            .await?
+        else {
+            return Ok((None, 0));
+        };
+        let mean = ddp.decode_mean(&sum, &session, dims, u3.len());
+        Ok((Some(mean), u3.len()))
     }
 
     /// The clients' summed row counts, feature sums and sums of squares, sent in clear;
@@ -594,9 +640,10 @@ impl Coordinator {
             bound: 0.0,
             clients: n as u32,
             moments: true,
+            ddp: None,
         };
         for attempt in 1..=ATTEMPTS {
-            if let Some((sum, u3)) = self
+            if let Some((sum, u3, _)) = self
                 .secure_sum(ids, secure, (2 * d + 1) * Wide::LIMBS, start)
                 .await?
             {
@@ -747,6 +794,31 @@ impl Coordinator {
             scale: state.scale.clone(),
         };
 
+        // Distributed DP: the mechanism, the ε it spends and the threshold it assumes.
+        let private = match plan.secure {
+            Some(SecurePlan {
+                dp: Some(target),
+                neighbours,
+                threshold,
+                ..
+            }) => {
+                let n = plan.clients_per_round;
+                let t = threshold.unwrap_or_else(|| {
+                    secagg::Graph::for_round(neighbours, n).default_threshold(n)
+                });
+                let (ddp, epsilon) =
+                    Ddp::calibrate(&target, plan.rounds, network.params().len(), n, t)?;
+                tracing::info!(
+                    epsilon,
+                    delta = target.delta,
+                    sigma = ddp.sigma(),
+                    threshold = t,
+                    "distributed DP calibrated"
+                );
+                Some((ddp, epsilon, t))
+            }
+            _ => None,
+        };
         let mut rng = ChaCha20Rng::seed_from_u64(plan.seed ^ state.round as u64);
         let mut rounds = Vec::with_capacity(plan.rounds);
         for round in state.round + 1..=plan.rounds {
@@ -773,12 +845,17 @@ impl Coordinator {
                 batch_size: plan.batch_size as u32,
                 mu: plan.mu,
             };
-            let (average, answered) = match plan.secure {
-                Some(secure) => {
+            let (average, answered) = match (plan.secure, &private) {
+                (Some(secure), Some(private)) => {
+                    let private = (&private.0, private.2);
+                    self.private_round(&selected, &train, &secure, private, params.len())
+                        .await?
+                }
+                (Some(secure), None) => {
                     self.secure_round(&selected, &train, &secure, count, params.len())
                         .await?
                 }
-                None => {
+                (None, _) => {
                     self.plain_round(round, &selected, &train, params.len())
                         .await
                 }
@@ -834,6 +911,7 @@ impl Coordinator {
             },
             rounds,
             dropped_clients: dropped.len(),
+            dp: private.map(|(ddp, epsilon, _)| (epsilon, ddp.sigma())),
         })
     }
 }

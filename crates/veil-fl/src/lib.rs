@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod checkpoint;
 pub mod coordinator;
+pub mod ddp;
 pub mod error;
 pub mod participant;
 pub mod proto;

@@ -212,42 +212,51 @@ impl SecureRound {
     /// for the statistics round, the row count, sums and sums of squares — encoded for
     /// the sum, and this client's keys.
     fn start(data: &LocalData, start: &SecAggStart) -> Result<(SecureRound, SecAggAdvert)> {
-        let input = if start.moments {
-            let m = data.moments();
-            let values: Vec<f64> = std::iter::once(m.count)
-                .chain(m.sum)
-                .chain(m.sum_sq)
-                .collect();
-            Wide::encode(&values, start.clients as usize)?
-        } else {
-            let train = start
-                .train
-                .as_ref()
-                .ok_or_else(|| protocol("a secure round without its task"))?;
-            let update = data.train(train)?;
-            let clip = start.clip;
-            if !(clip.is_finite() && clip > 0.0) {
-                return Err(protocol(format!("a clip of {clip}")));
+        let session = secagg::Session(
+            start
+                .session
+                .as_slice()
+                .try_into()
+                .map_err(|_| protocol("a session id that is not 32 bytes"))?,
+        );
+        let input = match (&start.train, &start.ddp) {
+            _ if start.moments => {
+                let m = data.moments();
+                let values: Vec<f64> = std::iter::once(m.count)
+                    .chain(m.sum)
+                    .chain(m.sum_sq)
+                    .collect();
+                Wide::encode(&values, start.clients as usize)?
             }
-            let mut values: Vec<f64> = update
-                .delta
-                .iter()
-                .map(|d| update.weight * d.clamp(-clip, clip))
-                .collect();
-            values.push(update.weight);
-            let quantizer = Quantizer::new(start.bound, start.clients as usize)?;
-            quantizer.encode(&values, &mut rand::rng())?
+            (None, _) => return Err(protocol("a secure round without its task")),
+            // DP-FedAvg: the update itself, unweighted (a row count would be a sensitivity
+            // of its own), clipped, rounded and noised.
+            (Some(train), Some(ddp)) => wire::ddp_in(ddp)?.encode(
+                &data.train(train)?.delta,
+                &session,
+                &mut veil_dp::NoiseRng::from_os(),
+            )?,
+            (Some(train), None) => {
+                let update = data.train(train)?;
+                let clip = start.clip;
+                if !(clip.is_finite() && clip > 0.0) {
+                    return Err(protocol(format!("a clip of {clip}")));
+                }
+                let mut values: Vec<f64> = update
+                    .delta
+                    .iter()
+                    .map(|d| update.weight * d.clamp(-clip, clip))
+                    .collect();
+                values.push(update.weight);
+                let quantizer = Quantizer::new(start.bound, start.clients as usize)?;
+                quantizer.encode(&values, &mut rand::rng())?
+            }
         };
-        let session: [u8; 32] = start
-            .session
-            .as_slice()
-            .try_into()
-            .map_err(|_| protocol("a session id that is not 32 bytes"))?;
         let config = secagg::Config {
             threshold: start.threshold as usize,
             dims: input.len(),
         };
-        let (client, advert) = secagg::Client::new(start.id, secagg::Session(session), config)?;
+        let (client, advert) = secagg::Client::new(start.id, session, config)?;
         Ok((
             SecureRound {
                 moments: start.moments,

@@ -168,6 +168,8 @@ pub struct SimulationReport {
     pub round_seconds: f64,
     /// Rows per client.
     pub shard_rows: Vec<usize>,
+    /// With distributed DP: ε spent at the target's δ, and each client's noise σ.
+    pub dp: Option<(f64, f64)>,
 }
 
 /// Runs `sim`.
@@ -292,6 +294,7 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
         bytes_sent_per_client: bytes as f64 / sim.clients as f64,
         round_seconds: run.rounds.iter().map(|r| r.seconds).sum::<f64>() / rounds.max(1) as f64,
         shard_rows: shards.iter().map(Vec::len).collect(),
+        dp: run.dp,
         model: run.model,
     })
 }

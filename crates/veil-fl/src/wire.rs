@@ -2,6 +2,7 @@
 //! gRPC form ([`crate::proto`]). Whatever comes off the wire is checked here: a key must be
 //! 32 bytes, and the sender is the stream's client, never what the message says.
 
+use crate::ddp::Ddp;
 use crate::error::{Error, Result};
 use crate::proto;
 use crate::secagg::{self, ClientId};
@@ -118,4 +119,29 @@ pub fn unmasking_in(from: ClientId, m: &proto::SecAggUnmasking) -> secagg::Unmas
         seeds: held(&m.seeds),
         mask_keys: held(&m.mask_keys),
     }
+}
+
+/// The distributed-DP parameters to send.
+pub fn ddp_out(d: &Ddp) -> proto::Ddp {
+    proto::Ddp {
+        clip: d.clip,
+        padded: d.padded as u32,
+        gamma: d.gamma,
+        noise_num: d.noise_units2.0,
+        noise_den: d.noise_units2.1,
+        l2_bound: d.l2_bound,
+    }
+}
+
+/// The distributed-DP parameters received, checked.
+pub fn ddp_in(d: &proto::Ddp) -> Result<Ddp> {
+    let ddp = Ddp {
+        clip: d.clip,
+        padded: d.padded as usize,
+        gamma: d.gamma,
+        noise_units2: (d.noise_num, d.noise_den),
+        l2_bound: d.l2_bound,
+    };
+    ddp.check()?;
+    Ok(ddp)
 }

@@ -158,6 +158,7 @@ async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisa
     let secure = simulate(&sim(Some(SecurePlan {
         threshold: None,
         neighbours: None,
+        dp: None,
         clip: 10.0,
     })))
     .await
@@ -305,6 +306,7 @@ fn plans_that_cannot_work_are_refused() {
     let secure = SecurePlan {
         threshold: None,
         neighbours: None,
+        dp: None,
         clip: 10.0,
     };
     let refused = |plan: Plan, needle: &str| {

@@ -7,6 +7,7 @@ use serde_json::json;
 use veil_core::Table;
 use veil_fl::checkpoint::Checkpoint;
 use veil_fl::coordinator::{Coordinator, Plan, SecurePlan};
+use veil_fl::ddp::DpTarget;
 use veil_fl::participant::{LocalData, participate};
 use veil_fl::secagg::Graph;
 use veil_fl::secagg::timed::{self, TimedRound};
@@ -65,6 +66,11 @@ fn plan(
         secure: t.secagg.then_some(SecurePlan {
             threshold: t.threshold,
             neighbours: t.secagg_neighbours,
+            dp: t.dp_epsilon.map(|epsilon| DpTarget {
+                epsilon,
+                delta: t.dp_delta,
+                clip: t.dp_clip,
+            }),
             clip: t.clip,
         }),
     })
@@ -128,6 +134,9 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
             "secagg_neighbours": t.secagg_neighbours,
             "aggregator": sim.plan.aggregator.to_string(),
             "mu": t.mu,
+            "dp_epsilon": r.dp.map(|(epsilon, _)| epsilon),
+            "dp_delta": r.dp.map(|_| t.dp_delta),
+            "dp_noise_sigma": r.dp.map(|(_, sigma)| sigma),
         }))
     } else {
         println!(
@@ -221,6 +230,8 @@ fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
             "aborted_rounds": aborted,
             "dropped_clients": report.dropped_clients,
             "resumed_from": resumed_from,
+            "dp_epsilon": report.dp.map(|(epsilon, _)| epsilon),
+            "dp_noise_sigma": report.dp.map(|(_, sigma)| sigma),
             "model": args.out.as_ref().map(|p| p.display().to_string()),
             "state": args.state.display().to_string(),
         }))

@@ -153,7 +153,7 @@ pub fn discrete_laplace(rng: &mut NoiseRng, s: u128, t: u128) -> i128 {
 }
 
 /// σ² = a/b must have a and b in 1..=[`MAX_SIGMA2_TERM`].
-fn check_sigma2(a: u128, b: u128) -> Result<()> {
+pub fn check_sigma2(a: u128, b: u128) -> Result<()> {
     if a == 0 || b == 0 || a > MAX_SIGMA2_TERM || b > MAX_SIGMA2_TERM {
         return Err(Error::invalid(
             "sigma^2",
