@@ -12,6 +12,10 @@ use tonic::transport::Channel;
 use veil_core::Table;
 use veil_fl::coordinator::{Coordinator, Plan};
 use veil_fl::participant::{LocalData, participate};
+use veil_fl::proto::client_message::Body as FromClient;
+use veil_fl::proto::coordinator_message::Body as ToClient;
+use veil_fl::proto::federation_client::FederationClient;
+use veil_fl::proto::{ClientMessage, CoordinatorMessage, Hello, Moments, Schema, Update};
 use veil_ml::{Activation, ModelKind};
 use veil_net::pki::{self, Extra};
 use veil_net::transport::{bind, connect, server};
@@ -187,22 +191,100 @@ async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisa
     assert!((plain.test_accuracy - secure.test_accuracy).abs() < 0.01);
 }
 
-/// A client driven by hand: it answers round 1 only after the coordinator has given up on
-/// it (in round 2, before round 2's answer), and in round 3 first replays its round-2
-/// answer. Neither may be taken for the answer being waited for: every round after the
-/// first counts all three clients.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
-    use veil_fl::proto::client_message::Body as FromClient;
-    use veil_fl::proto::coordinator_message::Body as ToClient;
-    use veil_fl::proto::federation_client::FederationClient;
-    use veil_fl::proto::{ClientMessage, Hello, Moments, Schema, Update};
+/// A client that speaks the protocol by hand, to misbehave: it sends whatever a test says.
+struct Hand {
+    outbox: tokio::sync::mpsc::Sender<ClientMessage>,
+    inbound: tonic::Streaming<CoordinatorMessage>,
+    /// Feature count of breast-cancer.
+    d: usize,
+}
 
-    let names = ["hospital-a", "hospital-b", "straggler"];
-    let plan = Plan {
-        answer_timeout: Duration::from_millis(1500),
-        ..plan(3)
-    };
+impl Hand {
+    /// Joins the coordinator at `addr` as `name`, with breast-cancer's schema.
+    async fn join(pki_dir: &std::path::Path, addr: &str, name: &str, max: usize) -> Hand {
+        let table = Table::load("builtin:breast-cancer").unwrap();
+        let features: Vec<String> = table
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .filter(|c| c != "malignant")
+            .collect();
+        let d = features.len();
+        let (outbox, outgoing) = tokio::sync::mpsc::channel(8);
+        let hand = |inbound| Hand {
+            outbox: outbox.clone(),
+            inbound,
+            d,
+        };
+        outbox
+            .try_send(ClientMessage {
+                step: 0,
+                body: Some(FromClient::Hello(Hello {
+                    name: name.into(),
+                    schema: Some(Schema {
+                        features,
+                        label: "malignant".into(),
+                        classes: table.class_labels("malignant").unwrap(),
+                    }),
+                })),
+            })
+            .unwrap();
+        let mut client = FederationClient::new(channel(pki_dir, addr, name).await)
+            .max_encoding_message_size(max)
+            .max_decoding_message_size(max);
+        hand(
+            client
+                .join(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+                .await
+                .unwrap()
+                .into_inner(),
+        )
+    }
+
+    fn say(&self, step: u64, body: FromClient) {
+        // A send fails once the coordinator has closed this client's stream.
+        let _ = self.outbox.try_send(ClientMessage {
+            step,
+            body: Some(body),
+        });
+    }
+
+    /// Zero moments (this client's rows do not count).
+    fn moments(&self, step: u64) {
+        self.say(
+            step,
+            FromClient::Moments(Moments {
+                count: 0.0,
+                sum: vec![0.0; self.d],
+                sum_sq: vec![0.0; self.d],
+            }),
+        )
+    }
+
+    /// An all-zero update for `round`, of the right length.
+    fn update(&self, round: u64) -> FromClient {
+        FromClient::Update(Update {
+            round,
+            weight: 1.0,
+            delta: vec![0.0; self.d + 1],
+            loss: 0.0,
+        })
+    }
+}
+
+/// Two honest hospitals on halves of breast-cancer, and a run of `plan` in the background.
+async fn honest_pair(
+    plan: Plan,
+    extra: &[&str],
+) -> (
+    tempfile::TempDir,
+    String,
+    tokio::task::JoinHandle<veil_fl::coordinator::RunReport>,
+) {
+    let names: Vec<&str> = ["hospital-a", "hospital-b"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
     let (dir, coordinator, addr) = start(plan, &names);
     let table = Table::load("builtin:breast-cancer").unwrap();
     let n = table.num_rows();
@@ -215,75 +297,31 @@ async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
             participate(channel, &name, data, max, None).await.unwrap()
         });
     }
-    let features: Vec<String> = table
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .filter(|c| c != "malignant")
-        .collect();
-    let d = features.len();
-    let (outbox, outgoing) = tokio::sync::mpsc::channel(8);
-    let say = |step: u64, body: FromClient| {
-        outbox
-            .try_send(ClientMessage {
-                step,
-                body: Some(body),
-            })
-            .unwrap()
+    let run = tokio::spawn(async move { coordinator.run().await.unwrap() });
+    (dir, addr, run)
+}
+
+/// A client driven by hand: it answers round 1 only after the coordinator has given up on
+/// it (in round 2, before round 2's answer), and in round 3 first replays its round-2
+/// answer. Neither may be taken for the answer being waited for: every round after the
+/// first counts all three clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
+    let plan = Plan {
+        answer_timeout: Duration::from_millis(1500),
+        ..plan(3)
     };
-    say(
-        0,
-        FromClient::Hello(Hello {
-            name: "straggler".into(),
-            schema: Some(Schema {
-                features,
-                label: "malignant".into(),
-                classes: table.class_labels("malignant").unwrap(),
-            }),
-        }),
-    );
-    let mut client = FederationClient::new(channel(dir.path(), &addr, "straggler").await);
-    let mut inbound = client
-        .join(tokio_stream::wrappers::ReceiverStream::new(outgoing))
-        .await
-        .unwrap()
-        .into_inner();
-    let run = tokio::spawn({
-        let coordinator = coordinator.clone();
-        async move { coordinator.run().await.unwrap() }
-    });
-    let update = |round: u64| {
-        FromClient::Update(Update {
-            round,
-            weight: 1.0,
-            delta: vec![0.0; d + 1],
-            loss: 0.0,
-        })
-    };
+    let (dir, addr, run) = honest_pair(plan, &["straggler"]).await;
+    let mut hand = Hand::join(dir.path(), &addr, "straggler", 1 << 20).await;
     let mut earlier: Vec<(u64, u64)> = Vec::new();
-    while let Some(message) = inbound.message().await.unwrap() {
+    while let Some(message) = hand.inbound.message().await.unwrap() {
         match message.body.unwrap() {
-            ToClient::MomentsRequest(_) => say(
-                message.step,
-                FromClient::Moments(Moments {
-                    count: 0.0,
-                    sum: vec![0.0; d],
-                    sum_sq: vec![0.0; d],
-                }),
-            ),
+            ToClient::MomentsRequest(_) => hand.moments(message.step),
             ToClient::Train(t) => {
-                match t.round {
-                    1 => {}
-                    2 => {
-                        let (step, round) = earlier[0];
-                        say(step, update(round));
-                        say(message.step, update(t.round));
-                    }
-                    _ => {
-                        let (step, round) = earlier[1];
-                        say(step, update(round));
-                        say(message.step, update(t.round));
-                    }
+                if t.round > 1 {
+                    let (step, round) = earlier[t.round as usize - 2];
+                    hand.say(step, hand.update(round));
+                    hand.say(message.step, hand.update(t.round));
                 }
                 earlier.push((message.step, t.round));
             }
@@ -297,6 +335,59 @@ async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
     let report = run.await.unwrap();
     let answered: Vec<usize> = report.rounds.iter().map(|r| r.answered).collect();
     assert_eq!(answered, [2, 3, 3]);
+}
+
+/// A client that sends, round by round, an update of the wrong length, one with a NaN,
+/// one with a huge weight but for another round, a message of the wrong kind, and finally
+/// one larger than the coordinator accepts: each is rejected, the run goes on with the
+/// honest clients every round, and the oversized message costs the sender its stream, not
+/// the coordinator its run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misbehaving_client_cannot_crash_or_stall_the_coordinator() {
+    let plan = Plan {
+        answer_timeout: Duration::from_secs(5),
+        ..plan(5)
+    };
+    let (dir, addr, run) = honest_pair(plan, &["mallory"]).await;
+    // The coordinator accepts the default 64 MiB; this client may send more.
+    let mut hand = Hand::join(dir.path(), &addr, "mallory", 128 << 20).await;
+    while let Ok(Some(message)) = hand.inbound.message().await {
+        let round = match message.body.unwrap() {
+            ToClient::MomentsRequest(_) => {
+                hand.moments(message.step);
+                continue;
+            }
+            ToClient::Train(t) => t.round,
+            ToClient::Welcome(_) => continue,
+            _ => break,
+        };
+        let d = hand.d;
+        let bad = |delta: Vec<f64>, weight: f64, round: u64| {
+            FromClient::Update(Update {
+                round,
+                weight,
+                delta,
+                loss: 0.0,
+            })
+        };
+        let body = match round {
+            1 => bad(vec![0.0; d], 1.0, 1),
+            2 => bad([vec![f64::NAN], vec![0.0; d]].concat(), 1.0, 2),
+            3 => bad(vec![1e9; d + 1], 1e12, 2),
+            4 => FromClient::Moments(Moments::default()),
+            _ => bad(vec![1.0; 9_000_000], 1.0, round),
+        };
+        hand.say(message.step, body);
+    }
+    let report = run.await.unwrap();
+    let answered: Vec<usize> = report.rounds.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [2, 2, 2, 2, 2]);
+    assert_eq!(report.dropped_clients, 1, "mallory's stream was cut");
+    // Rejections are immediate: no round waited for its timeout (5 s).
+    let seconds: Vec<f64> = report.rounds.iter().map(|r| r.seconds).collect();
+    assert!(seconds.iter().all(|&s| s < 2.0), "{seconds:?}");
+    let params = report.model.network.params();
+    assert!(params.iter().all(|p| p.is_finite() && p.abs() < 100.0));
 }
 
 #[test]
