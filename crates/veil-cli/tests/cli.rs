@@ -490,6 +490,22 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
         "{pa}"
     );
     assert_eq!(pa["query"]["rows"].as_array().unwrap().len(), 2);
+    // Five hospitals with secure aggregation and dropouts: as good as pooling the data.
+    let fed = &a["stages"][5];
+    assert_eq!(fed["stage"], "federated");
+    assert_eq!(
+        (fed["rounds"].as_u64(), fed["secure_aggregation"].as_bool()),
+        (Some(20), Some(true))
+    );
+    assert!(fed["aborted_rounds"].as_u64().unwrap() < 20);
+    let (federated, pooled) = (
+        fed["test_accuracy"].as_f64().unwrap(),
+        a["stages"][0]["test_accuracy"].as_f64().unwrap(),
+    );
+    assert!(
+        (federated - pooled).abs() <= 0.02,
+        "{federated} vs {pooled}"
+    );
     let provenance = &a["stages"][3];
     assert_eq!(provenance["stage"], "provenance");
     assert_eq!(provenance["verified_offline"], true);
@@ -522,8 +538,8 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
     let list = veil_in(&kept, &["ledger", "list", "provenance", "--json"]);
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(
-        list["size"], 14,
-        "the datasets are found again, not logged twice"
+        list["size"], 16,
+        "9 entries, then 7: the datasets are found again, not logged twice"
     );
     assert!(
         veil_in(&kept, &verify).status.success(),
