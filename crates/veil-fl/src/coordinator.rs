@@ -185,6 +185,17 @@ impl Coordinator {
                 ),
             });
         }
+        if let Some(SecurePlan {
+            neighbours: Some(k),
+            ..
+        }) = plan.secure
+            && !(2..=253).contains(&k)
+        {
+            return Err(Error::InvalidParameter {
+                name: "neighbours",
+                why: format!("{k} neighbours: SecAgg+ needs between 2 and 253"),
+            });
+        }
         if plan.secure.is_some() && plan.aggregator != Aggregator::Mean {
             return Err(Error::InvalidParameter {
                 name: "aggregator",

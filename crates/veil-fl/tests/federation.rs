@@ -425,6 +425,17 @@ fn plans_that_cannot_work_are_refused() {
         ..plan(1)
     };
     refused(crowd.clone(), "neighbours");
+    let lonely = SecurePlan {
+        neighbours: Some(1),
+        ..secure
+    };
+    refused(
+        Plan {
+            secure: Some(lonely),
+            ..plan(1)
+        },
+        "between 2 and 253",
+    );
     let sparse = SecurePlan {
         neighbours: Some(16),
         ..secure
