@@ -1,0 +1,19 @@
+//! # veil-he — homomorphic encryption
+//!
+//! Level 3 of the Veil workspace: computing on data that stays encrypted. A clinic encrypts
+//! a patient's record; a service evaluates a model on the ciphertext; only the clinic can
+//! decrypt the answer.
+//!
+//! - [`paillier`]: additive homomorphic encryption (Paillier 1999) — sums of encrypted
+//!   values and products with plaintext weights, enough for linear and logistic scores.
+//!
+//! **Threat model.** The party computing on ciphertexts holds only public material and
+//! learns nothing about the plaintexts (semantic security of the scheme). Ciphertexts are
+//! malleable by design; their integrity comes from the authenticated channel they travel
+//! on. Secret keys never leave the data owner, are written to files readable by the owner
+//! only, and are zeroized in memory when dropped.
+
+pub mod error;
+pub mod paillier;
+
+pub use error::{Error, Result};

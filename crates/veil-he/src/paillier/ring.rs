@@ -1,0 +1,82 @@
+//! Arithmetic modulo an odd modulus (n², p², q², p, q), on `crypto-bigint`'s heap-allocated
+//! integers in Montgomery form. Exponentiation and multiplication are constant-time, which
+//! matters here: decryption raises to secret exponents, and encryption to secret bases.
+
+use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
+use crypto_bigint::{BoxedUint, NonZero, Odd, Resize};
+
+use crate::error::{Error, Result};
+
+/// Integers modulo one odd modulus.
+#[derive(Clone, Debug)]
+pub(crate) struct Ring {
+    params: BoxedMontyParams,
+    modulus: NonZero<BoxedUint>,
+}
+
+impl Ring {
+    /// The ring modulo `modulus`, which must be odd.
+    pub(crate) fn new(modulus: &BoxedUint) -> Result<Ring> {
+        let odd = Option::<Odd<BoxedUint>>::from(Odd::new(modulus.clone()))
+            .ok_or_else(|| Error::InvalidKey("a modulus is even".into()))?;
+        let modulus = Option::<NonZero<BoxedUint>>::from(NonZero::new(modulus.clone()))
+            .ok_or_else(|| Error::InvalidKey("a modulus is zero".into()))?;
+        Ok(Ring {
+            params: BoxedMontyParams::new(odd),
+            modulus,
+        })
+    }
+
+    /// Bits of precision of the ring's elements.
+    pub(crate) fn bits(&self) -> u32 {
+        self.params.bits_precision()
+    }
+
+    /// The modulus.
+    pub(crate) fn modulus(&self) -> &BoxedUint {
+        &self.modulus
+    }
+
+    /// `x` at this ring's precision; `x` must be below 2^bits.
+    pub(crate) fn fit(&self, x: &BoxedUint) -> BoxedUint {
+        resize(x, self.bits())
+    }
+
+    /// `x` mod the modulus, at this ring's precision.
+    pub(crate) fn reduce(&self, x: &BoxedUint) -> BoxedUint {
+        let wide = resize(x, x.bits_precision().max(self.bits()));
+        let modulus = NonZero::new(resize(&self.modulus, wide.bits_precision()))
+            .expect("the modulus is not zero");
+        self.fit(&wide.rem(&modulus))
+    }
+
+    fn form(&self, x: &BoxedUint) -> BoxedMontyForm {
+        BoxedMontyForm::new(self.reduce(x), &self.params)
+    }
+
+    /// base^exp mod the modulus, for an exponent below 2^exp_bits.
+    pub(crate) fn pow(&self, base: &BoxedUint, exp: &BoxedUint, exp_bits: u32) -> BoxedUint {
+        self.form(base).pow_bounded_exp(exp, exp_bits).retrieve()
+    }
+
+    /// a·b mod the modulus.
+    pub(crate) fn mul(&self, a: &BoxedUint, b: &BoxedUint) -> BoxedUint {
+        self.form(a).mul(&self.form(b)).retrieve()
+    }
+
+    /// a − b mod the modulus.
+    pub(crate) fn sub(&self, a: &BoxedUint, b: &BoxedUint) -> BoxedUint {
+        (self.form(a) - self.form(b)).retrieve()
+    }
+
+    /// a⁻¹ mod the modulus, if it exists.
+    pub(crate) fn invert(&self, a: &BoxedUint) -> Option<BoxedUint> {
+        Option::from(self.form(a).invert()).map(|f: BoxedMontyForm| f.retrieve())
+    }
+}
+
+/// `x` with `bits` of precision (rounded up to whole limbs), dropping any higher limbs: the
+/// caller knows that `x` fits.
+pub(crate) fn resize(x: &BoxedUint, bits: u32) -> BoxedUint {
+    x.resize_unchecked(bits)
+}
