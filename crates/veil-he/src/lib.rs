@@ -6,6 +6,8 @@
 //!
 //! - [`paillier`]: additive homomorphic encryption (Paillier 1999) — sums of encrypted
 //!   values and products with plaintext weights, enough for linear and logistic scores.
+//! - [`ckks`]: approximate homomorphic encryption of real vectors (CKKS, RNS variant) — in
+//!   progress: its ring arithmetic (primes, Barrett and Shoup reduction, negacyclic NTT).
 //!
 //! **Threat model.** The party computing on ciphertexts holds only public material and
 //! learns nothing about the plaintexts (semantic security of the scheme). Ciphertexts are
@@ -13,6 +15,7 @@
 //! on. Secret keys never leave the data owner, are written to files readable by the owner
 //! only, and are zeroized in memory when dropped.
 
+pub mod ckks;
 pub mod error;
 pub mod paillier;
 
