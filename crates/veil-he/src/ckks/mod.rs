@@ -3,7 +3,8 @@
 //! in its RNS variant (Cheon, Han, Kim, Kim and Song, "A Full RNS Variant of Approximate
 //! Homomorphic Encryption", SAC 2018).
 //!
-//! Built so far: the ring arithmetic ([`math`]). The encoder, keys, encryption and the
-//! homomorphic operations come next.
+//! Built so far: the ring arithmetic ([`math`]) and the canonical embedding ([`encoding`]).
+//! Keys, encryption and the homomorphic operations come next.
 
+pub mod encoding;
 pub mod math;
