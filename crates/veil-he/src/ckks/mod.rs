@@ -3,8 +3,15 @@
 //! in its RNS variant (Cheon, Han, Kim, Kim and Song, "A Full RNS Variant of Approximate
 //! Homomorphic Encryption", SAC 2018).
 //!
-//! Built so far: the ring arithmetic ([`math`]) and the canonical embedding ([`encoding`]).
-//! Keys, encryption and the homomorphic operations come next.
+//! Built so far: the ring arithmetic ([`math`]), the canonical embedding ([`encoding`]),
+//! parameter sets validated against the HomomorphicEncryption.org standard ([`params`]),
+//! RNS polynomials ([`poly`]), keys ([`keys`]), and encryption, decryption, sums and
+//! plaintext products ([`cipher`]). Ciphertext multiplication, relinearisation,
+//! rescaling, rotations and serialisation come next.
 
+pub mod cipher;
 pub mod encoding;
+pub mod keys;
 pub mod math;
+pub mod params;
+pub mod poly;
