@@ -1,9 +1,10 @@
 //! CKKS at N = 8192 ([60, 40, 40, 60]) and 16384 ([60, 40 × 6, 60]): the negacyclic NTT
-//! over one 60-bit prime, and public-key encryption and decryption (with decoding) of a
-//! full vector at the top level.
+//! over one 60-bit prime; public-key encryption, decryption (with decoding), multiplication
+//! with relinearisation and rescaling, and a rotation, of a full vector at the top level.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use veil_he::ckks::cipher::{decode, encode};
+use veil_he::ckks::eval::{multiply, rescale, rotate};
 use veil_he::ckks::keys::SecretKey;
 use veil_he::ckks::math::modulus::Modulus;
 use veil_he::ckks::math::ntt::NttTable;
@@ -36,6 +37,19 @@ fn ckks(c: &mut Criterion) {
         });
         c.bench_function(&format!("CKKS decrypt and decode, N = {n}"), |b| {
             b.iter(|| decode(&ctx, &sk.decrypt(&ct).expect("decrypts")).expect("decodes"))
+        });
+        let keys = sk.evaluation_keys().expect("evaluation keys");
+        c.bench_function(
+            &format!("CKKS multiply, relinearise, rescale, N = {n}"),
+            |b| {
+                b.iter(|| {
+                    rescale(&ctx, &multiply(&ctx, &keys, &ct, &ct).expect("multiplies"))
+                        .expect("rescales")
+                })
+            },
+        );
+        c.bench_function(&format!("CKKS rotate by 1, N = {n}"), |b| {
+            b.iter(|| rotate(&ctx, &keys, &ct, 1).expect("rotates"))
         });
     }
 }

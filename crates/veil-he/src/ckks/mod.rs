@@ -11,7 +11,9 @@
 
 pub mod cipher;
 pub mod encoding;
+pub mod eval;
 pub mod keys;
+pub mod keyswitch;
 pub mod math;
 pub mod params;
 pub mod poly;

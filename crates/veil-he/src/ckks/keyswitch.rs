@@ -1,0 +1,129 @@
+//! Key switching: turning a ciphertext term d·s' (for s' = s² after a multiplication, or
+//! σ(s) after a rotation) into one under s, with the special prime P keeping the added noise
+//! small (the hybrid method with one digit per data prime, as SEAL does it; Cheon et al.
+//! 2018 §3.3, "Modulus raising" and "Key switching").
+//!
+//! The key for s' holds, for each data prime q_j, a pair over all primes (data and P):
+//! (b_j, a_j) with b_j = −a_j·s + e_j + P·s'·[i = j] in limb i. Switching d at level l
+//! decomposes d into its residues d_j = [d]_{q_j} (each small: < q_j), computes
+//! Σ_j d_j·(b_j, a_j) over q₀…q_l and P, which is ≈ P·d·s' − (…)·s, and divides by P
+//! (rounding) to drop back to q₀…q_l: the result (u₀, u₁) satisfies u₀ + u₁·s ≈ d·s'.
+
+use std::sync::Arc;
+
+use super::keys::{SecretKey, fresh_rng, gaussian, uniform};
+use super::params::Context;
+use super::poly::RnsPoly;
+use crate::error::Result;
+
+/// A key-switching key from s' to s.
+#[derive(Debug, Clone)]
+pub struct KeySwitchKey {
+    /// (b_j, a_j) per data prime j, each over all primes, NTT form.
+    pub(crate) digits: Vec<[RnsPoly; 2]>,
+}
+
+/// Residues of `x` (each < q_from, taken as centred) modulo prime `to`.
+fn lift(ctx: &Context, x: &[u64], from: usize, to: usize) -> Vec<u64> {
+    let (qf, mt) = (ctx.modulus(from).value(), ctx.modulus(to));
+    let half = qf / 2;
+    x.iter()
+        .map(|&v| {
+            if v > half {
+                mt.neg(mt.reduce(qf - v))
+            } else {
+                mt.reduce(v)
+            }
+        })
+        .collect()
+}
+
+impl KeySwitchKey {
+    /// The key that switches s' (in NTT form over all primes) to `sk`.
+    pub(crate) fn generate(sk: &SecretKey, s_prime: &RnsPoly) -> Result<KeySwitchKey> {
+        let ctx = &sk.ctx;
+        let all: Vec<usize> = (0..=ctx.data_primes()).collect();
+        let special = ctx.data_primes();
+        let p = ctx.modulus(special).value();
+        let mut rng = fresh_rng();
+        let digits = (0..ctx.data_primes())
+            .map(|j| {
+                let a = uniform(ctx, &all, &mut rng);
+                let mut e = RnsPoly::from_signed(ctx, &all, &gaussian(ctx.degree())?);
+                e.ntt(ctx);
+                let mut b = a.clone();
+                b.mul_assign(ctx, &sk.s);
+                b.neg_assign(ctx);
+                b.add_assign(ctx, &e);
+                // + P·s' in limb j.
+                let m = ctx.modulus(j);
+                let pj = m.reduce(p);
+                for (x, s) in b.limbs[j].iter_mut().zip(&s_prime.limbs[j]) {
+                    *x = m.add(*x, m.mul(pj, *s));
+                }
+                Ok([b, a])
+            })
+            .collect::<Result<_>>()?;
+        Ok(KeySwitchKey { digits })
+    }
+
+    /// (u₀, u₁) over the primes of `d` (NTT form, data primes 0..=l) with
+    /// u₀ + u₁·s ≈ d·s'.
+    pub(crate) fn switch(&self, ctx: &Arc<Context>, d: &RnsPoly) -> [RnsPoly; 2] {
+        let level_primes = d.primes.clone();
+        let special = ctx.data_primes();
+        let mut targets = level_primes.clone();
+        targets.push(special);
+        let mut acc = [RnsPoly::zero(ctx, &targets), RnsPoly::zero(ctx, &targets)];
+        let mut coeffs = d.clone();
+        coeffs.intt(ctx);
+        for (j, digit) in coeffs.limbs.iter().enumerate() {
+            let key = &self.digits[level_primes[j]];
+            for (slot, &t) in targets.iter().enumerate() {
+                let lifted = if t == level_primes[j] {
+                    d.limbs[j].clone()
+                } else {
+                    let mut x = lift(ctx, digit, level_primes[j], t);
+                    ctx.ntt(t).forward(&mut x);
+                    x
+                };
+                let m = ctx.modulus(t);
+                // The key's limb for prime t is limb t (all primes are present in the key).
+                for (half, key_poly) in acc.iter_mut().zip(key.iter()) {
+                    let target = &mut half.limbs[slot];
+                    for ((acc_x, &l), &k) in target.iter_mut().zip(&lifted).zip(&key_poly.limbs[t])
+                    {
+                        *acc_x = m.add(*acc_x, m.mul(l, k));
+                    }
+                }
+            }
+        }
+        acc.map(|u| mod_down(ctx, u))
+    }
+}
+
+/// Divides `u` (NTT form over data primes and, last, P) by P with rounding, dropping P.
+fn mod_down(ctx: &Context, mut u: RnsPoly) -> RnsPoly {
+    let last = u.limbs.len() - 1;
+    let special = u.primes[last];
+    let mut top = u.limbs.pop().expect("the special prime's limb");
+    u.primes.pop();
+    ctx.ntt(special).inverse(&mut top);
+    let p = ctx.modulus(special).value();
+    for (limb, &i) in u.limbs.iter_mut().zip(&u.primes) {
+        let m = ctx.modulus(i);
+        let mut t = lift(ctx, &top, special, i);
+        ctx.ntt(i).forward(&mut t);
+        let p_inv = m.inv(m.reduce(p));
+        for (x, y) in limb.iter_mut().zip(&t) {
+            *x = m.mul(m.sub(*x, *y), p_inv);
+        }
+    }
+    u
+}
+
+/// Divides a polynomial at level l (NTT form over q₀…q_l) by q_l with rounding, dropping
+/// q_l: rescaling (CKKS 2017 §3.4, RNS form of Cheon et al. 2018).
+pub(crate) fn rescale(ctx: &Context, u: RnsPoly) -> RnsPoly {
+    mod_down(ctx, u)
+}
