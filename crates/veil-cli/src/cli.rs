@@ -74,6 +74,30 @@ pub enum Command {
     /// Federated learning: train one model across parties that keep their data.
     #[command(subcommand)]
     Fl(FlCommand),
+    /// Homomorphic encryption: compute on data that stays encrypted.
+    #[command(subcommand)]
+    He(HeCommand),
+}
+
+/// `veil he ...`
+#[derive(Debug, Subcommand)]
+pub enum HeCommand {
+    /// Time each primitive: CKKS at N = 8192 ([60, 40, 40, 60]) and 16384 ([60, 40×6, 60])
+    /// — encrypt, multiply+relinearise+rescale, rotate, decrypt — and Paillier-2048 —
+    /// encrypt, decrypt, add. Medians; keys are made first and not timed.
+    #[command(after_help = "\
+Examples:
+  veil he bench
+  veil he bench --json --repeat 50")]
+    Bench(HeBenchArgs),
+}
+
+/// `veil he bench` options.
+#[derive(Debug, Args)]
+pub struct HeBenchArgs {
+    /// Runs of each primitive (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    pub repeat: usize,
 }
 
 /// `veil fl ...`

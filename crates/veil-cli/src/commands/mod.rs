@@ -4,6 +4,7 @@ mod data;
 mod demo;
 mod dp;
 mod fl;
+mod he;
 mod key;
 mod ledger;
 mod model;
@@ -28,5 +29,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Dp(cmd) => dp::run(cmd, cli.json),
         Command::Pki(cmd) => pki::run(cmd, cli.json),
         Command::Fl(cmd) => fl::run(cmd, cli.json),
+        Command::He(cmd) => he::run(cmd, cli.json),
     }
 }

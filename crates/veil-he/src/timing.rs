@@ -1,0 +1,87 @@
+//! The time of each primitive, as `veil he bench` reports it: medians of repeated runs of
+//! CKKS at N = 8192 ([60, 40, 40, 60]) and 16384 ([60, 40 × 6, 60]) — encryption of a full
+//! vector (with encoding), multiplication with relinearisation and rescaling, a rotation by
+//! one slot, decryption with decoding — and of Paillier-2048 — encryption, CRT decryption,
+//! addition. Keys are made first and not timed.
+
+use std::time::Instant;
+
+use crypto_bigint::BoxedUint;
+
+use crate::ckks::cipher::{decode, encode};
+use crate::ckks::eval::{multiply, rescale, rotate};
+use crate::ckks::keys::SecretKey as CkksSecretKey;
+use crate::ckks::params::{Context, Parameters};
+use crate::error::Result;
+use crate::paillier::SecretKey as PaillierSecretKey;
+
+/// Medians of one CKKS parameter set, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CkksTimes {
+    /// Encode and encrypt N/2 values.
+    pub encrypt_ms: f64,
+    /// Multiply two ciphertexts, relinearise, rescale.
+    pub mul_relin_rescale_ms: f64,
+    /// Rotate by one slot.
+    pub rotate_ms: f64,
+    /// Decrypt and decode.
+    pub decrypt_ms: f64,
+}
+
+/// Medians of Paillier-2048, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PaillierTimes {
+    /// Encrypt (fresh randomness).
+    pub encrypt_ms: f64,
+    /// CRT decryption.
+    pub decrypt_ms: f64,
+    /// Homomorphic addition.
+    pub add_ms: f64,
+}
+
+/// The median time of `reps` runs of `f`, in milliseconds.
+fn median_ms<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
+    f()?; // warm-up
+    let mut times = (0..reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            f().map(|_| start.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Times CKKS with `params`, each primitive `reps` times.
+pub fn ckks(params: Parameters, reps: usize) -> Result<CkksTimes> {
+    let ctx = Context::new(params)?;
+    let sk = CkksSecretKey::generate(&ctx);
+    let pk = sk.public_key()?;
+    let keys = sk.evaluation_keys()?;
+    let values: Vec<f64> = (0..ctx.degree() / 2)
+        .map(|i| (i as f64 * 0.001).sin())
+        .collect();
+    let top = ctx.data_primes() - 1;
+    let ct = pk.encrypt(&encode(&ctx, &values, top, ctx.scale())?)?;
+    Ok(CkksTimes {
+        encrypt_ms: median_ms(reps, || {
+            pk.encrypt(&encode(&ctx, &values, top, ctx.scale())?)
+        })?,
+        mul_relin_rescale_ms: median_ms(reps, || rescale(&ctx, &multiply(&ctx, &keys, &ct, &ct)?))?,
+        rotate_ms: median_ms(reps, || rotate(&ctx, &keys, &ct, 1))?,
+        decrypt_ms: median_ms(reps, || decode(&ctx, &sk.decrypt(&ct)?))?,
+    })
+}
+
+/// Times Paillier-2048, each primitive `reps` times.
+pub fn paillier(reps: usize) -> Result<PaillierTimes> {
+    let sk = PaillierSecretKey::generate(2048)?;
+    let pk = sk.public();
+    let m = BoxedUint::from(123_456_789u64);
+    let (a, b) = (pk.encrypt(&m)?, pk.encrypt(&m)?);
+    Ok(PaillierTimes {
+        encrypt_ms: median_ms(reps, || pk.encrypt(&m))?,
+        decrypt_ms: median_ms(reps, || Ok(sk.decrypt(&a)))?,
+        add_ms: median_ms(reps, || Ok(pk.add(&a, &b)))?,
+    })
+}
