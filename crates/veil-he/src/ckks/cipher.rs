@@ -6,7 +6,7 @@
 //! with u ternary and e₀, e₁ Gaussian. Sums keep the scale; a product with a plaintext
 //! multiplies the scales (rescaling, next, divides by a prime to bring it back).
 
-use super::keys::{PublicKey, SecretKey, fresh_rng, gaussian, ternary};
+use super::keys::{KeyId, PublicKey, SecretKey, fresh_rng, gaussian, ternary};
 use super::params::Context;
 use super::poly::RnsPoly;
 use crate::error::{Error, Result};
@@ -27,6 +27,8 @@ pub struct Ciphertext {
     pub c: [RnsPoly; 2],
     /// Δ of the encrypted values.
     pub scale: f64,
+    /// The key set it was encrypted under.
+    pub key: KeyId,
 }
 
 impl Ciphertext {
@@ -129,6 +131,7 @@ impl PublicKey {
         Ok(Ciphertext {
             c: [c0, c1],
             scale: pt.scale,
+            key: self.id,
         })
     }
 }
@@ -137,6 +140,11 @@ impl SecretKey {
     /// Decrypts `ct` to its plaintext c₀ + c₁·s.
     pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
         let ctx = &self.ctx;
+        if ct.key != self.id {
+            return Err(Error::InvalidCiphertext(
+                "encrypted under another key set".into(),
+            ));
+        }
         if ct.c[1].primes != ct.c[0].primes || ct.c[0].primes.len() > ctx.data_primes() {
             return Err(Error::InvalidCiphertext(
                 "not a ciphertext of these parameters".into(),
@@ -152,8 +160,19 @@ impl SecretKey {
     }
 }
 
+/// Refuses ciphertexts of different key sets.
+pub(crate) fn same_key(a: &Ciphertext, b: &Ciphertext) -> Result<()> {
+    if a.key != b.key {
+        return Err(Error::InvalidCiphertext(
+            "operands encrypted under different key sets".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// E(a + b).
 pub fn add(ctx: &Context, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+    same_key(a, b)?;
     same_shape(a, &b.c[0].primes, b.scale)?;
     let mut out = a.clone();
     out.c[0].add_assign(ctx, &b.c[0]);
@@ -272,9 +291,20 @@ mod tests {
             encode(ctx, &vec![0.0; 4097], 2, scale).is_err(),
             "4,096 slots"
         );
-        // Another secret key decrypts to noise, not the values.
+        // Another key set's secret key refuses to decrypt; forcing it gives noise.
         let stranger = SecretKey::generate(ctx);
-        let garbage = decode(ctx, &stranger.decrypt(&top).unwrap()).unwrap();
+        let err = stranger.decrypt(&top).unwrap_err().to_string();
+        assert!(err.contains("another key set"), "{err}");
+        let forged = Ciphertext {
+            key: stranger.id(),
+            ..top.clone()
+        };
+        let garbage = decode(ctx, &stranger.decrypt(&forged).unwrap()).unwrap();
         assert!((garbage[0] - 1.0).abs() > 1.0, "{}", garbage[0]);
+        let theirs = stranger.public_key().unwrap();
+        let other = theirs
+            .encrypt(&encode(ctx, &[1.0], 2, scale).unwrap())
+            .unwrap();
+        assert!(add(ctx, &top, &other).is_err());
     }
 }

@@ -2,9 +2,11 @@
 //! and back (CKKS 2017 §3.2–3.3).
 //!
 //! Let ζ = e^(iπ/N), a primitive 2N-th root of unity. A real polynomial m encodes the slots
-//! z_j = m(ζ^(5^j)), j = 0..N/2; its values at the conjugate roots ζ^(−5^j) are the
-//! conjugates, since m is real. Ordering the slots by powers of 5 makes the automorphism
-//! X → X^5 rotate them by one place, and X → X^(−1) conjugate them.
+//! z_j = m(ζ^(g^j)), j = 0..N/2, with g = 3; its values at the conjugate roots ζ^(−g^j) are
+//! the conjugates, since m is real. Ordering the slots by powers of g makes the automorphism
+//! X → X^g rotate them by one place, and X → X^(−1) conjugate them. 3 generates the same
+//! subgroup of Z_2N* as the 5 of the CKKS paper; it is SEAL's choice, so Veil's slots are in
+//! SEAL's order (tested against SEAL's encoder).
 //!
 //! Evaluation at all odd powers ζ^(2k+1) is a length-N FFT of the coefficients twisted by
 //! ζ^i: m(ζ^(2k+1)) = Σ_i (m_i ζ^i) ω^(ik), ω = ζ². Encoding runs it backwards: place z and
@@ -17,10 +19,13 @@ use rustfft::{Fft, FftPlanner};
 
 use crate::error::{Error, Result};
 
+/// g, whose powers order the slots (and whose automorphism rotates them).
+pub const GENERATOR: usize = 3;
+
 /// Encoder and decoder for one ring degree N.
 pub struct Encoder {
     n: usize,
-    /// For slot j: k with 2k + 1 ≡ 5^j (mod 2N), and k' for its conjugate −5^j.
+    /// For slot j: k with 2k + 1 ≡ g^j (mod 2N), and k' for its conjugate −g^j.
     slot_at: Vec<(usize, usize)>,
     /// ζ^i, i = 0..N.
     twist: Vec<Complex64>,
@@ -49,7 +54,7 @@ impl Encoder {
             .map(|_| {
                 let k = (power - 1) / 2;
                 let k_conj = (two_n - power - 1) / 2;
-                power = power * 5 % two_n;
+                power = power * GENERATOR % two_n;
                 (k, k_conj)
             })
             .collect();
@@ -173,10 +178,10 @@ mod tests {
             // A product of polynomials is the slot-wise product.
             let prod: Vec<Complex64> = za.iter().zip(&zb).map(|(x, y)| x * y).collect();
             prop_assert!(close(&enc.embed(&negacyclic(&ma, &mb)).unwrap(), &prod));
-            // X → X^5 rotates the slots left by one; X → X^(2N−1) conjugates them.
+            // X → X^3 rotates the slots left by one; X → X^(2N−1) conjugates them.
             let mut rotated = za.clone();
             rotated.rotate_left(1);
-            prop_assert!(close(&enc.embed(&automorphism(&ma, 5)).unwrap(), &rotated));
+            prop_assert!(close(&enc.embed(&automorphism(&ma, GENERATOR)).unwrap(), &rotated));
             let conj: Vec<Complex64> = za.iter().map(|z| z.conj()).collect();
             prop_assert!(close(&enc.embed(&automorphism(&ma, 63)).unwrap(), &conj));
         }
@@ -196,5 +201,32 @@ mod tests {
         );
         assert!(enc.embed(&[0.0; 3]).is_err());
         assert!(Encoder::new(12).is_err());
+    }
+
+    #[test]
+    fn coefficients_match_seals_encoder() {
+        // Slots i/100, i = 0..4096, at Δ = 2^40 and N = 8192: the first eight coefficients of
+        // SEAL 4.3's CKKSEncoder (through TenSEAL 0.3.18, `bench/he_seal_phe.py
+        // --check-encoder`). Rounding may differ by one unit where a coefficient sits on a
+        // half.
+        let seal: [i64; 8] = [
+            22_512_500_578_714,
+            111_402_559_854,
+            -61_099_008_829,
+            122_397_675_323,
+            34_832_823_323,
+            123_502_643_921,
+            -50_103_895_786,
+            -199_996_909_454,
+        ];
+        let enc = Encoder::new(8192).unwrap();
+        let z: Vec<Complex64> = (0..4096)
+            .map(|i| Complex64::new(i as f64 / 100.0, 0.0))
+            .collect();
+        let m = enc.embed_inverse(&z).unwrap();
+        for (c, want) in m.iter().zip(seal) {
+            let got = (c * 2f64.powi(40)).round() as i64;
+            assert!((got - want).abs() <= 1, "{got} vs SEAL's {want}");
+        }
     }
 }

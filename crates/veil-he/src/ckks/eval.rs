@@ -1,6 +1,6 @@
 //! The operations that need evaluation keys: ciphertext multiplication with
 //! relinearisation, rescaling, and slot rotations (CKKS 2017 §3.4 and §4; Galois
-//! automorphisms X → X^(5^k) as in Gentry, Halevi and Smart, "Homomorphic Evaluation of the
+//! automorphisms X → X^(3^k) as in Gentry, Halevi and Smart, "Homomorphic Evaluation of the
 //! AES Circuit", CRYPTO 2012, §4.1).
 //!
 //! The Galois keys cover every rotation left by 2^i, so one key set serves any model: a
@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::cipher::Ciphertext;
-use super::keys::SecretKey;
+use super::cipher::{Ciphertext, same_key};
+use super::encoding::GENERATOR;
+use super::keys::{KeyId, SecretKey};
 use super::keyswitch::{KeySwitchKey, rescale as mod_down};
 use super::params::Context;
 use super::poly::RnsPoly;
@@ -21,16 +22,28 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct EvaluationKeys {
     pub(crate) relin: KeySwitchKey,
-    /// Per Galois element g (5^k mod 2N for k = 2^i), the key from σ_g(s) to s.
+    /// Per Galois element g (3^k mod 2N for k = 2^i), the key from σ_g(s) to s.
     pub(crate) galois: BTreeMap<usize, KeySwitchKey>,
+    pub(crate) id: KeyId,
 }
 
-/// g with σ_g rotating slots left by `k` (negative: right): 5^k mod 2N.
+impl EvaluationKeys {
+    fn check(&self, a: &Ciphertext) -> Result<()> {
+        if a.key != self.id {
+            return Err(Error::InvalidCiphertext(
+                "encrypted under another key set than these evaluation keys".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// g with σ_g rotating slots left by `k` (negative: right): 3^k mod 2N.
 fn galois_element(n: usize, k: i64) -> usize {
     let slots = (n / 2) as i64;
     let k = k.rem_euclid(slots) as u64;
     let two_n = 2 * n as u64;
-    let (mut g, mut base, mut e) = (1u64, 5u64, k);
+    let (mut g, mut base, mut e) = (1u64, GENERATOR as u64, k);
     while e > 0 {
         if e & 1 == 1 {
             g = g * base % two_n;
@@ -82,7 +95,11 @@ impl SecretKey {
             );
             step *= 2;
         }
-        Ok(EvaluationKeys { relin, galois })
+        Ok(EvaluationKeys {
+            relin,
+            galois,
+            id: self.id,
+        })
     }
 }
 
@@ -93,6 +110,8 @@ pub fn multiply(
     a: &Ciphertext,
     b: &Ciphertext,
 ) -> Result<Ciphertext> {
+    same_key(a, b)?;
+    keys.check(a)?;
     if a.c[0].primes != b.c[0].primes {
         return Err(Error::InvalidCiphertext(format!(
             "operands at levels {} and {}",
@@ -115,6 +134,7 @@ pub fn multiply(
     Ok(Ciphertext {
         c: [d0, d1],
         scale: a.scale * b.scale,
+        key: a.key,
     })
 }
 
@@ -130,6 +150,7 @@ pub fn rescale(ctx: &Context, a: &Ciphertext) -> Result<Ciphertext> {
     Ok(Ciphertext {
         c: [mod_down(ctx, a.c[0].clone()), mod_down(ctx, a.c[1].clone())],
         scale: a.scale / q,
+        key: a.key,
     })
 }
 
@@ -141,6 +162,7 @@ pub fn rotate(
     a: &Ciphertext,
     k: i64,
 ) -> Result<Ciphertext> {
+    keys.check(a)?;
     let slots = (ctx.degree() / 2) as i64;
     let mut k = k.rem_euclid(slots);
     let mut out = a.clone();
@@ -173,6 +195,7 @@ fn rotate_by_key(
     Ok(Ciphertext {
         c: [u0, u1],
         scale: a.scale,
+        key: a.key,
     })
 }
 

@@ -74,10 +74,16 @@ pub(crate) fn uniform(ctx: &Context, primes: &[usize], rng: &mut ChaCha20Rng) ->
     }
 }
 
+/// A key set's random identity: carried by its keys and by every ciphertext made with
+/// them, so that a ciphertext for another key set is refused rather than misdecrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyId(pub [u8; 16]);
+
 /// The secret key s, in NTT form over every prime of the chain (the special one included).
 pub struct SecretKey {
     pub(crate) ctx: Arc<Context>,
     pub(crate) s: RnsPoly,
+    pub(crate) id: KeyId,
 }
 
 impl Drop for SecretKey {
@@ -98,6 +104,7 @@ pub struct PublicKey {
     pub(crate) ctx: Arc<Context>,
     pub(crate) b: RnsPoly,
     pub(crate) a: RnsPoly,
+    pub(crate) id: KeyId,
 }
 
 impl SecretKey {
@@ -111,7 +118,13 @@ impl SecretKey {
         SecretKey {
             ctx: ctx.clone(),
             s,
+            id: KeyId(veil_core::random::bytes()),
         }
+    }
+
+    /// The key set's identity.
+    pub fn id(&self) -> KeyId {
+        self.id
     }
 
     /// s over the first `count` primes.
@@ -135,6 +148,7 @@ impl SecretKey {
             ctx: ctx.clone(),
             b,
             a,
+            id: self.id,
         })
     }
 }

@@ -23,19 +23,17 @@ pub struct KeySwitchKey {
     pub(crate) digits: Vec<[RnsPoly; 2]>,
 }
 
-/// Residues of `x` (each < q_from, taken as centred) modulo prime `to`.
-fn lift(ctx: &Context, x: &[u64], from: usize, to: usize) -> Vec<u64> {
+/// Residues of `x` (each < q_from, taken as centred) modulo prime `to`, into `out`.
+fn lift_into(ctx: &Context, x: &[u64], from: usize, to: usize, out: &mut [u64]) {
     let (qf, mt) = (ctx.modulus(from).value(), ctx.modulus(to));
     let half = qf / 2;
-    x.iter()
-        .map(|&v| {
-            if v > half {
-                mt.neg(mt.reduce(qf - v))
-            } else {
-                mt.reduce(v)
-            }
-        })
-        .collect()
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = if v > half {
+            mt.neg(mt.reduce(qf - v))
+        } else {
+            mt.reduce(v)
+        };
+    }
 }
 
 impl KeySwitchKey {
@@ -74,31 +72,43 @@ impl KeySwitchKey {
         let special = ctx.data_primes();
         let mut targets = level_primes.clone();
         targets.push(special);
-        let mut acc = [RnsPoly::zero(ctx, &targets), RnsPoly::zero(ctx, &targets)];
+        let n = ctx.degree();
+        // Σ_j d_j·key_j accumulates unreduced in 128 bits: each product is below 2^122 and
+        // there are at most 16 digits, so one reduction per coefficient at the end suffices.
+        let mut acc = vec![[vec![0u128; n], vec![0u128; n]]; targets.len()];
         let mut coeffs = d.clone();
         coeffs.intt(ctx);
+        let mut lifted = vec![0u64; n];
         for (j, digit) in coeffs.limbs.iter().enumerate() {
             let key = &self.digits[level_primes[j]];
             for (slot, &t) in targets.iter().enumerate() {
-                let lifted = if t == level_primes[j] {
-                    d.limbs[j].clone()
+                let source: &[u64] = if t == level_primes[j] {
+                    &d.limbs[j]
                 } else {
-                    let mut x = lift(ctx, digit, level_primes[j], t);
-                    ctx.ntt(t).forward(&mut x);
-                    x
+                    lift_into(ctx, digit, level_primes[j], t, &mut lifted);
+                    ctx.ntt(t).forward(&mut lifted);
+                    &lifted
                 };
-                let m = ctx.modulus(t);
-                // The key's limb for prime t is limb t (all primes are present in the key).
-                for (half, key_poly) in acc.iter_mut().zip(key.iter()) {
-                    let target = &mut half.limbs[slot];
-                    for ((acc_x, &l), &k) in target.iter_mut().zip(&lifted).zip(&key_poly.limbs[t])
-                    {
-                        *acc_x = m.add(*acc_x, m.mul(l, k));
+                // The key's limb for prime t is limb t (every prime is in the key).
+                for (half, key_poly) in acc[slot].iter_mut().zip(key.iter()) {
+                    for ((a, &x), &k) in half.iter_mut().zip(source).zip(&key_poly.limbs[t]) {
+                        *a += u128::from(x) * u128::from(k);
                     }
                 }
             }
         }
-        acc.map(|u| mod_down(ctx, u))
+        let reduce = |half: usize| RnsPoly {
+            primes: targets.clone(),
+            limbs: acc
+                .iter()
+                .zip(&targets)
+                .map(|(pair, &t)| {
+                    let m = ctx.modulus(t);
+                    pair[half].iter().map(|&a| m.reduce_u128(a)).collect()
+                })
+                .collect(),
+        };
+        [mod_down(ctx, reduce(0)), mod_down(ctx, reduce(1))]
     }
 }
 
@@ -112,7 +122,8 @@ fn mod_down(ctx: &Context, mut u: RnsPoly) -> RnsPoly {
     let p = ctx.modulus(special).value();
     for (limb, &i) in u.limbs.iter_mut().zip(&u.primes) {
         let m = ctx.modulus(i);
-        let mut t = lift(ctx, &top, special, i);
+        let mut t = vec![0u64; top.len()];
+        lift_into(ctx, &top, special, i, &mut t);
         ctx.ntt(i).forward(&mut t);
         let p_inv = m.inv(m.reduce(p));
         for (x, y) in limb.iter_mut().zip(&t) {
