@@ -82,6 +82,18 @@ pub enum Command {
 /// `veil he ...`
 #[derive(Debug, Subcommand)]
 pub enum HeCommand {
+    /// Make a key set: the secret key (kept by the data owner, mode 0600) and, in separate
+    /// files, the public key and (CKKS) the evaluation keys a server needs.
+    #[command(after_help = "\
+Files written in KEYS (a directory, created if missing; existing keys are kept unless
+--force): CKKS — secret.key, public.key, evaluation.key (relinearisation and Galois keys
+for every rotation by a power of two, so one key set serves any model); Paillier —
+secret.json, public.json. Formats: docs/formats.md.
+
+Examples:
+  veil he keygen --out keys/
+  veil he keygen --out keys-paillier/ --scheme paillier")]
+    Keygen(HeKeygenArgs),
     /// Time each primitive: CKKS at N = 8192 ([60, 40, 40, 60]) and 16384 ([60, 40×6, 60])
     /// — encrypt, multiply+relinearise+rescale, rotate, decrypt — and Paillier-2048 —
     /// encrypt, decrypt, add. Medians; keys are made first and not timed.
@@ -90,6 +102,26 @@ Examples:
   veil he bench
   veil he bench --json --repeat 50")]
     Bench(HeBenchArgs),
+}
+
+/// `veil he keygen` options.
+#[derive(Debug, Args)]
+pub struct HeKeygenArgs {
+    /// Directory for the key files.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// ckks (vectors of reals, multiplications, rotations) or paillier (sums).
+    #[arg(long, default_value = "ckks", value_parser = ["ckks", "paillier"])]
+    pub scheme: String,
+    /// CKKS ring degree: 8192 (two multiplications) or 16384 (six).
+    #[arg(long, default_value_t = 8192)]
+    pub poly_degree: usize,
+    /// Paillier modulus size: 2048 or 3072.
+    #[arg(long, default_value_t = 2048)]
+    pub bits: u32,
+    /// Replace existing key files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `veil he bench` options.

@@ -33,6 +33,7 @@
 //! the place, never a panic. Error messages quote at most a short excerpt of one cell.
 
 pub mod atomic;
+pub mod cursor;
 pub mod digest;
 pub mod error;
 pub mod random;

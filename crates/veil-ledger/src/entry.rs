@@ -228,7 +228,7 @@ impl Entry {
     /// Parses canonical bytes; anything else (trailing bytes, unsorted fields, bad UTF-8, a
     /// signature that does not verify) is an error.
     pub fn decode(bytes: &[u8]) -> Result<Entry> {
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
         if r.take(9)? != MAGIC {
             return Err(malformed("not a Veil ledger entry"));
         }
@@ -272,7 +272,7 @@ impl Entry {
             }),
             other => return Err(malformed(format!("unknown signer flag {other}"))),
         };
-        if r.at != bytes.len() {
+        if !r.0.is_empty() {
             return Err(malformed("trailing bytes after the entry"));
         }
         let entry = Entry {
@@ -298,39 +298,31 @@ fn put16(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
+/// The entry's fields, read front to back; running out of bytes is a malformed entry.
+struct Reader<'a>(veil_core::cursor::ByteCursor<'a>);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| malformed("the entry is cut short"))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
+        self.0
+            .take(n)
+            .ok_or_else(|| malformed("the entry is cut short"))
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        self.0
+            .array()
+            .ok_or_else(|| malformed("the entry is cut short"))
     }
     fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_be_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
+        Ok(u16::from_be_bytes(self.array()?))
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_be_bytes(self.array()?))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_be_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_be_bytes(self.array()?))
     }
     fn text(&mut self, n: usize) -> Result<String> {
         String::from_utf8(self.take(n)?.to_vec())

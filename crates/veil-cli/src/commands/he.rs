@@ -1,16 +1,89 @@
-//! `veil he bench`
+//! `veil he keygen | bench`
+
+use std::path::Path;
 
 use serde_json::json;
-use veil_he::ckks::params::Parameters;
+use veil_core::atomic::{Visibility, write_atomic_bytes_with};
+use veil_he::ckks::keys::SecretKey as CkksSecretKey;
+use veil_he::ckks::params::{Context, Parameters};
+use veil_he::paillier;
 use veil_he::timing::{self, CkksTimes};
 
-use crate::cli::{HeBenchArgs, HeCommand};
+use crate::cli::{HeBenchArgs, HeCommand, HeKeygenArgs};
 use crate::report;
 
 pub fn run(cmd: &HeCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
+        HeCommand::Keygen(args) => keygen(args, json),
         HeCommand::Bench(args) => bench(args, json),
     }
+}
+
+fn keygen(args: &HeKeygenArgs, json: bool) -> anyhow::Result<()> {
+    if ![8192, 16384].contains(&args.poly_degree) || ![2048, 3072].contains(&args.bits) {
+        anyhow::bail!(veil_core::Error::invalid(
+            "parameters",
+            "--poly-degree must be 8192 or 16384, --bits 2048 or 3072 (the sets with 128-bit and 112/128-bit security)",
+        ));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| veil_core::Error::io(&args.out, e))?;
+    let names: &[&str] = if args.scheme == "ckks" {
+        &["secret.key", "public.key", "evaluation.key"]
+    } else {
+        &["secret.json", "public.json"]
+    };
+    let paths: Vec<_> = names.iter().map(|n| args.out.join(n)).collect();
+    if !args.force
+        && let Some(existing) = paths.iter().find(|p| p.exists())
+    {
+        anyhow::bail!(veil_core::Error::invalid(
+            "out",
+            format!(
+                "{} exists: keys are never overwritten without --force",
+                existing.display()
+            ),
+        ));
+    }
+    let write =
+        |path: &Path, visibility, bytes: &[u8]| write_atomic_bytes_with(path, visibility, bytes);
+    let summary = if args.scheme == "ckks" {
+        let params = match args.poly_degree {
+            16384 => Parameters::n16384(),
+            _ => Parameters::n8192(),
+        };
+        let ctx = Context::new(params.clone())?;
+        let sk = CkksSecretKey::generate(&ctx);
+        let pk = sk.public_key()?;
+        let eval = sk.evaluation_keys()?;
+        write(&paths[0], Visibility::Secret, &sk.to_bytes())?;
+        write(&paths[1], Visibility::Public, &pk.to_bytes())?;
+        write(&paths[2], Visibility::Public, &eval.to_bytes(&ctx))?;
+        json!({
+            "scheme": "ckks",
+            "poly_degree": params.degree,
+            "coeff_modulus_bits": params.chain,
+            "scale_bits": params.scale_bits,
+            "security_bits": 128,
+            "key_id": veil_core::hex(&sk.id().0),
+        })
+    } else {
+        let sk = paillier::SecretKey::generate(args.bits)?;
+        paillier::write_secret(&paths[0], &sk)?;
+        paillier::write_public(&paths[1], sk.public())?;
+        json!({"scheme": "paillier", "bits": args.bits})
+    };
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    if json {
+        let mut out = summary;
+        out["files"] = json!(files);
+        return report::json(&out);
+    }
+    println!("{} key set written:", args.scheme);
+    for f in &files {
+        println!("  {f}");
+    }
+    println!("keep {} secret; the others go to the server", files[0]);
+    Ok(())
 }
 
 fn ckks_json(t: &CkksTimes) -> serde_json::Value {

@@ -5,9 +5,10 @@
 //!
 //! Built so far: the ring arithmetic ([`math`]), the canonical embedding ([`encoding`]),
 //! parameter sets validated against the HomomorphicEncryption.org standard ([`params`]),
-//! RNS polynomials ([`poly`]), keys ([`keys`]), and encryption, decryption, sums and
-//! plaintext products ([`cipher`]). Ciphertext multiplication, relinearisation,
-//! rescaling, rotations and serialisation come next.
+//! RNS polynomials ([`poly`]), keys ([`keys`]), encryption, decryption, sums and
+//! plaintext products ([`cipher`]); ciphertext multiplication, relinearisation, rescaling
+//! and rotations ([`eval`], over [`keyswitch`]); versioned byte formats for keys and
+//! ciphertexts ([`serial`]).
 
 pub mod cipher;
 pub mod encoding;
@@ -17,3 +18,4 @@ pub mod keyswitch;
 pub mod math;
 pub mod params;
 pub mod poly;
+pub mod serial;

@@ -1,0 +1,373 @@
+//! The byte format of CKKS keys and ciphertexts (version 1; docs/formats.md, "CKKS keys and
+//! ciphertexts").
+//!
+//! Every object starts with a header that names its parameters exactly, so that an object
+//! made for other parameters, or another key set, is refused rather than misread:
+//!
+//! ```text
+//! "VEILCKKS" | version u8 = 1 | kind u8 | N u32 | prime count u8 | primes u64 × count
+//!            | scale bits u8 | key-set id [u8; 16]
+//! ```
+//!
+//! Kinds: 1 secret key (s over all primes), 2 public key (b, a over the data primes),
+//! 3 evaluation keys (the relinearisation key, then a u16 count of Galois keys, each a u32
+//! Galois element and a key), 4 ciphertext (scale f64, c₀, c₁). A key-switching key is a u8
+//! digit count and two polynomials per digit. A polynomial is a u8 limb count, the limbs'
+//! prime indices (u8 each), then N residues (u64) per limb, each below its prime. All
+//! integers are little-endian.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::cipher::Ciphertext;
+use super::eval::EvaluationKeys;
+use super::keys::{KeyId, PublicKey, SecretKey};
+use super::keyswitch::KeySwitchKey;
+use super::params::{Context, Parameters};
+use super::poly::RnsPoly;
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"VEILCKKS";
+const VERSION: u8 = 1;
+
+/// What a serialised object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A secret key.
+    SecretKey = 1,
+    /// A public key.
+    PublicKey = 2,
+    /// Relinearisation and Galois keys.
+    EvaluationKeys = 3,
+    /// A ciphertext.
+    Ciphertext = 4,
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn header(ctx: &Context, kind: Kind, id: KeyId) -> Writer {
+        let mut w = Writer(Vec::new());
+        w.0.extend_from_slice(MAGIC);
+        w.0.push(VERSION);
+        w.0.push(kind as u8);
+        w.0.extend_from_slice(&(ctx.degree() as u32).to_le_bytes());
+        let count = ctx.data_primes() + 1;
+        w.0.push(count as u8);
+        for i in 0..count {
+            w.0.extend_from_slice(&ctx.modulus(i).value().to_le_bytes());
+        }
+        w.0.push(ctx.params().scale_bits as u8);
+        w.0.extend_from_slice(&id.0);
+        w
+    }
+
+    fn poly(&mut self, p: &RnsPoly) {
+        self.0.push(p.primes.len() as u8);
+        self.0.extend(p.primes.iter().map(|&i| i as u8));
+        for limb in &p.limbs {
+            for x in limb {
+                self.0.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+    }
+
+    fn key(&mut self, k: &KeySwitchKey) {
+        self.0.push(k.digits.len() as u8);
+        for [b, a] in &k.digits {
+            self.poly(b);
+            self.poly(a);
+        }
+    }
+}
+
+struct Reader<'a>(veil_core::cursor::ByteCursor<'a>);
+
+fn corrupt(why: &str) -> Error {
+    Error::InvalidCiphertext(format!("not a valid Veil CKKS object: {why}"))
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        self.0.take(n).ok_or_else(|| corrupt("truncated"))
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        self.0.array().ok_or_else(|| corrupt("truncated"))
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// The header: the context it names (built, and checked to have the same primes), the
+    /// kind and the key-set id.
+    fn header(&mut self) -> Result<(Arc<Context>, Kind, KeyId)> {
+        if self.take(8)? != MAGIC {
+            return Err(corrupt("no VEILCKKS header"));
+        }
+        let version = self.u8()?;
+        if version != VERSION {
+            return Err(corrupt(&format!(
+                "version {version}; this Veil reads version 1"
+            )));
+        }
+        let kind = match self.u8()? {
+            1 => Kind::SecretKey,
+            2 => Kind::PublicKey,
+            3 => Kind::EvaluationKeys,
+            4 => Kind::Ciphertext,
+            k => return Err(corrupt(&format!("unknown kind {k}"))),
+        };
+        let degree = u32::from_le_bytes(self.array()?) as usize;
+        let count = self.u8()? as usize;
+        let primes = (0..count)
+            .map(|_| self.array().map(u64::from_le_bytes))
+            .collect::<Result<Vec<u64>>>()?;
+        let scale_bits = u32::from(self.u8()?);
+        let params = Parameters {
+            degree,
+            chain: primes.iter().map(|q| 64 - q.leading_zeros()).collect(),
+            scale_bits,
+        };
+        let ctx = Context::new(params)?;
+        if (0..count).any(|i| ctx.modulus(i).value() != primes[i]) {
+            return Err(Error::InvalidCiphertext(
+                "made for other parameters (its primes differ from Veil's for this chain)".into(),
+            ));
+        }
+        let id = KeyId(self.array()?);
+        Ok((ctx, kind, id))
+    }
+
+    fn poly(&mut self, ctx: &Context) -> Result<RnsPoly> {
+        let count = self.u8()? as usize;
+        let primes = (0..count)
+            .map(|_| self.u8().map(usize::from))
+            .collect::<Result<Vec<usize>>>()?;
+        if primes.iter().any(|&p| p > ctx.data_primes()) {
+            return Err(corrupt("a limb for a prime outside the chain"));
+        }
+        let limbs = primes
+            .iter()
+            .map(|&p| {
+                let q = ctx.modulus(p).value();
+                (0..ctx.degree())
+                    .map(|_| {
+                        let x = self.array().map(u64::from_le_bytes)?;
+                        if x < q {
+                            Ok(x)
+                        } else {
+                            Err(corrupt("a residue above its prime"))
+                        }
+                    })
+                    .collect()
+            })
+            .collect::<Result<_>>()?;
+        Ok(RnsPoly { primes, limbs })
+    }
+
+    fn key(&mut self, ctx: &Context) -> Result<KeySwitchKey> {
+        let count = self.u8()? as usize;
+        let all: Vec<usize> = (0..=ctx.data_primes()).collect();
+        let digits = (0..count)
+            .map(|_| {
+                let (b, a) = (self.poly(ctx)?, self.poly(ctx)?);
+                if b.primes != all || a.primes != all {
+                    return Err(corrupt("a key-switching key not over every prime"));
+                }
+                Ok([b, a])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if digits.len() != ctx.data_primes() {
+            return Err(corrupt(
+                "a key-switching key with the wrong number of digits",
+            ));
+        }
+        Ok(KeySwitchKey { digits })
+    }
+
+    fn end(&self) -> Result<()> {
+        if !self.0.is_empty() {
+            return Err(corrupt("trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+fn open(bytes: &[u8], want: Kind) -> Result<(Reader<'_>, Arc<Context>, KeyId)> {
+    let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
+    let (ctx, kind, id) = r.header()?;
+    if kind != want {
+        return Err(Error::InvalidCiphertext(format!(
+            "a {kind:?}, not a {want:?}"
+        )));
+    }
+    Ok((r, ctx, id))
+}
+
+impl SecretKey {
+    /// The key's bytes (keep them secret: write them with mode 0600).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::header(&self.ctx, Kind::SecretKey, self.id);
+        w.poly(&self.s);
+        w.0
+    }
+
+    /// A secret key from its bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SecretKey> {
+        let (mut r, ctx, id) = open(bytes, Kind::SecretKey)?;
+        let s = r.poly(&ctx)?;
+        r.end()?;
+        if s.primes.len() != ctx.data_primes() + 1 {
+            return Err(corrupt("a secret key not over every prime"));
+        }
+        Ok(SecretKey { ctx, s, id })
+    }
+}
+
+impl PublicKey {
+    /// The key's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::header(&self.ctx, Kind::PublicKey, self.id);
+        w.poly(&self.b);
+        w.poly(&self.a);
+        w.0
+    }
+
+    /// A public key from its bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<PublicKey> {
+        let (mut r, ctx, id) = open(bytes, Kind::PublicKey)?;
+        let (b, a) = (r.poly(&ctx)?, r.poly(&ctx)?);
+        r.end()?;
+        let data: Vec<usize> = (0..ctx.data_primes()).collect();
+        if b.primes != data || a.primes != data {
+            return Err(corrupt("a public key not over the data primes"));
+        }
+        Ok(PublicKey { ctx, b, a, id })
+    }
+
+    /// The context the key belongs to.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+}
+
+impl EvaluationKeys {
+    /// The keys' bytes.
+    pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
+        let mut w = Writer::header(ctx, Kind::EvaluationKeys, self.id);
+        w.key(&self.relin);
+        w.0.extend_from_slice(&(self.galois.len() as u16).to_le_bytes());
+        for (g, key) in &self.galois {
+            w.0.extend_from_slice(&(*g as u32).to_le_bytes());
+            w.key(key);
+        }
+        w.0
+    }
+
+    /// Evaluation keys from their bytes, and the context they belong to.
+    pub fn from_bytes(bytes: &[u8]) -> Result<(Arc<Context>, EvaluationKeys)> {
+        let (mut r, ctx, id) = open(bytes, Kind::EvaluationKeys)?;
+        let relin = r.key(&ctx)?;
+        let count = u16::from_le_bytes(r.array()?);
+        let mut galois = BTreeMap::new();
+        for _ in 0..count {
+            let g = u32::from_le_bytes(r.array()?) as usize;
+            if g.is_multiple_of(2) || g >= 2 * ctx.degree() {
+                return Err(corrupt("a Galois element that is not odd and below 2N"));
+            }
+            galois.insert(g, r.key(&ctx)?);
+        }
+        r.end()?;
+        Ok((ctx, EvaluationKeys { relin, galois, id }))
+    }
+}
+
+impl Ciphertext {
+    /// The ciphertext's bytes.
+    pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
+        let mut w = Writer::header(ctx, Kind::Ciphertext, self.key);
+        w.0.extend_from_slice(&self.scale.to_le_bytes());
+        w.poly(&self.c[0]);
+        w.poly(&self.c[1]);
+        w.0
+    }
+
+    /// A ciphertext from its bytes, for the context `ctx` (refused if made for another).
+    pub fn from_bytes(ctx: &Context, bytes: &[u8]) -> Result<Ciphertext> {
+        let (mut r, theirs, key) = open(bytes, Kind::Ciphertext)?;
+        if theirs.params() != ctx.params() {
+            return Err(Error::InvalidCiphertext(format!(
+                "made for N = {} with {:?}, not N = {} with {:?}",
+                theirs.degree(),
+                theirs.params().chain,
+                ctx.degree(),
+                ctx.params().chain
+            )));
+        }
+        let scale = f64::from_le_bytes(r.array()?);
+        let (c0, c1) = (r.poly(ctx)?, r.poly(ctx)?);
+        r.end()?;
+        let prefix: Vec<usize> = (0..c0.primes.len()).collect();
+        if c0.primes != c1.primes
+            || c0.primes != prefix
+            || c0.primes.is_empty()
+            || c0.primes.len() > ctx.data_primes()
+        {
+            return Err(corrupt("the two halves are not over one level's primes"));
+        }
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(corrupt("a scale that is not a finite number ≥ 1"));
+        }
+        Ok(Ciphertext {
+            c: [c0, c1],
+            scale,
+            key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cipher::{decode, encode};
+    use super::*;
+
+    #[test]
+    fn keys_and_ciphertexts_round_trip_and_bad_bytes_are_refused() {
+        let ctx = Context::new(Parameters::n8192()).unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let pk = sk.public_key().unwrap();
+        let sk2 = SecretKey::from_bytes(&sk.to_bytes()).unwrap();
+        let pk2 = PublicKey::from_bytes(&pk.to_bytes()).unwrap();
+        let ct = pk2
+            .encrypt(&encode(&ctx, &[1.5, -2.25], 2, ctx.scale()).unwrap())
+            .unwrap();
+        let bytes = ct.to_bytes(&ctx);
+        let back = Ciphertext::from_bytes(&ctx, &bytes).unwrap();
+        assert_eq!(back, ct);
+        let values = decode(&ctx, &sk2.decrypt(&back).unwrap()).unwrap();
+        assert!((values[0] - 1.5).abs() < 1e-6 && (values[1] + 2.25).abs() < 1e-6);
+        // Truncated, tampered header, a residue out of range, another kind, other parameters.
+        assert!(Ciphertext::from_bytes(&ctx, &bytes[..bytes.len() - 1]).is_err());
+        let mut bad = bytes.clone();
+        bad[0] ^= 1;
+        assert!(Ciphertext::from_bytes(&ctx, &bad).is_err());
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] = 0xff;
+        assert!(Ciphertext::from_bytes(&ctx, &bad).is_err());
+        assert!(
+            PublicKey::from_bytes(&bytes)
+                .unwrap_err()
+                .to_string()
+                .contains("not a PublicKey")
+        );
+        let big = Context::new(Parameters::n16384()).unwrap();
+        let err = Ciphertext::from_bytes(&big, &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("made for N = 8192"), "{err}");
+    }
+}
