@@ -50,8 +50,19 @@ impl Ring {
         self.fit(&wide.rem(&modulus))
     }
 
+    /// `x` mod the modulus, skipping the division when `x` is already reduced, as
+    /// ciphertexts and keys are. (Whether a value is below the modulus is public here: it
+    /// always is for secrets.)
+    fn reduced(&self, x: &BoxedUint) -> BoxedUint {
+        if x.bits_precision() <= self.bits() && self.fit(x).cmp_vartime(self.modulus()).is_lt() {
+            self.fit(x)
+        } else {
+            self.reduce(x)
+        }
+    }
+
     fn form(&self, x: &BoxedUint) -> BoxedMontyForm {
-        BoxedMontyForm::new(self.reduce(x), &self.params)
+        BoxedMontyForm::new(self.reduced(x), &self.params)
     }
 
     /// base^exp mod the modulus, for an exponent below 2^exp_bits.
@@ -59,9 +70,12 @@ impl Ring {
         self.form(base).pow_bounded_exp(exp, exp_bits).retrieve()
     }
 
-    /// a·b mod the modulus.
+    /// a·b mod the modulus, in two Montgomery multiplications: taking a's bits as a
+    /// Montgomery representation (the value a·R⁻¹) and multiplying by b in Montgomery form
+    /// (b·R) gives the representation a·b, which is the answer itself.
     pub(crate) fn mul(&self, a: &BoxedUint, b: &BoxedUint) -> BoxedUint {
-        self.form(a).mul(&self.form(b)).retrieve()
+        let a_over_r = BoxedMontyForm::from_montgomery(self.reduced(a), &self.params);
+        (a_over_r * self.form(b)).as_montgomery().clone()
     }
 
     /// a − b mod the modulus.
