@@ -208,11 +208,12 @@ fn open(bytes: &[u8], want: Kind) -> Result<(Reader<'_>, Arc<Context>, KeyId)> {
 }
 
 impl SecretKey {
-    /// The key's bytes (keep them secret: write them with mode 0600).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The key's bytes (keep them secret: write them with mode 0600); zeroized when
+    /// dropped.
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let mut w = Writer::header(&self.ctx, Kind::SecretKey, self.id);
         w.poly(&self.s);
-        w.0
+        zeroize::Zeroizing::new(w.0)
     }
 
     /// A secret key from its bytes.
