@@ -102,6 +102,76 @@ Examples:
   veil he bench
   veil he bench --json --repeat 50")]
     Bench(HeBenchArgs),
+    /// Serve a model for encrypted inference: clients send ciphertexts of their rows and get
+    /// back ciphertexts of the scores. The service never receives a secret key, a plaintext
+    /// feature or a plaintext score; the model's weights and standardisation stay here.
+    #[command(after_help = "\
+Evaluable models: logistic, softmax and linear regression (CKKS or Paillier) and MLPs with
+the square activation (CKKS; `veil train --model mlp --activation square`). A model with
+relu, or a DP-SGD model whose standardisation clamps, is refused at start with the layer
+and the reason. One hidden layer needs CKKS keys made with --poly-degree 16384.
+
+Examples:
+  veil pki init pki
+  veil pki issue pki --name scorer --ip 127.0.0.1
+  veil pki issue pki --name clinic
+  veil he serve --model cancer.model --listen 127.0.0.1:7443 --tls pki --name scorer")]
+    Serve(HeServeArgs),
+    /// Score a table's rows on an encrypted-inference service: encrypt each row, send the
+    /// ciphertexts, decrypt the scores; prints predictions as `veil predict` does.
+    #[command(after_help = "\
+Rows are packed automatically: with CKKS, one ciphertext holds one feature of up to N/2
+rows (4,096 at N = 8192), encrypted at the level the model needs; with Paillier, one
+ciphertext per value. The service's answer is checked to cover every row.
+
+Examples:
+  veil he keygen --out keys/
+  veil he infer --server 127.0.0.1:7443 --tls pki --name clinic --keys keys/ --data builtin:breast-cancer --json
+  veil he infer --server 127.0.0.1:7443 --tls pki --name clinic --keys keys-paillier/ --scheme paillier --data patient.csv")]
+    Infer(HeInferArgs),
+}
+
+/// `veil he serve` options.
+#[derive(Debug, Args)]
+pub struct HeServeArgs {
+    /// The model file to serve (`veil train --out`).
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub server: ServerTlsArgs,
+}
+
+/// Where a server (the coordinator, the inference service) listens, and its identity.
+#[derive(Debug, Args)]
+pub struct ServerTlsArgs {
+    /// Address to listen on, e.g. 0.0.0.0:7443 (port 0: any free port, reported at start).
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    /// PKI directory with ca.pem, NAME.pem and NAME.key.
+    #[arg(long)]
+    pub tls: PathBuf,
+    /// This server's certificate name.
+    #[arg(long)]
+    pub name: String,
+}
+
+/// `veil he infer` options.
+#[derive(Debug, Args)]
+pub struct HeInferArgs {
+    #[command(flatten)]
+    pub peer: ClientTlsArgs,
+    /// The key-set directory (`veil he keygen --out`); the secret key never leaves it.
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// Table to score (CSV/Parquet path or builtin:NAME); it needs the model's features.
+    #[arg(long)]
+    pub data: String,
+    /// ckks or paillier (keys of that scheme must be in --keys).
+    #[arg(long, default_value = "ckks", value_parser = ["ckks", "paillier"])]
+    pub scheme: String,
+    /// Also write the predictions as CSV, as `veil predict --out` does.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `veil he keygen` options.
@@ -276,15 +346,8 @@ pub struct FlModelArgs {
 /// `veil fl serve` options.
 #[derive(Debug, Args)]
 pub struct FlServeArgs {
-    /// Address to listen on, e.g. 0.0.0.0:7070.
-    #[arg(long)]
-    pub listen: std::net::SocketAddr,
-    /// PKI directory with ca.pem, NAME.pem and NAME.key.
-    #[arg(long)]
-    pub tls: PathBuf,
-    /// This coordinator's certificate name.
-    #[arg(long)]
-    pub name: String,
+    #[command(flatten)]
+    pub server: ServerTlsArgs,
     #[command(flatten)]
     pub train: FlModelArgs,
     /// Clients asked to train each round.
@@ -307,18 +370,8 @@ pub struct FlServeArgs {
 /// `veil fl join` options.
 #[derive(Debug, Args)]
 pub struct FlJoinArgs {
-    /// The coordinator, HOST:PORT.
-    #[arg(long)]
-    pub server: String,
-    /// PKI directory with ca.pem, NAME.pem and NAME.key.
-    #[arg(long)]
-    pub tls: PathBuf,
-    /// This client's certificate name.
-    #[arg(long)]
-    pub name: String,
-    /// The coordinator's certificate name [default: the HOST of --server].
-    #[arg(long)]
-    pub server_name: Option<String>,
+    #[command(flatten)]
+    pub peer: ClientTlsArgs,
     /// This client's data (path or builtin:NAME).
     #[arg(long)]
     pub data: String,
@@ -328,7 +381,24 @@ pub struct FlJoinArgs {
     /// Local epochs per round [default: the coordinator's].
     #[arg(long)]
     pub local_epochs: Option<usize>,
-    /// Seconds to keep trying to reach the coordinator before giving up.
+}
+
+/// How a client reaches its server (the coordinator, the inference service) over mutual TLS.
+#[derive(Debug, Args)]
+pub struct ClientTlsArgs {
+    /// The server, HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// PKI directory with ca.pem, NAME.pem and NAME.key.
+    #[arg(long)]
+    pub tls: PathBuf,
+    /// This client's certificate name.
+    #[arg(long)]
+    pub name: String,
+    /// The server's certificate name [default: the HOST of --server].
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// Seconds to keep trying to reach the server before giving up.
     #[arg(long, default_value_t = 60)]
     pub wait: u64,
 }

@@ -6,10 +6,10 @@
 //! | 2 | invalid arguments or options (clap's own usage errors also exit 2) |
 //! | 3 | invalid input data (file content, columns, labels) |
 //! | 4 | file-system error (missing file, permission, full disk) |
-//! | 5 | invalid model file |
+//! | 5 | invalid model file, or a model the command cannot use (not evaluable under encryption) |
 //! | 6 | training diverged |
 //! | 7 | a sealed file is not intact: tampered, truncated, extended, or not a sealed file |
-//! | 8 | wrong key: no identity or passphrase given opens the file |
+//! | 8 | wrong key: no identity or passphrase given opens the file; an HE key that is malformed or from another key set |
 //! | 9 | signature check failed (a sealed file's signer, a ledger entry, a model-signing bundle) |
 //! | 10 | a ledger proof, checkpoint or audit does not verify |
 //! | 11 | a privacy budget would be exceeded, or none is set |
@@ -66,6 +66,17 @@ fn code(err: &anyhow::Error) -> u8 {
                 veil_fl::Error::Protocol(_)
                 | veil_fl::Error::Rejected { .. }
                 | veil_fl::Error::Aborted { .. } => 12,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<veil_he::Error>() {
+            return match e {
+                veil_he::Error::OutOfRange(_) => 2,
+                veil_he::Error::InvalidCiphertext(_) => 3,
+                veil_he::Error::Unevaluable(_) => 5,
+                veil_he::Error::InvalidKey(_) => 8,
+                veil_he::Error::Protocol(_) => 12,
+                veil_he::Error::Net(net) => net_code(net),
+                veil_he::Error::Io(core) => core_code(core),
             };
         }
         if let Some(e) = cause.downcast_ref::<veil_net::Error>() {

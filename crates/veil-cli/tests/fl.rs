@@ -246,25 +246,11 @@ fn serve_and_three_join_processes_train_a_model_that_eval_accepts() {
         )
         .unwrap();
     }
-    ok_json(d, &["pki", "init", "pki"]);
-    ok_json(
+    common::loopback_pki(
         d,
-        &[
-            "pki",
-            "issue",
-            "pki",
-            "--name",
-            "coordinator",
-            "--ip",
-            "127.0.0.1",
-        ],
+        "coordinator",
+        &["hospital-a", "hospital-b", "hospital-c"],
     );
-    for name in ["a", "b", "c"] {
-        ok_json(
-            d,
-            &["pki", "issue", "pki", "--name", &format!("hospital-{name}")],
-        );
-    }
     let federate = |rounds: &str, model: &str, joiners: &[&str]| {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -60,3 +60,210 @@ fn keygen_writes_a_key_set_and_never_overwrites_it() {
         "8192 or 16384",
     );
 }
+
+/// `veil he serve` of `model` as the certificate "scorer", on any free loopback port.
+fn serve_args(model: &str) -> [&str; 10] {
+    [
+        "he",
+        "serve",
+        "--model",
+        model,
+        "--listen",
+        "127.0.0.1:0",
+        "--tls",
+        "pki",
+        "--name",
+        "scorer",
+    ]
+}
+
+/// A `veil he serve` process, stopped when dropped.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Served {
+    fn start(dir: &std::path::Path, model: &str) -> Served {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+            .args(serve_args(model))
+            .arg("--json")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info: serde_json::Value = serde_json::from_str(&line).expect("serve says where");
+        Served {
+            child,
+            addr: info["listening"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn probabilities(v: &serde_json::Value) -> Vec<f64> {
+    v["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| match p.as_array() {
+            Some(row) => row.iter().map(|x| x.as_f64().unwrap()).collect(),
+            None => vec![p.as_f64().unwrap()],
+        })
+        .collect()
+}
+
+/// `veil he infer` as the certificate "clinic" on `served`.
+fn infer_args(served: &Served, keys: &str, scheme: &str, data: &str) -> [String; 14] {
+    [
+        "he",
+        "infer",
+        "--server",
+        &served.addr,
+        "--tls",
+        "pki",
+        "--name",
+        "clinic",
+        "--keys",
+        keys,
+        "--scheme",
+        scheme,
+        "--data",
+        data,
+    ]
+    .map(str::to_string)
+}
+
+/// Scores `data` on the service and with `veil predict`; returns the largest difference in
+/// probability after checking that the classes are identical.
+fn compare(
+    d: &std::path::Path,
+    served: &Served,
+    model: &str,
+    keys: &str,
+    scheme: &str,
+    data: &str,
+) -> f64 {
+    let args = infer_args(served, keys, scheme, data);
+    let encrypted = ok_json(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let plain = ok_json(d, &["predict", "--model", model, "--data", data]);
+    assert_eq!(encrypted["rows"], plain["rows"]);
+    assert_eq!(encrypted["classes"], plain["classes"]);
+    assert_eq!(
+        encrypted["predicted"], plain["predicted"],
+        "{model} {scheme}"
+    );
+    let (e, p) = (probabilities(&encrypted), probabilities(&plain));
+    assert_eq!(e.len(), p.len());
+    e.iter()
+        .zip(&p)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn encrypted_inference_matches_veil_predict_and_refuses_what_it_cannot_compute() {
+    use common::fails;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::loopback_pki(d, "scorer", &["clinic"]);
+    let cancer = ["--data", "builtin:breast-cancer", "--label", "malignant"];
+    let digits = ["--data", "builtin:digits", "--label", "digit"];
+    let train = |data: &[&str], extra: &[&str], out: &str| {
+        let mut args = vec!["train", "--out", out];
+        args.extend_from_slice(data);
+        args.extend_from_slice(extra);
+        ok_json(d, &args);
+    };
+    train(&cancer, &[], "cancer.model");
+    train(&digits, &[], "softmax.model");
+    let square = ["--model", "mlp", "--hidden", "16", "--activation", "square"];
+    train(&digits, &square, "square.model");
+    train(&digits, &["--model", "mlp", "--hidden", "8"], "relu.model");
+    ok_json(d, &["he", "keygen", "--out", "k8"]);
+    ok_json(
+        d,
+        &["he", "keygen", "--out", "k16", "--poly-degree", "16384"],
+    );
+    ok_json(d, &["he", "keygen", "--out", "kp", "--scheme", "paillier"]);
+    // A few rows for Paillier, whose encryption costs milliseconds per value.
+    let csv = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/breast_cancer_wisconsin.csv"),
+    )
+    .unwrap();
+    let head: Vec<&str> = csv.lines().take(9).collect();
+    std::fs::write(d.join("eight.csv"), head.join("\n") + "\n").unwrap();
+
+    let logreg = Served::start(d, "cancer.model");
+    let ckks = compare(
+        d,
+        &logreg,
+        "cancer.model",
+        "k8",
+        "ckks",
+        "builtin:breast-cancer",
+    );
+    assert!(ckks < 1e-3, "CKKS logreg: {ckks}");
+    let paillier = compare(d, &logreg, "cancer.model", "kp", "paillier", "eight.csv");
+    assert!(paillier < 1e-9, "Paillier logreg: {paillier}");
+    let softmax = Served::start(d, "softmax.model");
+    let diff = compare(d, &softmax, "softmax.model", "k8", "ckks", "builtin:digits");
+    assert!(diff < 1e-3, "CKKS softmax: {diff}");
+    let mlp = Served::start(d, "square.model");
+    let diff = compare(d, &mlp, "square.model", "k16", "ckks", "builtin:digits");
+    assert!(diff < 1e-3, "CKKS square MLP: {diff}");
+
+    let infer = infer_args;
+    let refuse = |args: [String; 14], code: i32, needle: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(d, &args, code, needle);
+    };
+    // Deeper than the chain of N = 8192; squares under Paillier; the wrong table.
+    refuse(
+        infer(&mlp, "k8", "ckks", "builtin:digits"),
+        2,
+        "--poly-degree 16384",
+    );
+    refuse(
+        infer(&mlp, "kp", "paillier", "builtin:digits"),
+        5,
+        "layer 2",
+    );
+    refuse(
+        infer(&logreg, "k8", "ckks", "builtin:digits"),
+        3,
+        "radius_mean",
+    );
+    // A key set whose public and secret keys do not belong together.
+    std::fs::create_dir(d.join("mixed")).unwrap();
+    std::fs::copy(d.join("k8/secret.key"), d.join("mixed/secret.key")).unwrap();
+    ok_json(d, &["he", "keygen", "--out", "other"]);
+    std::fs::copy(d.join("other/public.key"), d.join("mixed/public.key")).unwrap();
+    refuse(
+        infer(&logreg, "mixed", "ckks", "eight.csv"),
+        8,
+        "different key sets",
+    );
+    // A relu network is refused at start, naming the layer.
+    fails(
+        d,
+        &serve_args("relu.model"),
+        5,
+        "layer 1 (8 hidden units) uses the relu activation",
+    );
+}

@@ -12,6 +12,15 @@ pub enum Error {
     /// A value or parameter is out of the range the scheme can handle.
     #[error("out of range: {0}")]
     OutOfRange(String),
+    /// A model has a part homomorphic evaluation cannot compute.
+    #[error("the model cannot be evaluated under encryption: {0}")]
+    Unevaluable(String),
+    /// A peer broke the inference protocol, or the connection failed.
+    #[error("{0}")]
+    Protocol(String),
+    /// The connection or TLS setup failed.
+    #[error(transparent)]
+    Net(#[from] veil_net::Error),
     /// A key file could not be read or written.
     #[error(transparent)]
     Io(#[from] veil_core::Error),

@@ -9,6 +9,9 @@
 //! - [`ckks`]: approximate homomorphic encryption of real vectors (CKKS, RNS variant) at
 //!   N = 8192 and 16384 at 128-bit security, encryption, sums and products with
 //!   relinearisation and rescaling, rotations.
+//! - [`circuit`]: a Veil model as additions and multiplications — the standardisation folded
+//!   into the first layer, square activations — or the reason it cannot be one.
+//! - [`service`]: the encrypted-inference service (gRPC over mutual TLS) and its client.
 //! - [`timing`]: the time of each primitive, for `veil he bench`.
 //!
 //! **Threat model.** The party computing on ciphertexts holds only public material and
@@ -17,9 +20,11 @@
 //! on. Secret keys never leave the data owner, are written to files readable by the owner
 //! only, and are zeroized in memory when dropped.
 
+pub mod circuit;
 pub mod ckks;
 pub mod error;
 pub mod paillier;
+pub mod service;
 pub mod timing;
 
 pub use error::{Error, Result};

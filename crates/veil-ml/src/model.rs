@@ -40,6 +40,41 @@ pub enum Predictions {
     Values(Vec<f64>),
 }
 
+impl Predictions {
+    /// Predictions from the output layer's values (`n × outputs`: the positive-class
+    /// probability, the class probabilities, or the value) — however they were computed, in
+    /// the clear or decrypted from a homomorphic evaluation.
+    pub fn from_outputs(task: &Task, outputs: ArrayView2<'_, f64>) -> Predictions {
+        match task {
+            Task::Binary { .. } => Predictions::Positive(outputs.column(0).to_vec()),
+            Task::Multiclass { .. } => {
+                Predictions::Classes(outputs.rows().into_iter().map(|r| r.to_vec()).collect())
+            }
+            Task::Regression => Predictions::Values(outputs.column(0).to_vec()),
+        }
+    }
+
+    /// The predicted class of each row (empty for regression): the positive class when its
+    /// probability is at least ½, else the most probable class.
+    pub fn labels(&self, task: &Task) -> Vec<String> {
+        let classes = task.classes();
+        match self {
+            Predictions::Positive(p) => p
+                .iter()
+                .map(|&p| classes[usize::from(p >= 0.5)].clone())
+                .collect(),
+            Predictions::Classes(rows) => {
+                let probs = Array2::from_shape_fn((rows.len(), classes.len()), |(i, j)| rows[i][j]);
+                argmax_rows(probs.view())
+                    .into_iter()
+                    .map(|c| classes[c].clone())
+                    .collect()
+            }
+            Predictions::Values(_) => Vec::new(),
+        }
+    }
+}
+
 impl Model {
     /// Checks that the parts fit together (feature count, output width).
     pub fn validate(&self) -> Result<()> {
@@ -91,23 +126,8 @@ impl Model {
 
     /// Predictions for the rows of a raw table (features are selected by name and standardised).
     pub fn predict(&self, table: &Table) -> Result<Predictions> {
-        let scores = self.scores(self.inputs(table)?.view())?;
-        Ok(match self.task {
-            Task::Binary { .. } => Predictions::Positive(scores.column(1).to_vec()),
-            Task::Multiclass { .. } => {
-                Predictions::Classes(scores.rows().into_iter().map(|r| r.to_vec()).collect())
-            }
-            Task::Regression => Predictions::Values(scores.column(0).to_vec()),
-        })
-    }
-
-    /// The predicted class name of each row (for classification), from [`Model::scores`].
-    pub fn predicted_classes(&self, scores: ArrayView2<'_, f64>) -> Vec<String> {
-        let classes = self.task.classes();
-        argmax_rows(scores)
-            .into_iter()
-            .map(|c| classes[c].clone())
-            .collect()
+        let outputs = self.network.predict(self.inputs(table)?.view())?;
+        Ok(Predictions::from_outputs(&self.task, outputs.view()))
     }
 
     /// Metrics on a raw table that has the label column.

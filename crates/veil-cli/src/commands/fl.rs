@@ -16,7 +16,9 @@ use veil_ml::ModelKind;
 use veil_net::transport::{bind, connect, ctrl_c, server, spawn};
 use veil_net::{Limits, TlsIdentity, probe};
 
-use crate::cli::{FlBenchArgs, FlCommand, FlJoinArgs, FlModelArgs, FlServeArgs, FlSimulateArgs};
+use crate::cli::{
+    ClientTlsArgs, FlBenchArgs, FlCommand, FlJoinArgs, FlModelArgs, FlServeArgs, FlSimulateArgs,
+};
 use crate::report;
 
 pub fn run(cmd: &FlCommand, json: bool) -> anyhow::Result<()> {
@@ -171,7 +173,7 @@ fn simulate_command(args: &FlSimulateArgs, json: bool) -> anyhow::Result<()> {
 
 fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
     let limits = Limits::default();
-    let tls = TlsIdentity::load(&args.tls, &args.name)?;
+    let tls = TlsIdentity::load(&args.server.tls, &args.server.name)?;
     std::fs::create_dir_all(&args.state).map_err(|e| veil_core::Error::io(&args.state, e))?;
     let resume = Checkpoint::load(&args.state)?;
     let resumed_from = resume.as_ref().map(|c| c.round);
@@ -184,7 +186,7 @@ fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
     let coordinator = Coordinator::new(plan.clone(), limits.max_message_bytes)?;
     let state_dir = args.state.clone();
     let report = runtime()?.block_on(async {
-        let incoming = bind(args.listen)?;
+        let incoming = bind(args.server.listen)?;
         let router = server(&tls, &limits)?
             .add_service(coordinator.service())
             .add_service(probe::service(&limits));
@@ -192,7 +194,7 @@ fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
         if !json {
             eprintln!(
                 "listening on {}; waiting for {} clients{}",
-                args.listen,
+                args.server.listen,
                 args.min_clients,
                 resumed_from.map_or(String::new(), |r| format!(" (resuming after round {r})"))
             );
@@ -252,32 +254,24 @@ fn serve(args: &FlServeArgs, json: bool) -> anyhow::Result<()> {
 
 fn join(args: &FlJoinArgs, json: bool) -> anyhow::Result<()> {
     let limits = Limits::default();
-    let tls = TlsIdentity::load(&args.tls, &args.name)?;
+    let tls = TlsIdentity::load(&args.peer.tls, &args.peer.name)?;
     let table = Table::load(&args.data)?;
     let mut data = LocalData::new(table, &args.label)?;
     if let Some(e) = args.local_epochs {
         data = data.with_local_epochs(e);
     }
     let data = Arc::new(data);
-    let server_name = match &args.server_name {
-        Some(n) => n.clone(),
-        None => host_of(&args.server),
-    };
     let report = runtime()?.block_on(async {
-        // The coordinator may not be up yet: keep trying for --wait seconds.
-        let deadline = Instant::now() + Duration::from_secs(args.wait);
-        let channel = loop {
-            match connect(&args.server, &server_name, &tls, &limits).await {
-                Ok(c) => break c,
-                Err(e) if e.to_string().contains("tcp connect") && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(anyhow::Error::from(e)),
-            }
-        };
-        let run = participate(channel, &args.name, data, limits.max_message_bytes, None);
+        let channel = connect_waiting(&args.peer, &tls, &limits).await?;
+        let run = participate(
+            channel,
+            &args.peer.name,
+            data,
+            limits.max_message_bytes,
+            None,
+        );
         tokio::select! {
-            r = run => Ok(Some(r?)),
+            r = run => anyhow::Ok(Some(r?)),
             () = ctrl_c() => Ok(None),
         }
     })?;
@@ -300,6 +294,30 @@ fn join(args: &FlJoinArgs, json: bool) -> anyhow::Result<()> {
 }
 
 /// The host part of HOST:PORT ([v6]:PORT too).
+/// A channel to the server `peer` names, which may not be up yet: keeps trying for
+/// `--wait` seconds.
+pub(super) async fn connect_waiting(
+    peer: &ClientTlsArgs,
+    tls: &TlsIdentity,
+    limits: &Limits,
+) -> veil_net::Result<tonic::transport::Channel> {
+    let server_name = match &peer.server_name {
+        Some(n) => n.clone(),
+        None => host_of(&peer.server),
+    };
+    let deadline = Instant::now() + Duration::from_secs(peer.wait);
+    loop {
+        match connect(&peer.server, &server_name, tls, limits).await {
+            Ok(c) => return Ok(c),
+            Err(e) if e.to_string().contains("tcp connect") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The host part of HOST:PORT (brackets of an IPv6 address removed).
 fn host_of(server: &str) -> String {
     let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
     host.trim_start_matches('[')

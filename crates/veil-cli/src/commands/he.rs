@@ -1,22 +1,123 @@
-//! `veil he keygen | bench`
+//! `veil he keygen | bench | serve | infer`
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::json;
+use veil_core::Table;
 use veil_core::atomic::{Visibility, write_atomic_bytes_with};
 use veil_he::ckks::keys::SecretKey as CkksSecretKey;
 use veil_he::ckks::params::{Context, Parameters};
 use veil_he::paillier;
+use veil_he::service::{InferenceOptions, Service, infer};
 use veil_he::timing::{self, CkksTimes};
+use veil_net::transport::{bind, ctrl_c, server, spawn};
+use veil_net::{Limits, TlsIdentity, probe};
 
-use crate::cli::{HeBenchArgs, HeCommand, HeKeygenArgs};
+use super::fl::{connect_waiting, runtime};
+use super::model::predictions_table;
+use crate::cli::{HeBenchArgs, HeCommand, HeInferArgs, HeKeygenArgs, HeServeArgs};
 use crate::report;
 
 pub fn run(cmd: &HeCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         HeCommand::Keygen(args) => keygen(args, json),
         HeCommand::Bench(args) => bench(args, json),
+        HeCommand::Serve(args) => serve(args, json),
+        HeCommand::Infer(args) => infer_command(args, json),
     }
+}
+
+fn serve(args: &HeServeArgs, json: bool) -> anyhow::Result<()> {
+    let limits = Limits::default();
+    let tls = TlsIdentity::load(&args.server.tls, &args.server.name)?;
+    let model = veil_ml::model_file::load(&args.model)?;
+    let service = Service::new(&model, limits.max_message_bytes)?;
+    let info = service.info().clone();
+    runtime()?.block_on(async {
+        let incoming = bind(args.server.listen)?;
+        // With port 0 the system picks one: say which.
+        let listening = incoming
+            .local_addr()
+            .map_or(args.server.listen.to_string(), |a| a.to_string());
+        let router = server(&tls, &limits)?
+            .add_service(service.service())
+            .add_service(probe::service(&limits));
+        let serving = spawn(router, incoming);
+        if json {
+            report::json(&json!({
+                "listening": listening,
+                "model": args.model.display().to_string(),
+                "kind": info.kind,
+                "features": info.features.len(),
+                "outputs": info.outputs,
+                "depth": info.depth,
+                "schemes": info.schemes,
+            }))?;
+        } else {
+            eprintln!(
+                "serving {} ({}, {} features, depth {}; {}) on {}; Ctrl-C stops",
+                args.model.display(),
+                info.kind,
+                info.features.len(),
+                info.depth,
+                info.schemes.join(" or "),
+                listening
+            );
+            for refusal in &info.refusals {
+                eprintln!("  not with {refusal}");
+            }
+        }
+        ctrl_c().await;
+        serving.stop(Duration::from_secs(5)).await;
+        anyhow::Ok(())
+    })
+}
+
+fn infer_command(args: &HeInferArgs, json: bool) -> anyhow::Result<()> {
+    let limits = Limits::default();
+    let tls = TlsIdentity::load(&args.peer.tls, &args.peer.name)?;
+    let table = Table::load(&args.data)?;
+    let options = InferenceOptions {
+        scheme: args.scheme.parse()?,
+        keys: args.keys.clone(),
+        max_message_bytes: limits.max_message_bytes,
+    };
+    let result = runtime()?.block_on(async {
+        let channel = connect_waiting(&args.peer, &tls, &limits).await?;
+        tokio::select! {
+            r = infer(channel, &table, &options) => Ok(Some(r?)),
+            () = ctrl_c() => anyhow::Ok(None),
+        }
+    })?;
+    let Some(result) = result else {
+        anyhow::bail!(veil_he::Error::Protocol("interrupted".into()));
+    };
+    let task = &result.task;
+    if let Some(out) = &args.out {
+        predictions_table(task, &result.predictions, &result.predicted)?.save(out)?;
+    }
+    if json {
+        let mut value = serde_json::to_value(&result)?;
+        value["server"] = json!(args.peer.server);
+        return report::json(&value);
+    }
+    eprintln!(
+        "scored {} rows on {} with {} ({} batch(es), {:.1} MB sent, {:.1} MB received, {:.2} s)",
+        result.rows,
+        args.peer.server,
+        result.scheme,
+        result.layout.batches,
+        result.bytes_sent as f64 / 1e6,
+        result.bytes_received as f64 / 1e6,
+        result.seconds
+    );
+    match &args.out {
+        Some(out) => println!("wrote {} predictions to {}", result.rows, out.display()),
+        None => predictions_table(task, &result.predictions, &result.predicted)?
+            .write_csv(std::io::stdout().lock())?,
+    }
+    Ok(())
 }
 
 fn keygen(args: &HeKeygenArgs, json: bool) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use veil_core::{Column, Table, Values};
 use veil_dp::NoiseRng;
 use veil_dp::sgd::{DpSgdReport, PrivateTraining, train_private};
 use veil_ml::pipeline::{Columns, Holdout, ModelConfig, Prepared, prepare};
-use veil_ml::{Evaluation, Model, ModelKind, OptimizerKind, Predictions, model_file};
+use veil_ml::{Evaluation, Model, ModelKind, OptimizerKind, Predictions, Task, model_file};
 
 use super::provenance;
 use crate::cli::{EvalArgs, PredictArgs, TrainArgs};
@@ -376,9 +376,9 @@ pub fn predict(args: &PredictArgs, json: bool) -> anyhow::Result<()> {
     let model = model_file::load(&args.model)?;
     let table = Table::load(&args.data)?;
     let predictions = model.predict(&table)?;
-    let predicted = predicted_labels(&model, &predictions);
+    let predicted = predictions.labels(&model.task);
     if let Some(out) = &args.out {
-        predictions_table(&model, &predictions, &predicted)?.save(out)?;
+        predictions_table(&model.task, &predictions, &predicted)?.save(out)?;
     }
     if json {
         return report::json(&json!({
@@ -395,33 +395,16 @@ pub fn predict(args: &PredictArgs, json: bool) -> anyhow::Result<()> {
             table.num_rows(),
             out.display()
         ),
-        None => predictions_table(&model, &predictions, &predicted)?
+        None => predictions_table(&model.task, &predictions, &predicted)?
             .write_csv(std::io::stdout().lock())?,
     }
     Ok(())
 }
 
-/// The predicted class of each row (empty for regression).
-fn predicted_labels(model: &Model, predictions: &Predictions) -> Vec<String> {
-    let classes = model.task.classes();
-    match predictions {
-        Predictions::Positive(p) => p
-            .iter()
-            .map(|&p| classes[usize::from(p >= 0.5)].clone())
-            .collect(),
-        Predictions::Classes(rows) => {
-            let scores =
-                ndarray::Array2::from_shape_fn((rows.len(), classes.len()), |(i, j)| rows[i][j]);
-            model.predicted_classes(scores.view())
-        }
-        Predictions::Values(_) => Vec::new(),
-    }
-}
-
 /// Predictions as a table: `predicted,probability` (binary), `predicted,p_<class>...`
 /// (multiclass) or `prediction` (regression).
-fn predictions_table(
-    model: &Model,
+pub(super) fn predictions_table(
+    task: &Task,
     predictions: &Predictions,
     predicted: &[String],
 ) -> anyhow::Result<Table> {
@@ -441,7 +424,7 @@ fn predictions_table(
         ],
         Predictions::Classes(rows) => {
             let mut cols = vec![predicted_col()];
-            for (j, class) in model.task.classes().iter().enumerate() {
+            for (j, class) in task.classes().iter().enumerate() {
                 cols.push(Column::new(
                     format!("p_{class}"),
                     Values::Float(rows.iter().map(|r| Some(r[j])).collect()),

@@ -46,3 +46,16 @@ pub fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) {
         "veil {args:?}: stderr lacks {needle:?}: {err}"
     );
 }
+
+/// A PKI in `dir/pki`: a CA, a certificate for `server` valid for 127.0.0.1, and one for
+/// each of `clients`.
+pub fn loopback_pki(dir: &Path, server: &str, clients: &[&str]) {
+    ok_json(dir, &["pki", "init", "pki"]);
+    ok_json(
+        dir,
+        &["pki", "issue", "pki", "--name", server, "--ip", "127.0.0.1"],
+    );
+    for name in clients {
+        ok_json(dir, &["pki", "issue", "pki", "--name", name]);
+    }
+}

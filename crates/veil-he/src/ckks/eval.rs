@@ -28,6 +28,21 @@ pub struct EvaluationKeys {
 }
 
 impl EvaluationKeys {
+    /// The key set these keys belong to.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// Only the relinearisation key: all a circuit without rotations needs, and a fraction
+    /// of the size (the Galois keys are one such key per power-of-two rotation).
+    pub fn relinearisation_only(&self) -> EvaluationKeys {
+        EvaluationKeys {
+            relin: self.relin.clone(),
+            galois: BTreeMap::new(),
+            id: self.id,
+        }
+    }
+
     fn check(&self, a: &Ciphertext) -> Result<()> {
         if a.key != self.id {
             return Err(Error::InvalidCiphertext(

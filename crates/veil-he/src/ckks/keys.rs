@@ -107,6 +107,13 @@ pub struct PublicKey {
     pub(crate) id: KeyId,
 }
 
+impl PublicKey {
+    /// The key set's identity.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+}
+
 impl SecretKey {
     /// A fresh secret key.
     pub fn generate(ctx: &Arc<Context>) -> SecretKey {
@@ -125,6 +132,11 @@ impl SecretKey {
     /// The key set's identity.
     pub fn id(&self) -> KeyId {
         self.id
+    }
+
+    /// The context the key belongs to.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
     }
 
     /// s over the first `count` primes.

@@ -7,7 +7,8 @@
 //! parameter sets validated against the HomomorphicEncryption.org standard ([`params`]),
 //! RNS polynomials ([`poly`]), keys ([`keys`]), encryption, decryption, sums and
 //! plaintext products ([`cipher`]); ciphertext multiplication, relinearisation, rescaling
-//! and rotations ([`eval`], over [`keyswitch`]); versioned byte formats for keys and
+//! and rotations ([`eval`], over [`keyswitch`]); products with real constants and their sums,
+//! the dense layers of a model ([`linear`]); versioned byte formats for keys and
 //! ciphertexts ([`serial`]).
 
 pub mod cipher;
@@ -15,6 +16,7 @@ pub mod encoding;
 pub mod eval;
 pub mod keys;
 pub mod keyswitch;
+pub mod linear;
 pub mod math;
 pub mod params;
 pub mod poly;

@@ -1,0 +1,207 @@
+//! Products with real constants, and sums of them: a dense layer evaluated on ciphertexts
+//! that each hold one input of many rows (slot r is row r).
+//!
+//! A constant c multiplies every slot alike, so it need not be encoded as a plaintext
+//! polynomial: the constant polynomial round(c·q) has the same value at every NTT evaluation
+//! point, and multiplying a ciphertext by it is one Shoup product per residue. Scaling c by
+//! the level's last prime q (rather than by Δ) makes the following rescaling, which divides
+//! by q, return the sum to the inputs' scale exactly, so the layers of a circuit keep one
+//! scale. Adding a constant likewise adds round(c·scale) to every evaluation of c₀.
+
+use super::cipher::Ciphertext;
+use super::eval::rescale;
+use super::math::modulus::Shoup;
+use super::params::Context;
+use super::poly::RnsPoly;
+use crate::error::{Error, Result};
+
+/// The largest |c·q| (or |c·scale|) a constant may reach: well inside i128 and Q.
+const LIMIT: f64 = 9.0e30; // ≈ 2^102.8
+
+/// round(x) as residues modulo each of `primes`.
+fn residues(ctx: &Context, primes: &[usize], x: f64, what: &str) -> Result<Vec<u64>> {
+    let v = x.round();
+    if !(v.is_finite() && v.abs() < LIMIT) {
+        return Err(Error::OutOfRange(format!(
+            "the {what} {x:e} (after scaling) is too large for the ciphertext's level"
+        )));
+    }
+    let v = v as i128;
+    Ok(primes
+        .iter()
+        .map(|&p| {
+            let m = ctx.modulus(p);
+            let r = m.reduce_u128(v.unsigned_abs());
+            if v < 0 { m.neg(r) } else { r }
+        })
+        .collect())
+}
+
+/// Σ wⱼ·ctⱼ, accumulated one input at a time (so that inputs can be dropped as they are
+/// used), then rescaled by [`WeightedSum::finish`].
+#[derive(Debug, Clone)]
+pub struct WeightedSum {
+    acc: [RnsPoly; 2],
+    scale: f64,
+    key: super::keys::KeyId,
+    /// The level's last prime, the factor the weights are scaled by.
+    q: f64,
+    terms: usize,
+}
+
+impl WeightedSum {
+    /// An empty sum of ciphertexts shaped like `like` (same level, scale and key set).
+    pub fn new(ctx: &Context, like: &Ciphertext) -> Result<WeightedSum> {
+        if like.level() == 0 {
+            return Err(Error::OutOfRange(
+                "the inputs are at level 0: no rescaling is left for a dense layer (the \
+                 circuit is deeper than the modulus chain)"
+                    .into(),
+            ));
+        }
+        let primes = &like.c[0].primes;
+        Ok(WeightedSum {
+            acc: [RnsPoly::zero(ctx, primes), RnsPoly::zero(ctx, primes)],
+            scale: like.scale,
+            key: like.key,
+            q: ctx.modulus(primes[like.level()]).value() as f64,
+            terms: 0,
+        })
+    }
+
+    /// Adds w·ct.
+    pub fn add(&mut self, ctx: &Context, ct: &Ciphertext, w: f64) -> Result<()> {
+        if ct.key != self.key {
+            return Err(Error::InvalidCiphertext(
+                "operands encrypted under different key sets".into(),
+            ));
+        }
+        if ct.c[0].primes != self.acc[0].primes || (ct.scale / self.scale - 1.0).abs() > 1e-9 {
+            return Err(Error::InvalidCiphertext(format!(
+                "an input at level {} and scale 2^{:.2} in a sum at level {} and scale 2^{:.2}",
+                ct.level(),
+                ct.scale.log2(),
+                self.acc[0].primes.len() - 1,
+                self.scale.log2()
+            )));
+        }
+        let w = residues(ctx, &self.acc[0].primes, w * self.q, "weight")?;
+        for (acc, c) in self.acc.iter_mut().zip(&ct.c) {
+            for ((limb, input), (&p, &wp)) in acc
+                .limbs
+                .iter_mut()
+                .zip(&c.limbs)
+                .zip(acc.primes.iter().zip(&w))
+            {
+                let m = ctx.modulus(p);
+                let w: Shoup = m.shoup(wp);
+                for (a, &x) in limb.iter_mut().zip(input) {
+                    *a = m.add(*a, m.mul_shoup(x, w));
+                }
+            }
+        }
+        self.terms += 1;
+        Ok(())
+    }
+
+    /// The sum, rescaled: one level down, at the inputs' scale.
+    pub fn finish(self, ctx: &Context) -> Result<Ciphertext> {
+        if self.terms == 0 {
+            return Err(Error::OutOfRange("an empty weighted sum".into()));
+        }
+        rescale(
+            ctx,
+            &Ciphertext {
+                c: self.acc,
+                scale: self.scale * self.q,
+                key: self.key,
+            },
+        )
+    }
+}
+
+/// E(a + c) for a real constant c added to every slot.
+pub fn add_constant(ctx: &Context, a: &mut Ciphertext, c: f64) -> Result<()> {
+    let r = residues(ctx, &a.c[0].primes, c * a.scale, "constant")?;
+    for ((limb, &p), &rp) in a.c[0].limbs.iter_mut().zip(&a.c[0].primes).zip(&r) {
+        let m = ctx.modulus(p);
+        for x in limb.iter_mut() {
+            *x = m.add(*x, rp);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::cipher::{decode, encode};
+    use super::super::keys::{PublicKey, SecretKey};
+    use super::super::params::Parameters;
+    use super::*;
+
+    fn keys() -> &'static (std::sync::Arc<Context>, SecretKey, PublicKey) {
+        static KEYS: std::sync::OnceLock<(std::sync::Arc<Context>, SecretKey, PublicKey)> =
+            std::sync::OnceLock::new();
+        KEYS.get_or_init(|| {
+            let ctx = Context::new(Parameters::n8192()).unwrap();
+            let sk = SecretKey::generate(&ctx);
+            let pk = sk.public_key().unwrap();
+            (ctx, sk, pk)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4))]
+        #[test]
+        fn a_weighted_sum_plus_a_constant_matches_the_plain_computation(
+            x in proptest::collection::vec(proptest::collection::vec(-300.0f64..300.0, 16), 3),
+            w in proptest::collection::vec(-5.0f64..5.0, 3),
+            b in -50.0f64..50.0,
+        ) {
+            let (ctx, sk, pk) = keys();
+            let level = 1;
+            let cts: Vec<_> = x
+                .iter()
+                .map(|v| pk.encrypt(&encode(ctx, v, level, ctx.scale()).unwrap()).unwrap())
+                .collect();
+            let mut sum = WeightedSum::new(ctx, &cts[0]).unwrap();
+            for (ct, &wj) in cts.iter().zip(&w) {
+                sum.add(ctx, ct, wj).unwrap();
+            }
+            let mut out = sum.finish(ctx).unwrap();
+            prop_assert_eq!(out.level(), 0);
+            prop_assert!((out.scale / ctx.scale() - 1.0).abs() < 1e-12);
+            add_constant(ctx, &mut out, b).unwrap();
+            let got = decode(ctx, &sk.decrypt(&out).unwrap()).unwrap();
+            for r in 0..16 {
+                let want = b + (0..3).map(|j| w[j] * x[j][r]).sum::<f64>();
+                prop_assert!((got[r] - want).abs() < 1e-5, "{} vs {}", got[r], want);
+            }
+        }
+    }
+
+    #[test]
+    fn level_zero_inputs_mixed_levels_and_huge_weights_are_refused() {
+        let (ctx, _, pk) = keys();
+        let at = |level| {
+            pk.encrypt(&encode(ctx, &[1.0], level, ctx.scale()).unwrap())
+                .unwrap()
+        };
+        let err = WeightedSum::new(ctx, &at(0)).unwrap_err().to_string();
+        assert!(err.contains("deeper than the modulus chain"), "{err}");
+        let mut sum = WeightedSum::new(ctx, &at(2)).unwrap();
+        assert!(sum.add(ctx, &at(1), 1.0).is_err());
+        assert!(sum.add(ctx, &at(2), 1e40).is_err());
+        assert!(sum.add(ctx, &at(2), f64::NAN).is_err());
+        let stranger = SecretKey::generate(ctx).public_key().unwrap();
+        let theirs = stranger
+            .encrypt(&encode(ctx, &[1.0], 2, ctx.scale()).unwrap())
+            .unwrap();
+        assert!(sum.add(ctx, &theirs, 1.0).is_err());
+        assert!(sum.clone().finish(ctx).is_err(), "nothing added yet");
+        sum.add(ctx, &at(2), 1.0).unwrap();
+        assert_eq!(sum.finish(ctx).unwrap().level(), 1);
+    }
+}

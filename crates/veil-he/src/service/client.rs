@@ -1,0 +1,439 @@
+//! The client: encrypts the rows of a table, streams them to the service, decrypts the
+//! scores and turns them into predictions exactly as `veil predict` does.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+use serde::Serialize;
+use tokio_stream::wrappers::ReceiverStream;
+use veil_core::Table;
+use veil_ml::{Output, Predictions, Task};
+
+use super::PAILLIER_BATCH_ROWS;
+use super::proto::inference_client::InferenceClient;
+use super::proto::{
+    DescribeRequest, Input, ModelInfo, Open, ScoreReply, ScoreRequest, score_request,
+};
+use crate::circuit::Scheme;
+use crate::ckks::cipher::{Ciphertext, decode, encode};
+use crate::ckks::eval::EvaluationKeys;
+use crate::ckks::keys::{PublicKey, SecretKey};
+use crate::error::{Error, Result};
+use crate::paillier::{self, EncryptedNumber};
+
+/// How rows were laid out in ciphertexts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    /// `row-per-slot` (CKKS: one feature of many rows per ciphertext) or `value-per-ciphertext`
+    /// (Paillier).
+    pub name: &'static str,
+    /// Rows that share one batch.
+    pub rows_per_batch: usize,
+    /// Batches in the job.
+    pub batches: usize,
+    /// Ciphertexts sent per batch.
+    pub ciphertexts_per_batch: usize,
+    /// CKKS: the level inputs were encrypted at (the circuit's depth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<usize>,
+}
+
+/// What the client needs besides the data.
+#[derive(Debug, Clone)]
+pub struct InferenceOptions {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The key-set directory (`veil he keygen --out`).
+    pub keys: std::path::PathBuf,
+    /// The largest gRPC message.
+    pub max_message_bytes: usize,
+}
+
+/// The outcome of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inference {
+    /// Per row, as `veil predict` gives them.
+    pub predictions: Predictions,
+    /// The predicted class of each row (empty for regression).
+    pub predicted: Vec<String>,
+    /// The model's classes.
+    pub classes: Vec<String>,
+    /// What the model predicts.
+    #[serde(skip)]
+    pub task: Task,
+    /// Rows scored.
+    pub rows: usize,
+    /// The scheme.
+    pub scheme: &'static str,
+    /// How rows were packed.
+    pub layout: Layout,
+    /// Bytes of ciphertext (and key) sent and received.
+    pub bytes_sent: usize,
+    /// Bytes of ciphertext received.
+    pub bytes_received: usize,
+    /// Seconds spent encrypting, and from the first message to the last reply.
+    pub encrypt_seconds: f64,
+    /// Seconds from opening the job to the last reply (encryption overlaps the service's work).
+    pub seconds: f64,
+}
+
+/// The client's keys for one scheme.
+enum Keys {
+    Ckks {
+        secret: SecretKey,
+        public: PublicKey,
+    },
+    Paillier(paillier::SecretKey),
+}
+
+fn key_file(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    std::fs::read(&path).map_err(|e| Error::Io(veil_core::Error::io(&path, e)))
+}
+
+impl Keys {
+    fn load(scheme: Scheme, dir: &Path) -> Result<Keys> {
+        match scheme {
+            Scheme::Ckks => {
+                let secret =
+                    SecretKey::from_bytes(&zeroize::Zeroizing::new(key_file(dir, "secret.key")?))?;
+                let public = PublicKey::from_bytes(&key_file(dir, "public.key")?)?;
+                if public.id() != secret.id() {
+                    return Err(Error::InvalidKey(format!(
+                        "{}: public.key and secret.key are from different key sets",
+                        dir.display()
+                    )));
+                }
+                Ok(Keys::Ckks { secret, public })
+            }
+            Scheme::Paillier => Ok(Keys::Paillier(paillier::read_secret(
+                &dir.join("secret.json"),
+            )?)),
+        }
+    }
+}
+
+/// Predictions for the rows of `table` from the service on `channel`, which never sees
+/// them in the clear.
+pub async fn infer(
+    channel: tonic::transport::Channel,
+    table: &Table,
+    options: &InferenceOptions,
+) -> Result<Inference> {
+    let mut client = InferenceClient::new(channel)
+        .max_decoding_message_size(options.max_message_bytes)
+        .max_encoding_message_size(options.max_message_bytes);
+    let info = client
+        .describe(DescribeRequest {})
+        .await
+        .map_err(|s| veil_net::transport::call_failed("describe", &s))?
+        .into_inner();
+    let scheme = options.scheme;
+    if !info.schemes.iter().any(|s| s == scheme.name()) {
+        let why = info
+            .refusals
+            .iter()
+            .find(|r| r.starts_with(scheme.name()))
+            .cloned()
+            .unwrap_or_else(|| format!("the service does not offer {}", scheme.name()));
+        return Err(Error::Unevaluable(why));
+    }
+    let task = task_of(&info)?;
+    let output: Output = info.output.parse().map_err(Error::Protocol)?;
+    let x = table.feature_matrix(&info.features)?;
+    let rows = x.nrows();
+    if rows == 0 {
+        return Err(Error::OutOfRange("the table has no rows to score".into()));
+    }
+    let keys = Keys::load(scheme, &options.keys)?;
+    let plan = Plan::new(&keys, &info, rows, &options.keys)?;
+
+    let started = Instant::now();
+    let (tx, rx) = tokio::sync::mpsc::channel::<ScoreRequest>(4);
+    let open_bytes = plan.open.key.len();
+    tx.send(ScoreRequest {
+        body: Some(score_request::Body::Open(plan.open.clone())),
+    })
+    .await
+    .map_err(|_| Error::Protocol("the job's stream closed".into()))?;
+    let mut replies = client
+        .score(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| veil_net::transport::call_failed("score", &s))?
+        .into_inner();
+    let producer = {
+        let (keys, x, layout) = (keys, x, plan.layout.clone());
+        tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            let sent = send_inputs(&keys, x.view(), &layout, &tx);
+            (keys, sent, t.elapsed().as_secs_f64())
+        })
+    };
+    let outputs = info.outputs as usize;
+    let mut z = Array2::<f64>::from_elem((rows, outputs), f64::NAN);
+    let mut received = vec![vec![false; outputs]; plan.layout.batches];
+    let mut replies_got = Vec::new();
+    let mut bytes_received = 0;
+    loop {
+        match replies.message().await {
+            Ok(Some(reply)) => {
+                bytes_received += reply.ciphertexts.iter().map(Vec::len).sum::<usize>();
+                replies_got.push(reply);
+            }
+            Ok(None) => break,
+            Err(status) => {
+                // If encryption failed first (say, a value too large for the scale), its
+                // error is the cause and the service's refusal a consequence.
+                drop(replies);
+                if let Ok(Ok((_, Err(e), _))) =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), producer).await
+                {
+                    return Err(e);
+                }
+                return Err(Error::Protocol(format!(
+                    "the service: {}",
+                    status.message()
+                )));
+            }
+        }
+        if replies_got.len() == plan.layout.batches * outputs {
+            break;
+        }
+    }
+    let (keys, sent, encrypt_seconds) = producer
+        .await
+        .map_err(|e| Error::Protocol(format!("the encryption task failed: {e}")))?;
+    let bytes_sent = sent? + open_bytes;
+    for reply in &replies_got {
+        place(&keys, reply, &plan.layout, rows, &mut z, &mut received)?;
+    }
+    if received.iter().flatten().any(|&got| !got) {
+        return Err(Error::Protocol(
+            "the service ended the job without every output".into(),
+        ));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let probabilities = output.predict(z.view());
+    let predictions = Predictions::from_outputs(&task, probabilities.view());
+    Ok(Inference {
+        predicted: predictions.labels(&task),
+        predictions,
+        classes: task.classes().to_vec(),
+        task,
+        rows,
+        scheme: scheme.name(),
+        layout: plan.layout,
+        bytes_sent,
+        bytes_received,
+        encrypt_seconds,
+        seconds,
+    })
+}
+
+fn task_of(info: &ModelInfo) -> Result<Task> {
+    let classes = info.classes.clone();
+    Ok(match info.task.as_str() {
+        "binary" => Task::Binary { classes },
+        "multiclass" => Task::Multiclass { classes },
+        "regression" => Task::Regression,
+        other => return Err(Error::Protocol(format!("an unknown task \"{other}\""))),
+    })
+}
+
+/// The job's Open message and layout.
+struct Plan {
+    open: Open,
+    layout: Layout,
+}
+
+impl Plan {
+    fn new(keys: &Keys, info: &ModelInfo, rows: usize, dir: &Path) -> Result<Plan> {
+        let features = info.features.len();
+        let depth = info.depth as usize;
+        match keys {
+            Keys::Ckks { secret, .. } => {
+                let ctx = secret.context();
+                let levels = ctx.data_primes() - 1;
+                if depth > levels {
+                    return Err(Error::OutOfRange(format!(
+                        "the model needs {depth} rescalings (a dense layer and a square per \
+                         hidden layer, then the output layer); these keys (N = {}, chain {:?}) \
+                         allow {levels}: make keys with --poly-degree 16384",
+                        ctx.degree(),
+                        ctx.params().chain
+                    )));
+                }
+                let key = if info.hidden_layers > 0 {
+                    let (theirs, eval) =
+                        EvaluationKeys::from_bytes(&key_file(dir, "evaluation.key")?)?;
+                    if eval.id() != secret.id() || theirs.params() != ctx.params() {
+                        return Err(Error::InvalidKey(format!(
+                            "{}: evaluation.key is from another key set than secret.key",
+                            dir.display()
+                        )));
+                    }
+                    eval.relinearisation_only().to_bytes(ctx)
+                } else {
+                    Vec::new()
+                };
+                let batch_rows = rows.min(ctx.degree() / 2);
+                Ok(Plan {
+                    open: Open {
+                        scheme: "ckks".into(),
+                        poly_degree: ctx.degree() as u32,
+                        key,
+                        rows: rows as u64,
+                        batch_rows: batch_rows as u32,
+                    },
+                    layout: Layout {
+                        name: "row-per-slot",
+                        rows_per_batch: batch_rows,
+                        batches: rows.div_ceil(batch_rows),
+                        ciphertexts_per_batch: features,
+                        level: Some(depth),
+                    },
+                })
+            }
+            Keys::Paillier(sk) => {
+                let batch_rows = rows.min(PAILLIER_BATCH_ROWS);
+                Ok(Plan {
+                    open: Open {
+                        scheme: "paillier".into(),
+                        poly_degree: 0,
+                        key: sk.public().modulus().to_be_bytes().to_vec(),
+                        rows: rows as u64,
+                        batch_rows: batch_rows as u32,
+                    },
+                    layout: Layout {
+                        name: "value-per-ciphertext",
+                        rows_per_batch: batch_rows,
+                        batches: rows.div_ceil(batch_rows),
+                        ciphertexts_per_batch: features * batch_rows,
+                        level: None,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// Encrypts and sends every input, batch by batch and feature by feature; the bytes sent.
+/// Features are encrypted a few at a time in parallel, and sent in order.
+fn send_inputs(
+    keys: &Keys,
+    x: ArrayView2<'_, f64>,
+    layout: &Layout,
+    tx: &tokio::sync::mpsc::Sender<ScoreRequest>,
+) -> Result<usize> {
+    let (rows, features) = x.dim();
+    let group = rayon::current_num_threads().max(1) * 2;
+    let mut sent = 0;
+    for batch in 0..layout.batches {
+        let lo = batch * layout.rows_per_batch;
+        let hi = (lo + layout.rows_per_batch).min(rows);
+        for start in (0..features).step_by(group) {
+            let end = (start + group).min(features);
+            let inputs: Vec<Input> = (start..end)
+                .into_par_iter()
+                .map(|j| {
+                    let column: Vec<f64> = x.column(j).slice(ndarray::s![lo..hi]).to_vec();
+                    Ok(Input {
+                        batch: batch as u32,
+                        feature: j as u32,
+                        ciphertexts: encrypt_column(keys, &column, layout)?,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            for input in inputs {
+                sent += input.ciphertexts.iter().map(Vec::len).sum::<usize>();
+                let message = ScoreRequest {
+                    body: Some(score_request::Body::Input(input)),
+                };
+                if tx.blocking_send(message).is_err() {
+                    // The service ended the job; its status says why.
+                    return Ok(sent);
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+fn encrypt_column(keys: &Keys, column: &[f64], layout: &Layout) -> Result<Vec<Vec<u8>>> {
+    match keys {
+        Keys::Ckks { public, .. } => {
+            let ctx = public.context();
+            let level = layout.level.unwrap_or(0);
+            let ct = public.encrypt(&encode(ctx, column, level, ctx.scale())?)?;
+            Ok(vec![ct.to_bytes(ctx)])
+        }
+        Keys::Paillier(sk) => {
+            let pk = sk.public();
+            column
+                .par_iter()
+                .map(|&v| Ok(pk.to_bytes(&pk.encrypt_real(v)?.ciphertext)))
+                .collect()
+        }
+    }
+}
+
+/// Decrypts one reply into its rows of `z`.
+fn place(
+    keys: &Keys,
+    reply: &ScoreReply,
+    layout: &Layout,
+    rows: usize,
+    z: &mut Array2<f64>,
+    received: &mut [Vec<bool>],
+) -> Result<()> {
+    let (batch, k) = (reply.batch as usize, reply.output as usize);
+    let seen = received
+        .get_mut(batch)
+        .and_then(|b| b.get_mut(k))
+        .ok_or_else(|| Error::Protocol(format!("a reply for batch {batch} output {k}")))?;
+    if *seen {
+        return Err(Error::Protocol(format!(
+            "two replies for batch {batch} output {k}"
+        )));
+    }
+    *seen = true;
+    let lo = batch * layout.rows_per_batch;
+    let count = layout.rows_per_batch.min(rows - lo);
+    let values: Vec<f64> = match keys {
+        Keys::Ckks { secret, .. } => {
+            let ctx = secret.context();
+            let [bytes] = reply.ciphertexts.as_slice() else {
+                return Err(Error::Protocol(
+                    "a CKKS reply of several ciphertexts".into(),
+                ));
+            };
+            let ct = Ciphertext::from_bytes(ctx, bytes)?;
+            decode(ctx, &secret.decrypt(&ct)?)?
+        }
+        Keys::Paillier(sk) => {
+            if reply.ciphertexts.len() != count || reply.fraction_bits > 200 {
+                return Err(Error::Protocol(format!(
+                    "a Paillier reply of {} values at {} bits for {count} rows",
+                    reply.ciphertexts.len(),
+                    reply.fraction_bits
+                )));
+            }
+            reply
+                .ciphertexts
+                .par_iter()
+                .map(|b| {
+                    Ok(sk.decrypt_real(&EncryptedNumber {
+                        ciphertext: sk.public().from_bytes(b)?,
+                        scale: reply.fraction_bits,
+                    }))
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    for (r, v) in values.into_iter().take(count).enumerate() {
+        z[[lo + r, k]] = v;
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! The encrypted-inference service and its client, over gRPC with mutual TLS (veil-net).
+//!
+//! **Protocol** (`proto/veil/he/v1/inference.proto`). The client asks `Describe` for the
+//! model's feature columns, task, output link and depth, then opens one `Score` stream: an
+//! `Open` message (scheme, parameters, the one evaluation key the model needs, row count and
+//! batch size), then the encrypted inputs batch by batch, feature by feature. The service
+//! answers each batch with the encrypted output pre-activations as soon as its last feature
+//! has arrived; the client decrypts them and applies the output link.
+//!
+//! **Layout** (chosen by the client from the model and the key set). CKKS packs one feature
+//! of many rows in a ciphertext — slot r holds row r of the batch, up to N/2 rows (4,096 at
+//! N = 8192, 8,192 at N = 16384) — so a dense layer is a sum of ciphertexts times constants
+//! (no rotations, no Galois keys), any number of features fits, and a batch costs one
+//! encryption per feature however many rows it holds. The inputs are encrypted at the level
+//! the circuit needs, not at the top of the chain, so they are as small as the model
+//! allows. Paillier has no slots: one ciphertext per value.
+//!
+//! **What each side learns.** The service holds only public material (the Paillier modulus,
+//! or a CKKS relinearisation key) and ciphertexts: it learns the row count and the model's
+//! input width, which it already knows, and nothing about features or scores (IND-CPA of
+//! the scheme). The client learns the model's output pre-activations, as it would from
+//! `veil predict`'s probabilities; the model's weights and standardisation stay with the
+//! service (they are folded into the circuit). Two limits, documented in docs/he.md: a
+//! result ciphertext's noise is not flooded, so it is not proven to hide more about the
+//! weights than the scores do; and, as for any prediction API, many queries let a client
+//! fit a copy of the model.
+
+mod client;
+mod server;
+
+#[allow(missing_docs, clippy::all)]
+pub mod proto {
+    //! Messages and stubs generated from `proto/veil/he/v1/inference.proto`.
+    tonic::include_proto!("veil.he.v1");
+}
+
+pub use client::{Inference, InferenceOptions, Layout, infer};
+pub use server::Service;
+
+use crate::circuit::{Circuit, Scheme};
+
+/// Paillier rows per batch message.
+const PAILLIER_BATCH_ROWS: usize = 64;
+
+/// What `Describe` says about a model.
+fn model_info(circuit: &Circuit, kind: &str, label: &str) -> proto::ModelInfo {
+    let mut schemes = Vec::new();
+    let mut refusals = Vec::new();
+    for scheme in [Scheme::Ckks, Scheme::Paillier] {
+        match circuit.check(scheme) {
+            Ok(()) => schemes.push(scheme.name().to_string()),
+            Err(e) => refusals.push(format!("{}: {e}", scheme.name())),
+        }
+    }
+    proto::ModelInfo {
+        kind: kind.to_string(),
+        features: circuit.features.clone(),
+        task: circuit.task.name().to_string(),
+        classes: circuit.task.classes().to_vec(),
+        output: circuit.output.name().to_string(),
+        outputs: circuit.outputs() as u32,
+        hidden_layers: circuit.hidden_layers() as u32,
+        depth: circuit.depth() as u32,
+        schemes,
+        refusals,
+        label: label.to_string(),
+    }
+}

@@ -1,0 +1,469 @@
+//! The service: evaluates its model's circuit on each job's ciphertexts as they stream in.
+//!
+//! CKKS: the first dense layer is accumulated one input ciphertext at a time (one
+//! [`WeightedSum`] per unit), so a batch never holds more than one input in memory; when its
+//! last feature arrives the rest of the circuit runs — bias, square (multiply, relinearise,
+//! rescale), the next dense layer — and the outputs go back. Paillier: the same on fixed-point
+//! integers, one ciphertext per row. Anything out of order, for other parameters or keys, or
+//! too shallow for the circuit ends the job with a status saying what, never with a wrong
+//! answer.
+
+use std::sync::Arc;
+
+use crypto_bigint::BoxedUint;
+use rayon::prelude::*;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::proto::inference_server::{Inference, InferenceServer};
+use super::proto::{
+    DescribeRequest, Input, ModelInfo, Open, ScoreReply, ScoreRequest, score_request,
+};
+use super::{PAILLIER_BATCH_ROWS, model_info};
+use crate::circuit::{Circuit, Scheme};
+use crate::ckks::cipher::Ciphertext;
+use crate::ckks::eval::{EvaluationKeys, multiply, rescale};
+use crate::ckks::linear::{WeightedSum, add_constant};
+use crate::ckks::params::{Context, Parameters};
+use crate::error::{Error, Result};
+use crate::paillier::{self, EncryptedNumber, FRACTION_BITS};
+
+/// An encrypted-inference service for one model.
+#[derive(Clone)]
+pub struct Service {
+    circuit: Arc<Circuit>,
+    info: ModelInfo,
+    max_message_bytes: usize,
+}
+
+impl Service {
+    /// A service for `model` (refused, with the layer and the reason, if no scheme can
+    /// evaluate it).
+    pub fn new(model: &veil_ml::Model, max_message_bytes: usize) -> Result<Service> {
+        let circuit = Circuit::from_model(model)?;
+        let info = model_info(&circuit, model.kind.name(), &model.label);
+        Ok(Service {
+            circuit: Arc::new(circuit),
+            info,
+            max_message_bytes,
+        })
+    }
+
+    /// What `Describe` answers.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The gRPC service to add to a server.
+    pub fn service(&self) -> InferenceServer<Service> {
+        InferenceServer::new(self.clone())
+            .max_decoding_message_size(self.max_message_bytes)
+            .max_encoding_message_size(self.max_message_bytes)
+    }
+}
+
+/// A job's evaluation state.
+enum Job {
+    Ckks(CkksJob),
+    Paillier(PaillierJob),
+}
+
+/// Where the inputs of a job have got to.
+struct Progress {
+    rows: usize,
+    batch_rows: usize,
+    batch: usize,
+    feature: usize,
+    features: usize,
+}
+
+impl Progress {
+    fn new(open: &Open, features: usize, max_batch: usize) -> Result<Progress> {
+        let (rows, batch_rows) = (open.rows as usize, open.batch_rows as usize);
+        if rows == 0 || batch_rows == 0 || batch_rows > max_batch {
+            return Err(Error::Protocol(format!(
+                "{rows} rows in batches of {batch_rows}: need at least one row, and batches \
+                 of 1 to {max_batch} rows"
+            )));
+        }
+        Ok(Progress {
+            rows,
+            batch_rows,
+            batch: 0,
+            feature: 0,
+            features,
+        })
+    }
+
+    fn batches(&self) -> usize {
+        self.rows.div_ceil(self.batch_rows)
+    }
+
+    /// Rows in the current batch.
+    fn rows_now(&self) -> usize {
+        self.batch_rows
+            .min(self.rows - self.batch * self.batch_rows)
+    }
+
+    /// Checks that `input` is the next one expected.
+    fn expect(&self, input: &Input) -> Result<()> {
+        if self.batch >= self.batches() {
+            return Err(Error::Protocol(
+                "an input after the last batch of the job".into(),
+            ));
+        }
+        if (input.batch as usize, input.feature as usize) != (self.batch, self.feature) {
+            return Err(Error::Protocol(format!(
+                "input for batch {} feature {} where batch {} feature {} was due",
+                input.batch, input.feature, self.batch, self.feature
+            )));
+        }
+        Ok(())
+    }
+
+    /// Moves past the input just used; true when it finished its batch.
+    fn advance(&mut self) -> bool {
+        self.feature += 1;
+        if self.feature == self.features {
+            self.feature = 0;
+            self.batch += 1;
+            return true;
+        }
+        false
+    }
+
+    fn done(&self) -> bool {
+        self.batch == self.batches()
+    }
+}
+
+struct CkksJob {
+    ctx: Arc<Context>,
+    keys: Option<EvaluationKeys>,
+    progress: Progress,
+    first: Vec<WeightedSum>,
+}
+
+struct PaillierJob {
+    key: paillier::PublicKey,
+    progress: Progress,
+    /// Per output unit, per row of the batch, the running sum.
+    sums: Vec<Vec<Option<EncryptedNumber>>>,
+}
+
+fn bad(e: impl std::fmt::Display) -> Error {
+    Error::Protocol(e.to_string())
+}
+
+impl Job {
+    fn open(circuit: &Circuit, open: &Open) -> Result<Job> {
+        let scheme: Scheme = open.scheme.parse()?;
+        circuit.check(scheme)?;
+        let features = circuit.features.len();
+        match scheme {
+            Scheme::Ckks => {
+                let params = match open.poly_degree {
+                    8192 => Parameters::n8192(),
+                    16384 => Parameters::n16384(),
+                    n => {
+                        return Err(Error::OutOfRange(format!(
+                            "CKKS with N = {n}: this service uses N = 8192 or 16384"
+                        )));
+                    }
+                };
+                let ctx = Context::new(params)?;
+                let levels = ctx.data_primes() - 1;
+                if circuit.depth() > levels {
+                    return Err(Error::OutOfRange(format!(
+                        "the model needs {} rescalings ({} dense layers and {} squares); the \
+                         chain {:?} allows {levels}: make keys with --poly-degree 16384",
+                        circuit.depth(),
+                        circuit.layers.len(),
+                        circuit.hidden_layers(),
+                        ctx.params().chain
+                    )));
+                }
+                let keys = if circuit.hidden_layers() > 0 {
+                    let (theirs, keys) = EvaluationKeys::from_bytes(&open.key)?;
+                    if theirs.params() != ctx.params() {
+                        return Err(Error::InvalidKey(format!(
+                            "a relinearisation key for N = {}, in a job for N = {}",
+                            theirs.degree(),
+                            ctx.degree()
+                        )));
+                    }
+                    Some(keys)
+                } else {
+                    None
+                };
+                let progress = Progress::new(open, features, ctx.degree() / 2)?;
+                Ok(Job::Ckks(CkksJob {
+                    ctx,
+                    keys,
+                    progress,
+                    first: Vec::new(),
+                }))
+            }
+            Scheme::Paillier => {
+                let n = BoxedUint::from_be_slice(&open.key, (open.key.len() * 8) as u32)
+                    .map_err(|_| Error::InvalidKey("an unreadable Paillier modulus".into()))?;
+                let key = paillier::PublicKey::from_modulus(n)?;
+                let progress = Progress::new(open, features, PAILLIER_BATCH_ROWS)?;
+                Ok(Job::Paillier(PaillierJob {
+                    key,
+                    progress,
+                    sums: Vec::new(),
+                }))
+            }
+        }
+    }
+
+    /// Takes one input; returns the replies when it completed a batch.
+    fn input(&mut self, circuit: &Circuit, input: &Input) -> Result<Vec<ScoreReply>> {
+        match self {
+            Job::Ckks(job) => job.input(circuit, input),
+            Job::Paillier(job) => job.input(circuit, input),
+        }
+    }
+
+    fn done(&self) -> bool {
+        match self {
+            Job::Ckks(job) => job.progress.done(),
+            Job::Paillier(job) => job.progress.done(),
+        }
+    }
+}
+
+impl CkksJob {
+    fn input(&mut self, circuit: &Circuit, input: &Input) -> Result<Vec<ScoreReply>> {
+        self.progress.expect(input)?;
+        let [bytes] = input.ciphertexts.as_slice() else {
+            return Err(bad(format!(
+                "{} ciphertexts for one CKKS input (one per feature and batch)",
+                input.ciphertexts.len()
+            )));
+        };
+        let ctx = self.ctx.clone();
+        let ctx = &ctx;
+        let ct = Ciphertext::from_bytes(ctx, bytes)?;
+        if ct.level() < circuit.depth() {
+            return Err(Error::OutOfRange(format!(
+                "an input at level {}: the model needs {} rescalings (encrypt at level {} or \
+                 above)",
+                ct.level(),
+                circuit.depth(),
+                circuit.depth()
+            )));
+        }
+        if let Some(keys) = &self.keys
+            && keys.id() != ct.key
+        {
+            return Err(Error::InvalidCiphertext(
+                "an input encrypted under another key set than the relinearisation key".into(),
+            ));
+        }
+        let layer = &circuit.layers[0];
+        if self.progress.feature == 0 {
+            self.first = (0..layer.bias.len())
+                .map(|_| WeightedSum::new(ctx, &ct))
+                .collect::<Result<_>>()?;
+        }
+        let j = self.progress.feature;
+        self.first
+            .par_iter_mut()
+            .enumerate()
+            .try_for_each(|(k, sum)| sum.add(ctx, &ct, layer.weights[[k, j]]))?;
+        if !self.progress.advance() {
+            return Ok(Vec::new());
+        }
+        let batch = self.progress.batch as u32 - 1;
+        let outputs = self.finish(circuit)?;
+        Ok(outputs
+            .iter()
+            .enumerate()
+            .map(|(k, ct)| ScoreReply {
+                batch,
+                output: k as u32,
+                ciphertexts: vec![ct.to_bytes(ctx)],
+                fraction_bits: 0,
+            })
+            .collect())
+    }
+
+    /// The rest of the circuit, once the first layer's sums are complete.
+    fn finish(&mut self, circuit: &Circuit) -> Result<Vec<Ciphertext>> {
+        let ctx = &self.ctx;
+        let first = std::mem::take(&mut self.first);
+        let mut a: Vec<Ciphertext> = first
+            .into_par_iter()
+            .zip(
+                circuit.layers[0]
+                    .bias
+                    .as_slice()
+                    .expect("a contiguous bias"),
+            )
+            .map(|(sum, &b)| {
+                let mut z = sum.finish(ctx)?;
+                add_constant(ctx, &mut z, b)?;
+                Ok(z)
+            })
+            .collect::<Result<_>>()?;
+        for layer in &circuit.layers[1..] {
+            let keys = self.keys.as_ref().ok_or_else(|| {
+                Error::InvalidKey("a model that squares needs a relinearisation key".into())
+            })?;
+            let squared: Vec<Ciphertext> = a
+                .par_iter()
+                .map(|z| rescale(ctx, &multiply(ctx, keys, z, z)?))
+                .collect::<Result<_>>()?;
+            a = (0..layer.bias.len())
+                .into_par_iter()
+                .map(|k| {
+                    let mut sum = WeightedSum::new(ctx, &squared[0])?;
+                    for (j, x) in squared.iter().enumerate() {
+                        sum.add(ctx, x, layer.weights[[k, j]])?;
+                    }
+                    let mut z = sum.finish(ctx)?;
+                    add_constant(ctx, &mut z, layer.bias[k])?;
+                    Ok(z)
+                })
+                .collect::<Result<_>>()?;
+        }
+        Ok(a)
+    }
+}
+
+impl PaillierJob {
+    fn input(&mut self, circuit: &Circuit, input: &Input) -> Result<Vec<ScoreReply>> {
+        self.progress.expect(input)?;
+        let rows = self.progress.rows_now();
+        if input.ciphertexts.len() != rows {
+            return Err(bad(format!(
+                "{} Paillier ciphertexts for a batch of {rows} rows",
+                input.ciphertexts.len()
+            )));
+        }
+        let key = &self.key;
+        let xs: Vec<EncryptedNumber> = input
+            .ciphertexts
+            .par_iter()
+            .map(|b| {
+                Ok(EncryptedNumber {
+                    ciphertext: key.from_bytes(b)?,
+                    scale: FRACTION_BITS,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let layer = &circuit.layers[0];
+        let j = self.progress.feature;
+        if j == 0 {
+            self.sums = vec![vec![None; rows]; layer.bias.len()];
+        }
+        for (k, sums) in self.sums.iter_mut().enumerate() {
+            let w = layer.weights[[k, j]];
+            sums.par_iter_mut()
+                .zip(&xs)
+                .try_for_each(|(sum, x)| -> Result<()> {
+                    let term = key.mul_real(x, w)?;
+                    *sum = Some(match sum.take() {
+                        None => term,
+                        Some(s) => key.add_numbers(&s, &term)?,
+                    });
+                    Ok(())
+                })?;
+        }
+        if !self.progress.advance() {
+            return Ok(Vec::new());
+        }
+        let batch = self.progress.batch as u32 - 1;
+        let sums = std::mem::take(&mut self.sums);
+        sums.into_iter()
+            .enumerate()
+            .map(|(k, row_sums)| {
+                let b = layer.bias[k];
+                let cts = row_sums
+                    .into_par_iter()
+                    .map(|s| {
+                        let s = key.add_real(&s.expect("every row summed"), b)?;
+                        Ok(key.to_bytes(&s.ciphertext))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(ScoreReply {
+                    batch,
+                    output: k as u32,
+                    ciphertexts: cts,
+                    fraction_bits: 2 * FRACTION_BITS,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The status a job ends with: what was wrong with the client's request.
+fn refusal(e: &Error) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+#[tonic::async_trait]
+impl Inference for Service {
+    async fn describe(
+        &self,
+        _request: Request<DescribeRequest>,
+    ) -> std::result::Result<Response<ModelInfo>, Status> {
+        Ok(Response::new(self.info.clone()))
+    }
+
+    type ScoreStream = ReceiverStream<std::result::Result<ScoreReply, Status>>;
+
+    async fn score(
+        &self,
+        request: Request<Streaming<ScoreRequest>>,
+    ) -> std::result::Result<Response<Self::ScoreStream>, Status> {
+        let peer = veil_net::tls::peer_name(&request).unwrap_or_else(|_| "unknown".into());
+        let mut inbound = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let circuit = self.circuit.clone();
+        tokio::spawn(async move {
+            let result = run_job(&circuit, &mut inbound, &tx).await;
+            match result {
+                Ok(rows) => tracing::info!(peer, rows, "scored a job"),
+                Err(e) => {
+                    tracing::warn!(peer, error = %e, "refused a job");
+                    let _ = tx.send(Err(refusal(&e))).await;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Runs one job to its end; the number of rows scored.
+async fn run_job(
+    circuit: &Circuit,
+    inbound: &mut Streaming<ScoreRequest>,
+    tx: &tokio::sync::mpsc::Sender<std::result::Result<ScoreReply, Status>>,
+) -> Result<usize> {
+    let next = |m: std::result::Result<Option<ScoreRequest>, Status>| {
+        m.map_err(|s| bad(format!("the client's stream failed: {}", s.message())))
+    };
+    let open = match next(inbound.message().await)?.and_then(|m| m.body) {
+        Some(score_request::Body::Open(open)) => open,
+        _ => return Err(bad("a job starts with an Open message")),
+    };
+    let mut job = Job::open(circuit, &open)?;
+    while !job.done() {
+        let input = match next(inbound.message().await)?.and_then(|m| m.body) {
+            Some(score_request::Body::Input(input)) => input,
+            Some(score_request::Body::Open(_)) => return Err(bad("a second Open in one job")),
+            None => return Err(bad("the client ended the job before its last input")),
+        };
+        // The arithmetic is CPU-bound: keep it off the threads that drive the network.
+        let replies = tokio::task::block_in_place(|| job.input(circuit, &input))?;
+        for reply in replies {
+            if tx.send(Ok(reply)).await.is_err() {
+                return Err(bad("the client went away"));
+            }
+        }
+    }
+    Ok(open.rows as usize)
+}
