@@ -101,9 +101,8 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    /// The header: the context it names (built, and checked to have the same primes), the
-    /// kind and the key-set id.
-    fn header(&mut self) -> Result<(Arc<Context>, Kind, KeyId)> {
+    /// The header: the parameters it names, their primes, the kind and the key-set id.
+    fn header(&mut self) -> Result<Header> {
         if self.take(8)? != MAGIC {
             return Err(corrupt("no VEILCKKS header"));
         }
@@ -131,14 +130,13 @@ impl<'a> Reader<'a> {
             chain: primes.iter().map(|q| 64 - q.leading_zeros()).collect(),
             scale_bits,
         };
-        let ctx = Context::new(params)?;
-        if (0..count).any(|i| ctx.modulus(i).value() != primes[i]) {
-            return Err(Error::InvalidCiphertext(
-                "made for other parameters (its primes differ from Veil's for this chain)".into(),
-            ));
-        }
         let id = KeyId(self.array()?);
-        Ok((ctx, kind, id))
+        Ok(Header {
+            params,
+            primes,
+            kind,
+            id,
+        })
     }
 
     fn poly(&mut self, ctx: &Context) -> Result<RnsPoly> {
@@ -196,15 +194,47 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// What a header says.
+struct Header {
+    params: Parameters,
+    primes: Vec<u64>,
+    kind: Kind,
+    id: KeyId,
+}
+
+impl Header {
+    fn expect(&self, want: Kind) -> Result<()> {
+        if self.kind != want {
+            return Err(Error::InvalidCiphertext(format!(
+                "a {:?}, not a {want:?}",
+                self.kind
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a header whose primes are not `ctx`'s.
+    fn check_primes(&self, ctx: &Context) -> Result<()> {
+        if self.primes.len() != ctx.data_primes() + 1
+            || (0..self.primes.len()).any(|i| ctx.modulus(i).value() != self.primes[i])
+        {
+            return Err(Error::InvalidCiphertext(
+                "made for other parameters (its primes differ from Veil's for this chain)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Opens an object of kind `want`, building the context its header names (keys carry
+/// their parameters with them).
 fn open(bytes: &[u8], want: Kind) -> Result<(Reader<'_>, Arc<Context>, KeyId)> {
     let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
-    let (ctx, kind, id) = r.header()?;
-    if kind != want {
-        return Err(Error::InvalidCiphertext(format!(
-            "a {kind:?}, not a {want:?}"
-        )));
-    }
-    Ok((r, ctx, id))
+    let header = r.header()?;
+    header.expect(want)?;
+    let ctx = Context::new(header.params.clone())?;
+    header.check_primes(&ctx)?;
+    Ok((r, ctx, header.id))
 }
 
 impl SecretKey {
@@ -298,16 +328,23 @@ impl Ciphertext {
 
     /// A ciphertext from its bytes, for the context `ctx` (refused if made for another).
     pub fn from_bytes(ctx: &Context, bytes: &[u8]) -> Result<Ciphertext> {
-        let (mut r, theirs, key) = open(bytes, Kind::Ciphertext)?;
-        if theirs.params() != ctx.params() {
+        // Checked against `ctx` rather than built: a context costs far more than a
+        // ciphertext to make.
+        let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
+        let header = r.header()?;
+        header.expect(Kind::Ciphertext)?;
+        let theirs = &header.params;
+        if theirs != ctx.params() {
             return Err(Error::InvalidCiphertext(format!(
                 "made for N = {} with {:?}, not N = {} with {:?}",
-                theirs.degree(),
-                theirs.params().chain,
+                theirs.degree,
+                theirs.chain,
                 ctx.degree(),
                 ctx.params().chain
             )));
         }
+        header.check_primes(ctx)?;
+        let key = header.id;
         let scale = f64::from_le_bytes(r.array()?);
         let (c0, c1) = (r.poly(ctx)?, r.poly(ctx)?);
         r.end()?;
