@@ -506,6 +506,15 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
         (federated - pooled).abs() <= 0.02,
         "{federated} vs {pooled}"
     );
+    // A service diagnosed the encrypted test records as the plaintext model does.
+    let he = &a["stages"][6];
+    assert_eq!(he["stage"], "encrypted_inference");
+    assert_eq!(he["rows"], 114);
+    assert_eq!(he["diagnoses_identical"], true);
+    assert!(
+        he["max_probability_difference"].as_f64().unwrap() < 1e-3,
+        "{he}"
+    );
     let provenance = &a["stages"][3];
     assert_eq!(provenance["stage"], "provenance");
     assert_eq!(provenance["verified_offline"], true);

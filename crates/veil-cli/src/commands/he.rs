@@ -145,28 +145,12 @@ fn keygen(args: &HeKeygenArgs, json: bool) -> anyhow::Result<()> {
             ),
         ));
     }
-    let write =
-        |path: &Path, visibility, bytes: &[u8]| write_atomic_bytes_with(path, visibility, bytes);
     let summary = if args.scheme == "ckks" {
         let params = match args.poly_degree {
             16384 => Parameters::n16384(),
             _ => Parameters::n8192(),
         };
-        let ctx = Context::new(params.clone())?;
-        let sk = CkksSecretKey::generate(&ctx);
-        let pk = sk.public_key()?;
-        let eval = sk.evaluation_keys()?;
-        write(&paths[0], Visibility::Secret, &sk.to_bytes())?;
-        write(&paths[1], Visibility::Public, &pk.to_bytes())?;
-        write(&paths[2], Visibility::Public, &eval.to_bytes(&ctx))?;
-        json!({
-            "scheme": "ckks",
-            "poly_degree": params.degree,
-            "coeff_modulus_bits": params.chain,
-            "scale_bits": params.scale_bits,
-            "security_bits": 128,
-            "key_id": veil_core::hex(&sk.id().0),
-        })
+        write_ckks_keys(&args.out, params)?
     } else {
         let sk = paillier::SecretKey::generate(args.bits)?;
         paillier::write_secret(&paths[0], &sk)?;
@@ -185,6 +169,29 @@ fn keygen(args: &HeKeygenArgs, json: bool) -> anyhow::Result<()> {
     }
     println!("keep {} secret; the others go to the server", files[0]);
     Ok(())
+}
+
+/// Writes a CKKS key set into `dir`: secret.key (mode 0600), public.key and
+/// evaluation.key; returns its summary.
+pub(super) fn write_ckks_keys(dir: &Path, params: Parameters) -> anyhow::Result<serde_json::Value> {
+    let write = |name: &str, visibility, bytes: &[u8]| {
+        write_atomic_bytes_with(&dir.join(name), visibility, bytes)
+    };
+    let ctx = Context::new(params.clone())?;
+    let sk = CkksSecretKey::generate(&ctx);
+    let pk = sk.public_key()?;
+    let eval = sk.evaluation_keys()?;
+    write("secret.key", Visibility::Secret, &sk.to_bytes())?;
+    write("public.key", Visibility::Public, &pk.to_bytes())?;
+    write("evaluation.key", Visibility::Public, &eval.to_bytes(&ctx))?;
+    Ok(json!({
+        "scheme": "ckks",
+        "poly_degree": params.degree,
+        "coeff_modulus_bits": params.chain,
+        "scale_bits": params.scale_bits,
+        "security_bits": 128,
+        "key_id": veil_core::hex(&sk.id().0),
+    }))
 }
 
 fn ckks_json(t: &CkksTimes) -> serde_json::Value {
