@@ -73,15 +73,17 @@ fn galois_element(n: usize, k: i64) -> usize {
 /// ψ^(e·g), a permutation of the bit-reversed evaluation points.
 fn automorphism(ctx: &Context, x: &RnsPoly, g: usize) -> RnsPoly {
     let n = ctx.degree();
-    let bits = n.trailing_zeros();
-    let brv = |i: usize| i.reverse_bits() >> (usize::BITS - bits);
-    // Position k holds the evaluation at ψ^(2·brv(k)+1).
-    let source: Vec<usize> = (0..n)
-        .map(|k| {
-            let e = (2 * brv(k) + 1) * g % (2 * n);
-            brv((e - 1) / 2)
-        })
-        .collect();
+    let source = ctx.galois_permutation(g, || {
+        let bits = n.trailing_zeros();
+        let brv = |i: usize| i.reverse_bits() >> (usize::BITS - bits);
+        // Position k holds the evaluation at ψ^(2·brv(k)+1).
+        (0..n)
+            .map(|k| {
+                let e = (2 * brv(k) + 1) * g % (2 * n);
+                brv((e - 1) / 2)
+            })
+            .collect()
+    });
     RnsPoly {
         primes: x.primes.clone(),
         limbs: x
@@ -134,15 +136,9 @@ pub fn multiply(
             b.level()
         )));
     }
-    let product = |x: &RnsPoly, y: &RnsPoly| {
-        let mut p = x.clone();
-        p.mul_assign(ctx, y);
-        p
-    };
-    let mut d0 = product(&a.c[0], &b.c[0]);
-    let mut d1 = product(&a.c[0], &b.c[1]);
-    d1.add_assign(ctx, &product(&a.c[1], &b.c[0]));
-    let d2 = product(&a.c[1], &b.c[1]);
+    let mut d0 = RnsPoly::product(ctx, &a.c[0], &b.c[0]);
+    let mut d1 = RnsPoly::product_sum(ctx, [&a.c[0], &b.c[1]], [&a.c[1], &b.c[0]]);
+    let d2 = RnsPoly::product(ctx, &a.c[1], &b.c[1]);
     let [u0, u1] = keys.relin.switch(ctx, &d2);
     d0.add_assign(ctx, &u0);
     d1.add_assign(ctx, &u1);

@@ -73,43 +73,59 @@ impl KeySwitchKey {
         let mut targets = level_primes.clone();
         targets.push(special);
         let n = ctx.degree();
-        // Σ_j d_j·key_j accumulates unreduced in 128 bits: each product is below 2^122 and
-        // there are at most 16 digits, so one reduction per coefficient at the end suffices.
-        let mut acc = vec![[vec![0u128; n], vec![0u128; n]]; targets.len()];
         let mut coeffs = d.clone();
         coeffs.intt(ctx);
-        let mut lifted = vec![0u64; n];
-        for (j, digit) in coeffs.limbs.iter().enumerate() {
-            let key = &self.digits[level_primes[j]];
-            for (slot, &t) in targets.iter().enumerate() {
-                let source: &[u64] = if t == level_primes[j] {
-                    &d.limbs[j]
-                } else {
-                    lift_into(ctx, digit, level_primes[j], t, &mut lifted);
-                    ctx.ntt(t).forward(&mut lifted);
-                    &lifted
-                };
-                // The key's limb for prime t is limb t (every prime is in the key).
-                for (half, key_poly) in acc[slot].iter_mut().zip(key.iter()) {
-                    for ((a, &x), &k) in half.iter_mut().zip(source).zip(&key_poly.limbs[t]) {
-                        *a += u128::from(x) * u128::from(k);
+        // Σ_j d_j·key_j accumulates unreduced in 128 bits: each product is below 2^122 and
+        // there are at most 16 digits, so one reduction per coefficient at the end suffices.
+        // The accumulator (a megabyte at N = 8192) is kept per thread: allocating it afresh
+        // costs a page fault per 4 KiB on every switch.
+        let [u0, u1] = SCRATCH.with_borrow_mut(|acc| {
+            acc.clear();
+            acc.resize(2 * targets.len() * n, 0);
+            let mut lifted = vec![0u64; n];
+            for (j, digit) in coeffs.limbs.iter().enumerate() {
+                let key = &self.digits[level_primes[j]];
+                for (slot, &t) in targets.iter().enumerate() {
+                    let source: &[u64] = if t == level_primes[j] {
+                        &d.limbs[j]
+                    } else {
+                        lift_into(ctx, digit, level_primes[j], t, &mut lifted);
+                        ctx.ntt(t).forward(&mut lifted);
+                        &lifted
+                    };
+                    // The key's limb for prime t is limb t (every prime is in the key).
+                    for (half, key_poly) in key.iter().enumerate() {
+                        let at = (2 * slot + half) * n;
+                        for ((a, &x), &k) in acc[at..at + n]
+                            .iter_mut()
+                            .zip(source)
+                            .zip(&key_poly.limbs[t])
+                        {
+                            *a += u128::from(x) * u128::from(k);
+                        }
                     }
                 }
             }
-        }
-        let reduce = |half: usize| RnsPoly {
-            primes: targets.clone(),
-            limbs: acc
-                .iter()
-                .zip(&targets)
-                .map(|(pair, &t)| {
-                    let m = ctx.modulus(t);
-                    pair[half].iter().map(|&a| m.reduce_u128(a)).collect()
-                })
-                .collect(),
-        };
-        [mod_down(ctx, reduce(0)), mod_down(ctx, reduce(1))]
+            [0, 1].map(|half| RnsPoly {
+                primes: targets.clone(),
+                limbs: targets
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, &t)| {
+                        let m = ctx.modulus(t);
+                        let at = (2 * slot + half) * n;
+                        acc[at..at + n].iter().map(|&a| m.reduce_u128(a)).collect()
+                    })
+                    .collect(),
+            })
+        });
+        [mod_down(ctx, u0), mod_down(ctx, u1)]
     }
+}
+
+thread_local! {
+    /// The accumulator of [`KeySwitchKey::switch`], reused by each thread's later calls.
+    static SCRATCH: std::cell::RefCell<Vec<u128>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Divides `u` (NTT form over data primes and, last, P) by P with rounding, dropping P.
@@ -120,14 +136,14 @@ fn mod_down(ctx: &Context, mut u: RnsPoly) -> RnsPoly {
     u.primes.pop();
     ctx.ntt(special).inverse(&mut top);
     let p = ctx.modulus(special).value();
+    let mut t = vec![0u64; top.len()];
     for (limb, &i) in u.limbs.iter_mut().zip(&u.primes) {
         let m = ctx.modulus(i);
-        let mut t = vec![0u64; top.len()];
         lift_into(ctx, &top, special, i, &mut t);
         ctx.ntt(i).forward(&mut t);
-        let p_inv = m.inv(m.reduce(p));
+        let p_inv = m.shoup(m.inv(m.reduce(p)));
         for (x, y) in limb.iter_mut().zip(&t) {
-            *x = m.mul(m.sub(*x, *y), p_inv);
+            *x = m.mul_shoup(m.sub(*x, *y), p_inv);
         }
     }
     u

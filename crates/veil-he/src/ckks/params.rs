@@ -103,6 +103,8 @@ pub struct Context {
     moduli: Vec<Modulus>,
     ntt: Vec<NttTable>,
     encoder: Encoder,
+    /// The slot permutation of each Galois automorphism used so far.
+    galois: std::sync::Mutex<std::collections::BTreeMap<usize, Arc<Vec<usize>>>>,
 }
 
 impl Context {
@@ -125,6 +127,7 @@ impl Context {
             params,
             moduli,
             ntt,
+            galois: Default::default(),
         }))
     }
 
@@ -161,6 +164,19 @@ impl Context {
     /// The slot encoder.
     pub fn encoder(&self) -> &Encoder {
         &self.encoder
+    }
+
+    /// The NTT-form permutation of Galois element g, made by `make` the first time.
+    pub(crate) fn galois_permutation(
+        &self,
+        g: usize,
+        make: impl FnOnce() -> Vec<usize>,
+    ) -> Arc<Vec<usize>> {
+        let mut cache = self
+            .galois
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.entry(g).or_insert_with(|| Arc::new(make())).clone()
     }
 }
 

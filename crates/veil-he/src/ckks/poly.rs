@@ -93,6 +93,47 @@ impl RnsPoly {
         self.zip_with(ctx, other, |m, a, b| m.mul(a, b));
     }
 
+    /// x·y, both in NTT form, as a new polynomial.
+    pub fn product(ctx: &Context, x: &RnsPoly, y: &RnsPoly) -> RnsPoly {
+        debug_assert_eq!(x.primes, y.primes);
+        RnsPoly {
+            primes: x.primes.clone(),
+            limbs: x
+                .limbs
+                .iter()
+                .zip(&y.limbs)
+                .zip(&x.primes)
+                .map(|((a, b), &p)| {
+                    let m = ctx.modulus(p);
+                    a.iter().zip(b).map(|(&a, &b)| m.mul(a, b)).collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// x₀·y₀ + x₁·y₁, all in NTT form, with one reduction per coefficient (the sum of two
+    /// products of residues below 2^62 fits in 128 bits).
+    pub fn product_sum(ctx: &Context, [x0, y0]: [&RnsPoly; 2], [x1, y1]: [&RnsPoly; 2]) -> RnsPoly {
+        debug_assert!(x0.primes == y0.primes && x0.primes == x1.primes && x1.primes == y1.primes);
+        RnsPoly {
+            primes: x0.primes.clone(),
+            limbs: (0..x0.limbs.len())
+                .map(|k| {
+                    let m = ctx.modulus(x0.primes[k]);
+                    let (a0, b0, a1, b1) = (&x0.limbs[k], &y0.limbs[k], &x1.limbs[k], &y1.limbs[k]);
+                    (0..a0.len())
+                        .map(|i| {
+                            m.reduce_u128(
+                                u128::from(a0[i]) * u128::from(b0[i])
+                                    + u128::from(a1[i]) * u128::from(b1[i]),
+                            )
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
     /// −self.
     pub fn neg_assign(&mut self, ctx: &Context) {
         for (limb, &p) in self.limbs.iter_mut().zip(&self.primes) {

@@ -14,6 +14,8 @@ pub struct Modulus {
     q: u64,
     /// ⌊2^128/q⌋ as (low word, high word).
     ratio: (u64, u64),
+    /// ⌊2^64/q⌋, for reducing single words.
+    ratio64: u64,
 }
 
 /// A fixed multiplier w with Shoup's w' = ⌊w·2^64/q⌋.
@@ -37,6 +39,7 @@ impl Modulus {
         Modulus {
             q,
             ratio: (ratio as u64, (ratio >> 64) as u64),
+            ratio64: ((1u128 << 64) / u128::from(q)) as u64,
         }
     }
 
@@ -63,14 +66,14 @@ impl Modulus {
         r
     }
 
-    /// x mod q for a word x.
+    /// x mod q for a word x (Barrett with one word: the estimate ⌊x·⌊2^64/q⌋/2^64⌋ falls
+    /// short of ⌊x/q⌋ by at most 2, so two conditional subtractions finish it).
     #[inline]
     pub fn reduce(&self, x: u64) -> u64 {
-        if x < self.q {
-            x
-        } else {
-            self.reduce_u128(u128::from(x))
-        }
+        let estimate = ((u128::from(x) * u128::from(self.ratio64)) >> 64) as u64;
+        let r = x - estimate * self.q;
+        let r = r.min(r.wrapping_sub(self.q));
+        r.min(r.wrapping_sub(self.q))
     }
 
     /// a·b mod q, for a, b < q.
@@ -167,6 +170,9 @@ mod tests {
             let wide = (u128::from(a) << 64) | u128::from(b);
             prop_assert_eq!(m.reduce_u128(wide), (wide % u128::from(q)) as u64);
             prop_assert_eq!(m.reduce_u128(u128::MAX), (u128::MAX % u128::from(q)) as u64);
+            let word = (a << 3) ^ b.rotate_left(17) ^ (1 << 63);
+            prop_assert_eq!(m.reduce(word), word % q);
+            prop_assert_eq!(m.reduce(u64::MAX), u64::MAX % q);
             prop_assert_eq!(m.add(a, b), ((u128::from(a) + u128::from(b)) % u128::from(q)) as u64);
             prop_assert_eq!(m.add(m.sub(a, b), b), a);
             prop_assert_eq!(m.add(m.neg(a), a), 0);

@@ -25,6 +25,8 @@ pub struct NttTable {
     inverse: Vec<Shoup>,
     /// N⁻¹ mod q.
     n_inv: Shoup,
+    /// ψ^−brv(1)·N⁻¹ mod q: the last inverse stage's twiddle with the scaling folded in.
+    last_inv: Shoup,
 }
 
 fn bit_reverse(i: usize, bits: u32) -> usize {
@@ -51,12 +53,14 @@ impl NttTable {
             power_inv = modulus.mul(power_inv, psi_inv);
         }
         let n_inv = modulus.shoup(modulus.inv(n as u64 % modulus.value()));
+        let last_inv = modulus.shoup(modulus.mul(inverse[1 % n].w, n_inv.w));
         Ok(NttTable {
             n,
             modulus,
             forward,
             inverse,
             n_inv,
+            last_inv,
         })
     }
 
@@ -71,7 +75,7 @@ impl NttTable {
         let q = self.modulus.value();
         let two_q = 2 * q;
         let (mut t, mut m) = (self.n, 1);
-        while m < self.n {
+        while m < self.n / 2 {
             t >>= 1;
             let twiddles = &self.forward[m..2 * m];
             for (block, &w) in a.chunks_exact_mut(2 * t).zip(twiddles) {
@@ -86,9 +90,16 @@ impl NttTable {
             }
             m <<= 1;
         }
-        for x in a.iter_mut() {
-            let v = (*x).min(x.wrapping_sub(two_q));
-            *x = v.min(v.wrapping_sub(q));
+        // The last stage pairs neighbours; it also brings every value below q.
+        let to_q = |x: u64| {
+            let v = x.min(x.wrapping_sub(two_q));
+            v.min(v.wrapping_sub(q))
+        };
+        for (pair, &w) in a.chunks_exact_mut(2).zip(&self.forward[m..2 * m]) {
+            let u = pair[0].min(pair[0].wrapping_sub(two_q));
+            let v = self.modulus.mul_shoup_lazy(pair[1], w);
+            pair[0] = to_q(u + v);
+            pair[1] = to_q(u + two_q - v);
         }
     }
 
@@ -98,7 +109,7 @@ impl NttTable {
         let q = self.modulus.value();
         let two_q = 2 * q;
         let (mut t, mut m) = (1, self.n);
-        while m > 1 {
+        while m > 2 {
             let h = m >> 1;
             let twiddles = &self.inverse[h..2 * h];
             for (block, &w) in a.chunks_exact_mut(2 * t).zip(twiddles) {
@@ -114,8 +125,12 @@ impl NttTable {
             t <<= 1;
             m = h;
         }
-        for x in a.iter_mut() {
-            *x = self.modulus.mul_shoup(*x, self.n_inv);
+        // The last stage (one twiddle, halves N/2 apart) also scales by N⁻¹.
+        let (lo, hi) = a.split_at_mut(t);
+        for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+            let (u, v) = (*x, *y);
+            *x = self.modulus.mul_shoup(u + v, self.n_inv);
+            *y = self.modulus.mul_shoup(u + two_q - v, self.last_inv);
         }
     }
 }
