@@ -120,9 +120,11 @@ Examples:
     /// Score a table's rows on an encrypted-inference service: encrypt each row, send the
     /// ciphertexts, decrypt the scores; prints predictions as `veil predict` does.
     #[command(after_help = "\
-Rows are packed automatically: with CKKS, one ciphertext holds one feature of up to N/2
-rows (4,096 at N = 8192), encrypted at the level the model needs; with Paillier, one
-ciphertext per value. The service's answer is checked to cover every row.
+Rows are packed automatically: with CKKS, either one ciphertext per feature holding up to
+N/2 rows (4,096 at N = 8192), or, for a linear model and few rows, a row's features side by
+side in one ciphertext (the service then needs rotation keys, registered the first time);
+inputs are encrypted at the level the model needs. With Paillier, one ciphertext per value.
+The service's answer is checked to cover every row.
 
 Examples:
   veil he keygen --out keys/
@@ -172,6 +174,11 @@ pub struct HeInferArgs {
     /// Also write the predictions as CSV, as `veil predict --out` does.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// CKKS layout: auto (the cheaper for the model and the row count), row-per-slot (one
+    /// feature of up to N/2 rows per ciphertext), or feature-packed (rows side by side,
+    /// summed with rotations; linear models, few rows).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "row-per-slot", "feature-packed"])]
+    pub layout: String,
 }
 
 /// `veil he keygen` options.

@@ -128,7 +128,7 @@ fn probabilities(v: &serde_json::Value) -> Vec<f64> {
 }
 
 /// `veil he infer` as the certificate "clinic" on `served`.
-fn infer_args(served: &Served, keys: &str, scheme: &str, data: &str) -> [String; 14] {
+fn infer_args(served: &Served, keys: &str, scheme: &str, data: &str) -> Vec<String> {
     [
         "he",
         "infer",
@@ -146,19 +146,21 @@ fn infer_args(served: &Served, keys: &str, scheme: &str, data: &str) -> [String;
         data,
     ]
     .map(str::to_string)
+    .to_vec()
 }
 
-/// Scores `data` on the service and with `veil predict`; returns the largest difference in
-/// probability after checking that the classes are identical.
+/// Scores `data` on the service (with `--layout layout`) and with `veil predict`; returns
+/// the largest difference in probability, after checking that the classes are identical,
+/// and the layout used.
 fn compare(
     d: &std::path::Path,
     served: &Served,
     model: &str,
-    keys: &str,
-    scheme: &str,
+    [keys, scheme, layout]: [&str; 3],
     data: &str,
-) -> f64 {
-    let args = infer_args(served, keys, scheme, data);
+) -> (f64, String) {
+    let mut args = infer_args(served, keys, scheme, data);
+    args.extend(["--layout".to_string(), layout.to_string()]);
     let encrypted = ok_json(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let plain = ok_json(d, &["predict", "--model", model, "--data", data]);
     assert_eq!(encrypted["rows"], plain["rows"]);
@@ -169,10 +171,13 @@ fn compare(
     );
     let (e, p) = (probabilities(&encrypted), probabilities(&plain));
     assert_eq!(e.len(), p.len());
-    e.iter()
+    let diff = e
+        .iter()
         .zip(&p)
         .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max)
+        .fold(0.0, f64::max);
+    let layout = encrypted["layout"]["name"].as_str().unwrap().to_string();
+    (diff, layout)
 }
 
 #[test]
@@ -208,28 +213,41 @@ fn encrypted_inference_matches_veil_predict_and_refuses_what_it_cannot_compute()
     .unwrap();
     let head: Vec<&str> = csv.lines().take(9).collect();
     std::fs::write(d.join("eight.csv"), head.join("\n") + "\n").unwrap();
+    let digits_csv = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits_8x8.csv"),
+    )
+    .unwrap();
+    let head: Vec<&str> = digits_csv.lines().take(9).collect();
+    std::fs::write(d.join("eight-digits.csv"), head.join("\n") + "\n").unwrap();
 
     let logreg = Served::start(d, "cancer.model");
-    let ckks = compare(
-        d,
-        &logreg,
-        "cancer.model",
-        "k8",
-        "ckks",
-        "builtin:breast-cancer",
+    let ckks = ["k8", "ckks", "auto"];
+    let (diff, layout) = compare(d, &logreg, "cancer.model", ckks, "builtin:breast-cancer");
+    assert!(diff < 1e-3, "CKKS logreg: {diff}");
+    assert_eq!(
+        layout, "row-per-slot",
+        "569 rows: one ciphertext per feature"
     );
-    assert!(ckks < 1e-3, "CKKS logreg: {ckks}");
-    let paillier = compare(d, &logreg, "cancer.model", "kp", "paillier", "eight.csv");
-    assert!(paillier < 1e-9, "Paillier logreg: {paillier}");
+    let (diff, layout) = compare(d, &logreg, "cancer.model", ckks, "eight.csv");
+    assert!(diff < 1e-3, "CKKS logreg, 8 rows: {diff}");
+    assert_eq!(layout, "feature-packed", "8 rows: one ciphertext");
+    let paillier = ["kp", "paillier", "auto"];
+    let (diff, _) = compare(d, &logreg, "cancer.model", paillier, "eight.csv");
+    assert!(diff < 1e-9, "Paillier logreg: {diff}");
     let softmax = Served::start(d, "softmax.model");
-    let diff = compare(d, &softmax, "softmax.model", "k8", "ckks", "builtin:digits");
+    let (diff, _) = compare(d, &softmax, "softmax.model", ckks, "builtin:digits");
     assert!(diff < 1e-3, "CKKS softmax: {diff}");
+    let packed = ["k8", "ckks", "feature-packed"];
+    let (diff, layout) = compare(d, &softmax, "softmax.model", packed, "eight-digits.csv");
+    assert!(diff < 1e-3, "CKKS softmax, feature-packed: {diff}");
+    assert_eq!(layout, "feature-packed");
     let mlp = Served::start(d, "square.model");
-    let diff = compare(d, &mlp, "square.model", "k16", "ckks", "builtin:digits");
+    let k16 = ["k16", "ckks", "auto"];
+    let (diff, _) = compare(d, &mlp, "square.model", k16, "builtin:digits");
     assert!(diff < 1e-3, "CKKS square MLP: {diff}");
 
     let infer = infer_args;
-    let refuse = |args: [String; 14], code: i32, needle: &str| {
+    let refuse = |args: Vec<String>, code: i32, needle: &str| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fails(d, &args, code, needle);
     };

@@ -28,6 +28,11 @@ impl<'a> ByteCursor<'a> {
         self.take(N)?.try_into().ok()
     }
 
+    /// The next byte, without consuming it.
+    pub fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
     /// True when every byte has been read.
     pub fn is_empty(&self) -> bool {
         self.at == self.bytes.len()

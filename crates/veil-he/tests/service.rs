@@ -13,7 +13,7 @@ use veil_he::ckks::keys::SecretKey;
 use veil_he::ckks::params::{Context, Parameters};
 use veil_he::service::proto::inference_client::InferenceClient;
 use veil_he::service::proto::{Input, Open, ScoreRequest, score_request};
-use veil_he::service::{InferenceOptions, Service, infer};
+use veil_he::service::{InferenceOptions, LayoutChoice, Service, infer};
 use veil_ml::{Activation, Architecture, Model, ModelKind, Network, Output, Predictions, Task};
 use veil_net::pki::{self, Extra};
 use veil_net::transport::{bind, connect, server, spawn};
@@ -69,6 +69,8 @@ async fn setup(model: &Model) -> Setup {
     let sk = SecretKey::generate(&ctx);
     std::fs::write(keys.join("secret.key"), sk.to_bytes()).unwrap();
     std::fs::write(keys.join("public.key"), sk.public_key().unwrap().to_bytes()).unwrap();
+    let eval = sk.evaluation_keys().unwrap();
+    std::fs::write(keys.join("evaluation.key"), eval.to_bytes(&ctx)).unwrap();
     let psk = veil_he::paillier::SecretKey::generate(2048).unwrap();
     veil_he::paillier::write_secret(&keys.join("secret.json"), &psk).unwrap();
 
@@ -114,6 +116,7 @@ async fn both_schemes_give_the_models_own_predictions() {
             scheme,
             keys: s.keys.clone(),
             max_message_bytes: Limits::default().max_message_bytes,
+            layout: LayoutChoice::Auto,
         };
         let got = infer(channel(&s).await, &table, &options).await.unwrap();
         assert_eq!(got.rows, 4);
@@ -124,9 +127,56 @@ async fn both_schemes_give_the_models_own_predictions() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feature_packed_layout_registers_rotation_keys_once_and_scores_alike() {
+    let m = model(vec![]);
+    let s = setup(&m).await;
+    let table = Table::from_csv_bytes("rows", CSV.as_bytes()).unwrap();
+    let want = positive(&m.predict(&table).unwrap());
+    let options = InferenceOptions {
+        scheme: Scheme::Ckks,
+        keys: s.keys.clone(),
+        max_message_bytes: 64 << 20,
+        layout: LayoutChoice::FeaturePacked,
+    };
+    let first = infer(channel(&s).await, &table, &options).await.unwrap();
+    assert_eq!(first.layout.name, "feature-packed");
+    assert_eq!((first.layout.block, first.layout.batches), (Some(4), 1));
+    assert!(
+        first.key_bytes_registered > 0,
+        "rotations by 1 and 2 registered"
+    );
+    for (g, w) in positive(&first.predictions).iter().zip(&want) {
+        assert!((g - w).abs() < 1e-4, "{g} vs {w}");
+    }
+    let again = infer(channel(&s).await, &table, &options).await.unwrap();
+    assert_eq!(again.key_bytes_registered, 0, "the service kept the keys");
+    assert_eq!(again.predicted, first.predicted);
+    // Keys are kept per client certificate: another client's job finds none.
+    pki::issue(&s.pki, "intruder", &Extra::default(), false).unwrap();
+    let tls = TlsIdentity::load(&s.pki, "intruder").unwrap();
+    let other = connect(&s.addr, "127.0.0.1", &tls, &Limits::default())
+        .await
+        .unwrap();
+    let sk = SecretKey::from_bytes(&std::fs::read(s.keys.join("secret.key")).unwrap()).unwrap();
+    let mut open = open("ckks", 8192, vec![], 1);
+    if let Some(score_request::Body::Open(o)) = &mut open.body {
+        o.layout = "feature-packed".into();
+        o.block = 4;
+        o.key_id = sk.id().0.to_vec();
+    }
+    let why = refusal_on(other, vec![open]).await;
+    assert!(why.contains("no rotation keys registered"), "{why}");
+}
+
 /// Sends `messages` as one job and returns the service's refusal.
 async fn refusal(s: &Setup, messages: Vec<ScoreRequest>) -> String {
-    let mut client = InferenceClient::new(channel(s).await)
+    refusal_on(channel(s).await, messages).await
+}
+
+/// Sends `messages` as one job on `channel` and returns the service's refusal.
+async fn refusal_on(channel: tonic::transport::Channel, messages: Vec<ScoreRequest>) -> String {
+    let mut client = InferenceClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
     let (tx, rx) = tokio::sync::mpsc::channel(messages.len() + 1);
@@ -157,6 +207,7 @@ fn open(scheme: &str, poly_degree: u32, key: Vec<u8>, rows: u64) -> ScoreRequest
             key,
             rows,
             batch_rows: rows as u32,
+            ..Default::default()
         })),
     }
 }
@@ -255,6 +306,7 @@ async fn protocol_breaches_are_refused_with_the_reason() {
         scheme: Scheme::Ckks,
         keys: s.keys.clone(),
         max_message_bytes: 64 << 20,
+        layout: LayoutChoice::Auto,
     };
     assert_eq!(
         infer(channel(&s).await, &table, &options)
@@ -279,6 +331,7 @@ async fn a_model_deeper_than_the_chain_is_refused_before_anything_is_encrypted()
         scheme: Scheme::Ckks,
         keys: s.keys.clone(),
         max_message_bytes: 64 << 20,
+        layout: LayoutChoice::Auto,
     };
     let err = infer(channel(&s).await, &table, &options)
         .await

@@ -477,6 +477,7 @@ fn encrypted_stage(
         scheme: veil_he::circuit::Scheme::Ckks,
         keys: keys.clone(),
         max_message_bytes: limits.max_message_bytes,
+        layout: veil_he::service::LayoutChoice::Auto,
     };
     let result = super::fl::runtime()?.block_on(async {
         let incoming = bind((std::net::Ipv4Addr::LOCALHOST, 0).into())?;

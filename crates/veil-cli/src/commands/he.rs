@@ -82,6 +82,7 @@ fn infer_command(args: &HeInferArgs, json: bool) -> anyhow::Result<()> {
         scheme: args.scheme.parse()?,
         keys: args.keys.clone(),
         max_message_bytes: limits.max_message_bytes,
+        layout: args.layout.parse()?,
     };
     let result = runtime()?.block_on(async {
         let channel = connect_waiting(&args.peer, &tls, &limits).await?;

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 /// The keys a server needs to multiply and rotate: public, safe to share.
 #[derive(Debug, Clone)]
 pub struct EvaluationKeys {
-    pub(crate) relin: KeySwitchKey,
+    /// Absent from a subset made for rotations only.
+    pub(crate) relin: Option<KeySwitchKey>,
     /// Per Galois element g (3^k mod 2N for k = 2^i), the key from σ_g(s) to s.
     pub(crate) galois: BTreeMap<usize, KeySwitchKey>,
     pub(crate) id: KeyId,
@@ -41,6 +42,48 @@ impl EvaluationKeys {
             galois: BTreeMap::new(),
             id: self.id,
         }
+    }
+
+    /// Only the Galois key for a rotation left by `step` (a power of two), without the
+    /// relinearisation key: what a server is sent, one key per message, for a circuit that
+    /// rotates.
+    pub fn rotation_key(&self, ctx: &Context, step: usize) -> Result<EvaluationKeys> {
+        let g = galois_element(ctx.degree(), step as i64);
+        let key = self
+            .galois
+            .get(&g)
+            .ok_or_else(|| Error::InvalidKey(format!("no Galois key for a rotation by {step}")))?;
+        Ok(EvaluationKeys {
+            relin: None,
+            galois: BTreeMap::from([(g, key.clone())]),
+            id: self.id,
+        })
+    }
+
+    /// Adds `other`'s keys (of the same key set) to these.
+    pub fn merge(&mut self, other: EvaluationKeys) -> Result<()> {
+        if other.id != self.id {
+            return Err(Error::InvalidKey(
+                "evaluation keys of another key set".into(),
+            ));
+        }
+        if other.relin.is_some() {
+            self.relin = other.relin;
+        }
+        self.galois.extend(other.galois);
+        Ok(())
+    }
+
+    /// The rotations (left by 2^i) these keys can do.
+    pub fn rotation_steps(&self, ctx: &Context) -> Vec<usize> {
+        let slots = ctx.degree() / 2;
+        (0..slots.trailing_zeros())
+            .map(|i| 1usize << i)
+            .filter(|&step| {
+                self.galois
+                    .contains_key(&galois_element(ctx.degree(), step as i64))
+            })
+            .collect()
     }
 
     fn check(&self, a: &Ciphertext) -> Result<()> {
@@ -113,7 +156,7 @@ impl SecretKey {
             step *= 2;
         }
         Ok(EvaluationKeys {
-            relin,
+            relin: Some(relin),
             galois,
             id: self.id,
         })
@@ -139,7 +182,10 @@ pub fn multiply(
     let mut d0 = RnsPoly::product(ctx, &a.c[0], &b.c[0]);
     let mut d1 = RnsPoly::product_sum(ctx, [&a.c[0], &b.c[1]], [&a.c[1], &b.c[0]]);
     let d2 = RnsPoly::product(ctx, &a.c[1], &b.c[1]);
-    let [u0, u1] = keys.relin.switch(ctx, &d2);
+    let relin = keys.relin.as_ref().ok_or_else(|| {
+        Error::InvalidKey("these evaluation keys have no relinearisation key".into())
+    })?;
+    let [u0, u1] = relin.switch(ctx, &d2);
     d0.add_assign(ctx, &u0);
     d1.add_assign(ctx, &u1);
     Ok(Ciphertext {

@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Kinds: 1 secret key (s over all primes), 2 public key (b, a over the data primes),
-//! 3 evaluation keys (the relinearisation key, then a u16 count of Galois keys, each a u32
-//! Galois element and a key), 4 ciphertext (scale f64, c₀, c₁). A key-switching key is a u8
+//! 3 evaluation keys (the relinearisation key — or a 0 byte when a subset has none — then
+//! a u16 count of Galois keys, each a u32 Galois element and a key), 4 ciphertext (scale f64, c₀, c₁). A key-switching key is a u8
 //! digit count and two polynomials per digit. A polynomial is a u8 limb count, the limbs'
 //! prime indices (u8 each), then N residues (u64) per limb, each below its prime. All
 //! integers are little-endian.
@@ -186,6 +186,15 @@ impl<'a> Reader<'a> {
         Ok(KeySwitchKey { digits })
     }
 
+    /// A key-switching key, or none if its digit count is 0.
+    fn optional_key(&mut self, ctx: &Context) -> Result<Option<KeySwitchKey>> {
+        if self.0.peek() == Some(0) {
+            self.u8()?;
+            return Ok(None);
+        }
+        self.key(ctx).map(Some)
+    }
+
     fn end(&self) -> Result<()> {
         if !self.0.is_empty() {
             return Err(corrupt("trailing bytes"));
@@ -289,7 +298,10 @@ impl EvaluationKeys {
     /// The keys' bytes.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
         let mut w = Writer::header(ctx, Kind::EvaluationKeys, self.id);
-        w.key(&self.relin);
+        match &self.relin {
+            Some(key) => w.key(key),
+            None => w.0.push(0),
+        }
         w.0.extend_from_slice(&(self.galois.len() as u16).to_le_bytes());
         for (g, key) in &self.galois {
             w.0.extend_from_slice(&(*g as u32).to_le_bytes());
@@ -301,7 +313,7 @@ impl EvaluationKeys {
     /// Evaluation keys from their bytes, and the context they belong to.
     pub fn from_bytes(bytes: &[u8]) -> Result<(Arc<Context>, EvaluationKeys)> {
         let (mut r, ctx, id) = open(bytes, Kind::EvaluationKeys)?;
-        let relin = r.key(&ctx)?;
+        let relin = r.optional_key(&ctx)?;
         let count = u16::from_le_bytes(r.array()?);
         let mut galois = BTreeMap::new();
         for _ in 0..count {

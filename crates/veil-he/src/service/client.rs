@@ -11,11 +11,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use veil_core::Table;
 use veil_ml::{Output, Predictions, Task};
 
-use super::PAILLIER_BATCH_ROWS;
 use super::proto::inference_client::InferenceClient;
 use super::proto::{
-    DescribeRequest, Input, ModelInfo, Open, ScoreReply, ScoreRequest, score_request,
+    DescribeRequest, Input, KeysUpload, ModelInfo, Open, ScoreReply, ScoreRequest, score_request,
 };
+use super::{FEATURE_PACKED, PAILLIER_BATCH_ROWS, ROW_PER_SLOT, packed};
 use crate::circuit::Scheme;
 use crate::ckks::cipher::{Ciphertext, decode, encode};
 use crate::ckks::eval::EvaluationKeys;
@@ -38,6 +38,64 @@ pub struct Layout {
     /// CKKS: the level inputs were encrypted at (the circuit's depth).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<usize>,
+    /// Feature-packed: the slots each row occupies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<usize>,
+}
+
+/// Which CKKS layout to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutChoice {
+    /// The cheaper one for the model and row count ([`choose_layout`]).
+    Auto,
+    /// One feature of many rows per ciphertext.
+    RowPerSlot,
+    /// One row's features side by side; linear models only.
+    FeaturePacked,
+}
+
+impl std::str::FromStr for LayoutChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<LayoutChoice> {
+        match s {
+            "auto" => Ok(LayoutChoice::Auto),
+            ROW_PER_SLOT => Ok(LayoutChoice::RowPerSlot),
+            FEATURE_PACKED => Ok(LayoutChoice::FeaturePacked),
+            _ => Err(Error::OutOfRange(format!(
+                "unknown layout \"{s}\" (one of: auto, {ROW_PER_SLOT}, {FEATURE_PACKED})"
+            ))),
+        }
+    }
+}
+
+/// The CKKS layout for `rows` rows of a model with `features` inputs, `outputs` outputs
+/// and `hidden` hidden layers, under keys with `slots` slots and `levels` levels.
+///
+/// Feature-packed is possible for a model without hidden layers and keys with its two
+/// levels. It is chosen when it costs fewer operations: per packed ciphertext, one
+/// encryption and log₂(block) rotations per output (a rotation costs about an encryption at
+/// N = 8192: 2.2 against 2.3 ms), against one encryption per feature for every N/2 rows.
+/// One breast-cancer row: 1 + 5 = 6 against 30, packed; 569 rows: 5 × 6 = 30 against 30,
+/// one row per slot.
+pub fn choose_layout(
+    features: usize,
+    outputs: usize,
+    hidden: usize,
+    rows: usize,
+    slots: usize,
+    levels: usize,
+) -> &'static str {
+    let block = packed::block(features);
+    if hidden > 0 || levels < packed::DEPTH || block > slots {
+        return ROW_PER_SLOT;
+    }
+    let packed_cost = rows.div_ceil(slots / block) * (1 + outputs * packed::rotations(block).len());
+    let rows_cost = features * rows.div_ceil(slots);
+    if packed_cost < rows_cost {
+        FEATURE_PACKED
+    } else {
+        ROW_PER_SLOT
+    }
 }
 
 /// What the client needs besides the data.
@@ -49,6 +107,8 @@ pub struct InferenceOptions {
     pub keys: std::path::PathBuf,
     /// The largest gRPC message.
     pub max_message_bytes: usize,
+    /// The CKKS layout.
+    pub layout: LayoutChoice,
 }
 
 /// The outcome of a job.
@@ -71,6 +131,9 @@ pub struct Inference {
     pub layout: Layout,
     /// Bytes of ciphertext (and key) sent and received.
     pub bytes_sent: usize,
+    /// Bytes of rotation keys registered with the service before the job (feature-packed,
+    /// the first time a key set is used with a service).
+    pub key_bytes_registered: usize,
     /// Bytes of ciphertext received.
     pub bytes_received: usize,
     /// Seconds spent encrypting, and from the first message to the last reply.
@@ -125,12 +188,17 @@ pub async fn infer(
     let mut client = InferenceClient::new(channel)
         .max_decoding_message_size(options.max_message_bytes)
         .max_encoding_message_size(options.max_message_bytes);
+    let scheme = options.scheme;
+    let keys = Keys::load(scheme, &options.keys)?;
+    let key_id = match &keys {
+        Keys::Ckks { secret, .. } => secret.id().0.to_vec(),
+        Keys::Paillier(_) => Vec::new(),
+    };
     let info = client
-        .describe(DescribeRequest {})
+        .describe(DescribeRequest { key_id })
         .await
         .map_err(|s| veil_net::transport::call_failed("describe", &s))?
         .into_inner();
-    let scheme = options.scheme;
     if !info.schemes.iter().any(|s| s == scheme.name()) {
         let why = info
             .refusals
@@ -147,10 +215,11 @@ pub async fn infer(
     if rows == 0 {
         return Err(Error::OutOfRange("the table has no rows to score".into()));
     }
-    let keys = Keys::load(scheme, &options.keys)?;
-    let plan = Plan::new(&keys, &info, rows, &options.keys)?;
+    let plan = Plan::new(&keys, &info, rows, options.layout, &options.keys)?;
 
     let started = Instant::now();
+    let key_bytes_registered =
+        register_rotations(&mut client, &keys, &info, &plan, options).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<ScoreRequest>(4);
     let open_bytes = plan.open.key.len();
     tx.send(ScoreRequest {
@@ -226,6 +295,7 @@ pub async fn infer(
         scheme: scheme.name(),
         layout: plan.layout,
         bytes_sent,
+        key_bytes_registered,
         bytes_received,
         encrypt_seconds,
         seconds,
@@ -249,7 +319,13 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(keys: &Keys, info: &ModelInfo, rows: usize, dir: &Path) -> Result<Plan> {
+    fn new(
+        keys: &Keys,
+        info: &ModelInfo,
+        rows: usize,
+        choice: LayoutChoice,
+        dir: &Path,
+    ) -> Result<Plan> {
         let features = info.features.len();
         let depth = info.depth as usize;
         match keys {
@@ -265,20 +341,58 @@ impl Plan {
                         ctx.params().chain
                     )));
                 }
-                let key = if info.hidden_layers > 0 {
-                    let (theirs, eval) =
-                        EvaluationKeys::from_bytes(&key_file(dir, "evaluation.key")?)?;
-                    if eval.id() != secret.id() || theirs.params() != ctx.params() {
-                        return Err(Error::InvalidKey(format!(
-                            "{}: evaluation.key is from another key set than secret.key",
-                            dir.display()
+                let slots = ctx.degree() / 2;
+                let layout = match choice {
+                    LayoutChoice::Auto => choose_layout(
+                        features,
+                        info.outputs as usize,
+                        info.hidden_layers as usize,
+                        rows,
+                        slots,
+                        levels,
+                    ),
+                    LayoutChoice::RowPerSlot => ROW_PER_SLOT,
+                    LayoutChoice::FeaturePacked => FEATURE_PACKED,
+                };
+                if layout == FEATURE_PACKED {
+                    let block = packed::block(features);
+                    if info.hidden_layers > 0 || levels < packed::DEPTH || block > slots {
+                        return Err(Error::OutOfRange(format!(
+                            "the feature-packed layout needs a model without hidden layers, \
+                             {} levels and at most {slots} features",
+                            packed::DEPTH
                         )));
                     }
-                    eval.relinearisation_only().to_bytes(ctx)
+                    let batch_rows = rows.min(slots / block);
+                    return Ok(Plan {
+                        open: Open {
+                            scheme: "ckks".into(),
+                            poly_degree: ctx.degree() as u32,
+                            key: Vec::new(),
+                            rows: rows as u64,
+                            batch_rows: batch_rows as u32,
+                            layout: FEATURE_PACKED.into(),
+                            block: block as u32,
+                            key_id: secret.id().0.to_vec(),
+                        },
+                        layout: Layout {
+                            name: FEATURE_PACKED,
+                            rows_per_batch: batch_rows,
+                            batches: rows.div_ceil(batch_rows),
+                            ciphertexts_per_batch: 1,
+                            level: Some(packed::DEPTH),
+                            block: Some(block),
+                        },
+                    });
+                }
+                let key = if info.hidden_layers > 0 {
+                    evaluation_keys(secret, dir)?
+                        .relinearisation_only()
+                        .to_bytes(ctx)
                 } else {
                     Vec::new()
                 };
-                let batch_rows = rows.min(ctx.degree() / 2);
+                let batch_rows = rows.min(slots);
                 Ok(Plan {
                     open: Open {
                         scheme: "ckks".into(),
@@ -286,13 +400,17 @@ impl Plan {
                         key,
                         rows: rows as u64,
                         batch_rows: batch_rows as u32,
+                        layout: ROW_PER_SLOT.into(),
+                        block: 0,
+                        key_id: secret.id().0.to_vec(),
                     },
                     layout: Layout {
-                        name: "row-per-slot",
+                        name: ROW_PER_SLOT,
                         rows_per_batch: batch_rows,
                         batches: rows.div_ceil(batch_rows),
                         ciphertexts_per_batch: features,
                         level: Some(depth),
+                        block: None,
                     },
                 })
             }
@@ -305,6 +423,9 @@ impl Plan {
                         key: sk.public().modulus().to_be_bytes().to_vec(),
                         rows: rows as u64,
                         batch_rows: batch_rows as u32,
+                        layout: String::new(),
+                        block: 0,
+                        key_id: Vec::new(),
                     },
                     layout: Layout {
                         name: "value-per-ciphertext",
@@ -312,11 +433,57 @@ impl Plan {
                         batches: rows.div_ceil(batch_rows),
                         ciphertexts_per_batch: features * batch_rows,
                         level: None,
+                        block: None,
                     },
                 })
             }
         }
     }
+}
+
+/// The key set's evaluation keys (`evaluation.key`), checked to belong with `secret`.
+fn evaluation_keys(secret: &SecretKey, dir: &Path) -> Result<EvaluationKeys> {
+    let (theirs, eval) = EvaluationKeys::from_bytes(&key_file(dir, "evaluation.key")?)?;
+    if eval.id() != secret.id() || theirs.params() != secret.context().params() {
+        return Err(Error::InvalidKey(format!(
+            "{}: evaluation.key is from another key set than secret.key",
+            dir.display()
+        )));
+    }
+    Ok(eval)
+}
+
+/// Registers the rotation keys a feature-packed job needs that the service does not hold
+/// yet, one key per call; the bytes sent.
+async fn register_rotations(
+    client: &mut InferenceClient<tonic::transport::Channel>,
+    keys: &Keys,
+    info: &ModelInfo,
+    plan: &Plan,
+    options: &InferenceOptions,
+) -> Result<usize> {
+    let (Some(block), Keys::Ckks { secret, .. }) = (plan.layout.block, keys) else {
+        return Ok(0);
+    };
+    let missing: Vec<usize> = packed::rotations(block)
+        .into_iter()
+        .filter(|&s| !info.cached_rotations.contains(&(s as u32)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let ctx = secret.context();
+    let eval = evaluation_keys(secret, &options.keys)?;
+    let mut sent = 0;
+    for step in missing {
+        let bytes = eval.rotation_key(ctx, step)?.to_bytes(ctx);
+        sent += bytes.len();
+        client
+            .register_keys(KeysUpload { keys: bytes })
+            .await
+            .map_err(|s| veil_net::transport::call_failed("register rotation keys", &s))?;
+    }
+    Ok(sent)
 }
 
 /// Encrypts and sends every input, batch by batch and feature by feature; the bytes sent.
@@ -333,6 +500,25 @@ fn send_inputs(
     for batch in 0..layout.batches {
         let lo = batch * layout.rows_per_batch;
         let hi = (lo + layout.rows_per_batch).min(rows);
+        if let (Some(block), Keys::Ckks { public, .. }) = (layout.block, keys) {
+            let ctx = public.context();
+            let rows: Vec<Vec<f64>> = (lo..hi).map(|r| x.row(r).to_vec()).collect();
+            let pt = encode(ctx, &packed::pack(&rows, block), packed::DEPTH, ctx.scale())?;
+            let bytes = public.encrypt(&pt)?.to_bytes(ctx);
+            sent += bytes.len();
+            let input = Input {
+                batch: batch as u32,
+                feature: 0,
+                ciphertexts: vec![bytes],
+            };
+            let message = ScoreRequest {
+                body: Some(score_request::Body::Input(input)),
+            };
+            if tx.blocking_send(message).is_err() {
+                return Ok(sent);
+            }
+            continue;
+        }
         for start in (0..features).step_by(group) {
             let end = (start + group).min(features);
             let inputs: Vec<Input> = (start..end)
@@ -410,7 +596,11 @@ fn place(
                 ));
             };
             let ct = Ciphertext::from_bytes(ctx, bytes)?;
-            decode(ctx, &secret.decrypt(&ct)?)?
+            let slots = decode(ctx, &secret.decrypt(&ct)?)?;
+            match layout.block {
+                Some(block) => packed::unpack(&slots, count, block),
+                None => slots,
+            }
         }
         Keys::Paillier(sk) => {
             if reply.ciphertexts.len() != count || reply.fraction_bits > 200 {
@@ -436,4 +626,25 @@ fn place(
         z[[lo + r, k]] = v;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_is_the_cheaper_one_for_the_model_and_the_rows() {
+        // Breast cancer (30 features, one output) at N = 8192: packed for one row up to the
+        // rows whose rotations cost as much as a ciphertext per feature.
+        assert_eq!(choose_layout(30, 1, 0, 1, 4096, 2), FEATURE_PACKED);
+        assert_eq!(choose_layout(30, 1, 0, 500, 4096, 2), FEATURE_PACKED);
+        assert_eq!(choose_layout(30, 1, 0, 569, 4096, 2), ROW_PER_SLOT);
+        assert_eq!(choose_layout(30, 1, 0, 4096, 4096, 2), ROW_PER_SLOT);
+        // Ten outputs make rotations dearer; hidden layers and one level rule it out.
+        assert_eq!(choose_layout(64, 10, 0, 1, 4096, 2), FEATURE_PACKED);
+        assert_eq!(choose_layout(64, 10, 0, 100, 4096, 2), ROW_PER_SLOT);
+        assert_eq!(choose_layout(30, 1, 1, 1, 8192, 6), ROW_PER_SLOT);
+        assert_eq!(choose_layout(30, 1, 0, 1, 4096, 1), ROW_PER_SLOT);
+        assert_eq!(choose_layout(5000, 1, 0, 1, 4096, 2), ROW_PER_SLOT);
+    }
 }

@@ -26,6 +26,7 @@
 //! fit a copy of the model.
 
 mod client;
+mod packed;
 mod server;
 
 #[allow(missing_docs, clippy::all)]
@@ -34,13 +35,17 @@ pub mod proto {
     tonic::include_proto!("veil.he.v1");
 }
 
-pub use client::{Inference, InferenceOptions, Layout, infer};
+pub use client::{Inference, InferenceOptions, Layout, LayoutChoice, choose_layout, infer};
 pub use server::Service;
 
 use crate::circuit::{Circuit, Scheme};
 
 /// Paillier rows per batch message.
 const PAILLIER_BATCH_ROWS: usize = 64;
+
+/// The CKKS layouts' names on the wire and in reports.
+const ROW_PER_SLOT: &str = "row-per-slot";
+const FEATURE_PACKED: &str = "feature-packed";
 
 /// What `Describe` says about a model.
 fn model_info(circuit: &Circuit, kind: &str, label: &str) -> proto::ModelInfo {
@@ -64,5 +69,6 @@ fn model_info(circuit: &Circuit, kind: &str, label: &str) -> proto::ModelInfo {
         schemes,
         refusals,
         label: label.to_string(),
+        cached_rotations: Vec::new(),
     }
 }

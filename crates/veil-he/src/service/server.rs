@@ -17,12 +17,14 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::proto::inference_server::{Inference, InferenceServer};
 use super::proto::{
-    DescribeRequest, Input, ModelInfo, Open, ScoreReply, ScoreRequest, score_request,
+    DescribeRequest, Input, KeysRegistered, KeysUpload, ModelInfo, Open, ScoreReply, ScoreRequest,
+    score_request,
 };
-use super::{PAILLIER_BATCH_ROWS, model_info};
+use super::{FEATURE_PACKED, PAILLIER_BATCH_ROWS, model_info, packed};
 use crate::circuit::{Circuit, Scheme};
 use crate::ckks::cipher::Ciphertext;
 use crate::ckks::eval::{EvaluationKeys, multiply, rescale};
+use crate::ckks::keys::KeyId;
 use crate::ckks::linear::{WeightedSum, add_constant};
 use crate::ckks::params::{Context, Parameters};
 use crate::error::{Error, Result};
@@ -34,6 +36,50 @@ pub struct Service {
     circuit: Arc<Circuit>,
     info: ModelInfo,
     max_message_bytes: usize,
+    keys: Arc<std::sync::Mutex<KeyCache>>,
+}
+
+/// Key sets kept for the feature-packed layout.
+const MAX_KEY_SETS: usize = 16;
+
+/// Rotation keys registered by clients, per client certificate and key set: a client's
+/// keys serve only that client's jobs, so no one can plant keys under another's key-set id.
+/// The oldest key set is dropped beyond [`MAX_KEY_SETS`].
+#[derive(Default)]
+struct KeyCache {
+    entries: std::collections::VecDeque<(String, KeyId, Arc<Context>, Arc<EvaluationKeys>)>,
+}
+
+impl KeyCache {
+    fn get(&self, peer: &str, id: KeyId) -> Option<(Arc<Context>, Arc<EvaluationKeys>)> {
+        self.entries
+            .iter()
+            .find(|(p, i, _, _)| p == peer && *i == id)
+            .map(|(_, _, ctx, keys)| (ctx.clone(), keys.clone()))
+    }
+
+    /// Adds `keys` to what `peer` has registered for their key set; the rotations held now.
+    fn add(&mut self, peer: &str, ctx: Arc<Context>, keys: EvaluationKeys) -> Result<Vec<usize>> {
+        let id = keys.id();
+        let at = self
+            .entries
+            .iter()
+            .position(|(p, i, _, _)| p == peer && *i == id);
+        let mut merged = match at.and_then(|at| self.entries.remove(at)) {
+            Some((_, _, theirs, old)) if theirs.params() == ctx.params() => {
+                Arc::unwrap_or_clone(old)
+            }
+            _ => keys.clone(),
+        };
+        merged.merge(keys)?;
+        let steps = merged.rotation_steps(&ctx);
+        self.entries
+            .push_back((peer.to_string(), id, ctx, Arc::new(merged)));
+        while self.entries.len() > MAX_KEY_SETS {
+            self.entries.pop_front();
+        }
+        Ok(steps)
+    }
 }
 
 impl Service {
@@ -46,6 +92,7 @@ impl Service {
             circuit: Arc::new(circuit),
             info,
             max_message_bytes,
+            keys: Default::default(),
         })
     }
 
@@ -139,9 +186,11 @@ impl Progress {
 
 struct CkksJob {
     ctx: Arc<Context>,
-    keys: Option<EvaluationKeys>,
+    keys: Option<Arc<EvaluationKeys>>,
     progress: Progress,
     first: Vec<WeightedSum>,
+    /// The feature-packed layout's block, or `None` for one row per slot.
+    block: Option<usize>,
 }
 
 struct PaillierJob {
@@ -156,7 +205,7 @@ fn bad(e: impl std::fmt::Display) -> Error {
 }
 
 impl Job {
-    fn open(circuit: &Circuit, open: &Open) -> Result<Job> {
+    fn open(circuit: &Circuit, open: &Open, peer: &str, cache: &KeyCache) -> Result<Job> {
         let scheme: Scheme = open.scheme.parse()?;
         circuit.check(scheme)?;
         let features = circuit.features.len();
@@ -183,6 +232,12 @@ impl Job {
                         ctx.params().chain
                     )));
                 }
+                if open.layout == FEATURE_PACKED {
+                    return CkksJob::packed(circuit, open, ctx, peer, cache).map(Job::Ckks);
+                }
+                if !open.layout.is_empty() && open.layout != super::ROW_PER_SLOT {
+                    return Err(bad(format!("an unknown layout \"{}\"", open.layout)));
+                }
                 let keys = if circuit.hidden_layers() > 0 {
                     let (theirs, keys) = EvaluationKeys::from_bytes(&open.key)?;
                     if theirs.params() != ctx.params() {
@@ -192,7 +247,7 @@ impl Job {
                             ctx.degree()
                         )));
                     }
-                    Some(keys)
+                    Some(Arc::new(keys))
                 } else {
                     None
                 };
@@ -202,6 +257,7 @@ impl Job {
                     keys,
                     progress,
                     first: Vec::new(),
+                    block: None,
                 }))
             }
             Scheme::Paillier => {
@@ -235,6 +291,62 @@ impl Job {
 }
 
 impl CkksJob {
+    /// A job in the feature-packed layout, with the rotation keys `peer` registered.
+    fn packed(
+        circuit: &Circuit,
+        open: &Open,
+        ctx: Arc<Context>,
+        peer: &str,
+        cache: &KeyCache,
+    ) -> Result<CkksJob> {
+        if circuit.hidden_layers() > 0 {
+            return Err(Error::Unevaluable(
+                "the feature-packed layout evaluates models without hidden layers".into(),
+            ));
+        }
+        let slots = ctx.degree() / 2;
+        let block = open.block as usize;
+        if !block.is_power_of_two() || block < circuit.features.len() || block > slots {
+            return Err(bad(format!(
+                "a block of {block} slots for {} features: a power of two from the feature \
+                 count to {slots}",
+                circuit.features.len()
+            )));
+        }
+        let id: [u8; 16] = open
+            .key_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("a key-set id of 16 bytes"))?;
+        let (theirs, keys) = cache.get(peer, KeyId(id)).ok_or_else(|| {
+            Error::InvalidKey("no rotation keys registered for this key set: register them".into())
+        })?;
+        if theirs.params() != ctx.params() {
+            return Err(Error::InvalidKey(format!(
+                "rotation keys registered for N = {}, in a job for N = {}",
+                theirs.degree(),
+                ctx.degree()
+            )));
+        }
+        let held = keys.rotation_steps(&ctx);
+        if let Some(missing) = packed::rotations(block)
+            .into_iter()
+            .find(|s| !held.contains(s))
+        {
+            return Err(Error::InvalidKey(format!(
+                "no rotation key registered for a rotation by {missing}"
+            )));
+        }
+        let progress = Progress::new(open, 1, slots / block)?;
+        Ok(CkksJob {
+            ctx,
+            keys: Some(keys),
+            progress,
+            first: Vec::new(),
+            block: Some(block),
+        })
+    }
+
     fn input(&mut self, circuit: &Circuit, input: &Input) -> Result<Vec<ScoreReply>> {
         self.progress.expect(input)?;
         let [bytes] = input.ciphertexts.as_slice() else {
@@ -262,6 +374,12 @@ impl CkksJob {
                 "an input encrypted under another key set than the relinearisation key".into(),
             ));
         }
+        if let (Some(block), Some(keys)) = (self.block, &self.keys) {
+            let rows = self.progress.rows_now();
+            let outputs = packed::evaluate(ctx, keys, &ct, &circuit.layers[0], rows, block)?;
+            self.progress.advance();
+            return Ok(replies(ctx, self.progress.batch as u32 - 1, &outputs));
+        }
         let layer = &circuit.layers[0];
         if self.progress.feature == 0 {
             self.first = (0..layer.bias.len())
@@ -278,16 +396,7 @@ impl CkksJob {
         }
         let batch = self.progress.batch as u32 - 1;
         let outputs = self.finish(circuit)?;
-        Ok(outputs
-            .iter()
-            .enumerate()
-            .map(|(k, ct)| ScoreReply {
-                batch,
-                output: k as u32,
-                ciphertexts: vec![ct.to_bytes(ctx)],
-                fraction_bits: 0,
-            })
-            .collect())
+        Ok(replies(ctx, batch, &outputs))
     }
 
     /// The rest of the circuit, once the first layer's sums are complete.
@@ -331,6 +440,20 @@ impl CkksJob {
         }
         Ok(a)
     }
+}
+
+/// One reply per output ciphertext of a batch.
+fn replies(ctx: &Context, batch: u32, outputs: &[Ciphertext]) -> Vec<ScoreReply> {
+    outputs
+        .iter()
+        .enumerate()
+        .map(|(k, ct)| ScoreReply {
+            batch,
+            output: k as u32,
+            ciphertexts: vec![ct.to_bytes(ctx)],
+            fraction_bits: 0,
+        })
+        .collect()
 }
 
 impl PaillierJob {
@@ -408,9 +531,39 @@ fn refusal(e: &Error) -> Status {
 impl Inference for Service {
     async fn describe(
         &self,
-        _request: Request<DescribeRequest>,
+        request: Request<DescribeRequest>,
     ) -> std::result::Result<Response<ModelInfo>, Status> {
-        Ok(Response::new(self.info.clone()))
+        let peer = veil_net::tls::peer_name(&request).unwrap_or_default();
+        let mut info = self.info.clone();
+        if let Ok(id) = <[u8; 16]>::try_from(request.get_ref().key_id.as_slice())
+            && let Some((ctx, keys)) = self.cache().get(&peer, KeyId(id))
+        {
+            info.cached_rotations = keys
+                .rotation_steps(&ctx)
+                .into_iter()
+                .map(|s| s as u32)
+                .collect();
+        }
+        Ok(Response::new(info))
+    }
+
+    async fn register_keys(
+        &self,
+        request: Request<KeysUpload>,
+    ) -> std::result::Result<Response<KeysRegistered>, Status> {
+        let peer = veil_net::tls::peer_name(&request)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let (ctx, keys) =
+            tokio::task::block_in_place(|| EvaluationKeys::from_bytes(&request.get_ref().keys))
+                .map_err(|e| refusal(&e))?;
+        let steps = self
+            .cache()
+            .add(&peer, ctx, keys)
+            .map_err(|e| refusal(&e))?;
+        tracing::info!(peer, ?steps, "registered rotation keys");
+        Ok(Response::new(KeysRegistered {
+            rotations: steps.into_iter().map(|s| s as u32).collect(),
+        }))
     }
 
     type ScoreStream = ReceiverStream<std::result::Result<ScoreReply, Status>>;
@@ -422,9 +575,9 @@ impl Inference for Service {
         let peer = veil_net::tls::peer_name(&request).unwrap_or_else(|_| "unknown".into());
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let circuit = self.circuit.clone();
+        let service = self.clone();
         tokio::spawn(async move {
-            let result = run_job(&circuit, &mut inbound, &tx).await;
+            let result = run_job(&service, &peer, &mut inbound, &tx).await;
             match result {
                 Ok(rows) => tracing::info!(peer, rows, "scored a job"),
                 Err(e) => {
@@ -437,9 +590,18 @@ impl Inference for Service {
     }
 }
 
+impl Service {
+    fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Runs one job to its end; the number of rows scored.
 async fn run_job(
-    circuit: &Circuit,
+    service: &Service,
+    peer: &str,
     inbound: &mut Streaming<ScoreRequest>,
     tx: &tokio::sync::mpsc::Sender<std::result::Result<ScoreReply, Status>>,
 ) -> Result<usize> {
@@ -450,7 +612,8 @@ async fn run_job(
         Some(score_request::Body::Open(open)) => open,
         _ => return Err(bad("a job starts with an Open message")),
     };
-    let mut job = Job::open(circuit, &open)?;
+    let circuit = &service.circuit;
+    let mut job = Job::open(circuit, &open, peer, &service.cache())?;
     while !job.done() {
         let input = match next(inbound.message().await)?.and_then(|m| m.body) {
             Some(score_request::Body::Input(input)) => input,
