@@ -7,16 +7,18 @@
 //! answers each batch with the encrypted output pre-activations as soon as its last feature
 //! has arrived; the client decrypts them and applies the output link.
 //!
-//! **Layout** (chosen by the client from the model and the key set). CKKS packs one feature
-//! of many rows in a ciphertext — slot r holds row r of the batch, up to N/2 rows (4,096 at
-//! N = 8192, 8,192 at N = 16384) — so a dense layer is a sum of ciphertexts times constants
-//! (no rotations, no Galois keys), any number of features fits, and a batch costs one
-//! encryption per feature however many rows it holds. The inputs are encrypted at the level
-//! the circuit needs, not at the top of the chain, so they are as small as the model
-//! allows. Paillier has no slots: one ciphertext per value.
+//! **Layout** (chosen by the client from the model and the row count, [`choose_layout`]).
+//! Row per slot: one feature of many rows in a ciphertext — slot r holds row r of the
+//! batch, up to N/2 rows — so a dense layer is a sum of ciphertexts times constants (no
+//! rotations), any number of features fits, and a batch costs one encryption per feature
+//! however many rows it holds. Feature-packed (`packed`), for a linear model and few rows:
+//! a row's features side by side, so one row is one ciphertext, summed by rotations with
+//! keys the client registers once per key set. Inputs are encrypted at the level the
+//! circuit needs, not at the top of the chain. Paillier has no slots: one ciphertext per
+//! value.
 //!
 //! **What each side learns.** The service holds only public material (the Paillier modulus,
-//! or a CKKS relinearisation key) and ciphertexts: it learns the row count and the model's
+//! a CKKS relinearisation key, rotation keys) and ciphertexts: it learns the row count and the model's
 //! input width, which it already knows, and nothing about features or scores (IND-CPA of
 //! the scheme). The client learns the model's output pre-activations, as it would from
 //! `veil predict`'s probabilities; the model's weights and standardisation stay with the
