@@ -66,8 +66,30 @@ impl Ring {
     }
 
     /// base^exp mod the modulus, for an exponent below 2^exp_bits.
+    #[cfg(not(feature = "gmp"))]
     pub(crate) fn pow(&self, base: &BoxedUint, exp: &BoxedUint, exp_bits: u32) -> BoxedUint {
         self.form(base).pow_bounded_exp(exp, exp_bits).retrieve()
+    }
+
+    /// base^exp mod the modulus, in GMP (`mpz_powm_sec`: constant-time, as the default
+    /// backend is), for the `gmp` feature.
+    #[cfg(feature = "gmp")]
+    pub(crate) fn pow(&self, base: &BoxedUint, exp: &BoxedUint, _exp_bits: u32) -> BoxedUint {
+        use rug::integer::Order;
+        let big = |x: &BoxedUint| rug::Integer::from_digits(&x.to_be_bytes(), Order::Msf);
+        let modulus = big(&self.modulus);
+        let base = big(&self.reduced(base));
+        let exp = big(exp);
+        if exp == 0 {
+            return self.fit(&BoxedUint::one());
+        }
+        let power = base
+            .secure_pow_mod(&exp, &modulus)
+            .to_digits::<u8>(Order::Msf);
+        let bytes = (self.bits() as usize).div_ceil(8);
+        let mut padded = vec![0u8; bytes - power.len()];
+        padded.extend_from_slice(&power);
+        BoxedUint::from_be_slice(&padded, self.bits()).expect("a power below the modulus fits")
     }
 
     /// a·b mod the modulus, in two Montgomery multiplications: taking a's bits as a

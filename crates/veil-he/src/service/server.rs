@@ -39,43 +39,71 @@ pub struct Service {
     keys: Arc<std::sync::Mutex<KeyCache>>,
 }
 
-/// Key sets kept for the feature-packed layout.
+/// Key sets kept for the feature-packed layout, and the memory they may take.
 const MAX_KEY_SETS: usize = 16;
+const MAX_KEY_BYTES: usize = 512 << 20;
+
+/// One client's registered keys for one key set.
+struct Registered {
+    peer: String,
+    id: KeyId,
+    ctx: Arc<Context>,
+    keys: Arc<EvaluationKeys>,
+    /// Their size as registered (about what they take in memory).
+    bytes: usize,
+}
 
 /// Rotation keys registered by clients, per client certificate and key set: a client's
 /// keys serve only that client's jobs, so no one can plant keys under another's key-set id.
-/// The oldest key set is dropped beyond [`MAX_KEY_SETS`].
+/// The least recently registered key sets are dropped beyond [`MAX_KEY_SETS`] or
+/// [`MAX_KEY_BYTES`]; a client whose keys were dropped registers them again.
 #[derive(Default)]
 struct KeyCache {
-    entries: std::collections::VecDeque<(String, KeyId, Arc<Context>, Arc<EvaluationKeys>)>,
+    entries: std::collections::VecDeque<Registered>,
 }
 
 impl KeyCache {
     fn get(&self, peer: &str, id: KeyId) -> Option<(Arc<Context>, Arc<EvaluationKeys>)> {
         self.entries
             .iter()
-            .find(|(p, i, _, _)| p == peer && *i == id)
-            .map(|(_, _, ctx, keys)| (ctx.clone(), keys.clone()))
+            .find(|e| e.peer == peer && e.id == id)
+            .map(|e| (e.ctx.clone(), e.keys.clone()))
     }
 
-    /// Adds `keys` to what `peer` has registered for their key set; the rotations held now.
-    fn add(&mut self, peer: &str, ctx: Arc<Context>, keys: EvaluationKeys) -> Result<Vec<usize>> {
+    /// Adds `keys` (`bytes` long as sent) to what `peer` has registered for their key set;
+    /// the rotations held now.
+    fn add(
+        &mut self,
+        peer: &str,
+        ctx: Arc<Context>,
+        keys: EvaluationKeys,
+        bytes: usize,
+    ) -> Result<Vec<usize>> {
         let id = keys.id();
         let at = self
             .entries
             .iter()
-            .position(|(p, i, _, _)| p == peer && *i == id);
-        let mut merged = match at.and_then(|at| self.entries.remove(at)) {
-            Some((_, _, theirs, old)) if theirs.params() == ctx.params() => {
-                Arc::unwrap_or_clone(old)
+            .position(|e| e.peer == peer && e.id == id);
+        let (mut merged, mut total) = match at.and_then(|at| self.entries.remove(at)) {
+            Some(old) if old.ctx.params() == ctx.params() => {
+                (Arc::unwrap_or_clone(old.keys), old.bytes)
             }
-            _ => keys.clone(),
+            _ => (keys.clone(), 0),
         };
         merged.merge(keys)?;
+        total += bytes;
         let steps = merged.rotation_steps(&ctx);
-        self.entries
-            .push_back((peer.to_string(), id, ctx, Arc::new(merged)));
-        while self.entries.len() > MAX_KEY_SETS {
+        self.entries.push_back(Registered {
+            peer: peer.to_string(),
+            id,
+            ctx,
+            keys: Arc::new(merged),
+            bytes: total,
+        });
+        while self.entries.len() > MAX_KEY_SETS
+            || (self.entries.len() > 1
+                && self.entries.iter().map(|e| e.bytes).sum::<usize>() > MAX_KEY_BYTES)
+        {
             self.entries.pop_front();
         }
         Ok(steps)
@@ -553,12 +581,13 @@ impl Inference for Service {
     ) -> std::result::Result<Response<KeysRegistered>, Status> {
         let peer = veil_net::tls::peer_name(&request)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let bytes = request.get_ref().keys.len();
         let (ctx, keys) =
             tokio::task::block_in_place(|| EvaluationKeys::from_bytes(&request.get_ref().keys))
                 .map_err(|e| refusal(&e))?;
         let steps = self
             .cache()
-            .add(&peer, ctx, keys)
+            .add(&peer, ctx, keys, bytes)
             .map_err(|e| refusal(&e))?;
         tracing::info!(peer, ?steps, "registered rotation keys");
         Ok(Response::new(KeysRegistered {
@@ -629,4 +658,40 @@ async fn run_job(
         }
     }
     Ok(open.rows as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::keys::SecretKey;
+
+    #[test]
+    fn the_key_cache_is_per_client_merges_and_stays_bounded() {
+        let ctx = Context::new(Parameters::n8192()).unwrap();
+        let eval = SecretKey::generate(&ctx).evaluation_keys().unwrap();
+        let id = eval.id();
+        let one = || eval.rotation_key(&ctx, 1).unwrap();
+        let mut cache = KeyCache::default();
+        assert_eq!(cache.add("a", ctx.clone(), one(), 10).unwrap(), vec![1]);
+        let two = eval.rotation_key(&ctx, 2).unwrap();
+        assert_eq!(cache.add("a", ctx.clone(), two, 10).unwrap(), vec![1, 2]);
+        assert!(cache.get("b", id).is_none(), "another client's keys");
+        assert_eq!(
+            cache.get("a", id).unwrap().1.rotation_steps(&ctx),
+            vec![1, 2]
+        );
+        for peer in 0..MAX_KEY_SETS {
+            cache
+                .add(&peer.to_string(), ctx.clone(), one(), 10)
+                .unwrap();
+        }
+        assert_eq!(cache.entries.len(), MAX_KEY_SETS);
+        assert!(
+            cache.get("a", id).is_none(),
+            "the oldest key set went first"
+        );
+        cache.add("big", ctx.clone(), one(), MAX_KEY_BYTES).unwrap();
+        assert_eq!(cache.entries.len(), 1, "bounded in bytes too");
+        assert!(cache.get("big", id).is_some());
+    }
 }
