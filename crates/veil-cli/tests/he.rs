@@ -267,15 +267,22 @@ fn encrypted_inference_matches_veil_predict_and_refuses_what_it_cannot_compute()
         3,
         "radius_mean",
     );
-    // A key set whose public and secret keys do not belong together.
-    std::fs::create_dir(d.join("mixed")).unwrap();
-    std::fs::copy(d.join("k8/secret.key"), d.join("mixed/secret.key")).unwrap();
+    // A key set whose evaluation keys are another's: eight rows take the feature-packed
+    // layout, whose rotation keys come from evaluation.key.
+    // (A key set the service has not seen: k8's rotation keys are registered already.)
+    ok_json(d, &["he", "keygen", "--out", "fresh"]);
     ok_json(d, &["he", "keygen", "--out", "other"]);
-    std::fs::copy(d.join("other/public.key"), d.join("mixed/public.key")).unwrap();
+    std::fs::create_dir(d.join("mixed")).unwrap();
+    std::fs::copy(d.join("fresh/secret.key"), d.join("mixed/secret.key")).unwrap();
+    std::fs::copy(
+        d.join("other/evaluation.key"),
+        d.join("mixed/evaluation.key"),
+    )
+    .unwrap();
     refuse(
         infer(&logreg, "mixed", "ckks", "eight.csv"),
         8,
-        "different key sets",
+        "another key set",
     );
     // A relu network is refused at start, naming the layer.
     fails(

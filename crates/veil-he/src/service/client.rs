@@ -19,7 +19,7 @@ use super::{FEATURE_PACKED, PAILLIER_BATCH_ROWS, ROW_PER_SLOT, packed};
 use crate::circuit::Scheme;
 use crate::ckks::cipher::{Ciphertext, decode, encode};
 use crate::ckks::eval::EvaluationKeys;
-use crate::ckks::keys::{PublicKey, SecretKey};
+use crate::ckks::keys::SecretKey;
 use crate::error::{Error, Result};
 use crate::paillier::{self, EncryptedNumber};
 
@@ -144,9 +144,10 @@ pub struct Inference {
 
 /// The client's keys for one scheme.
 enum Keys {
+    /// The secret key both encrypts (cheaper than with the public key, and less noisy) and
+    /// decrypts.
     Ckks {
         secret: SecretKey,
-        public: PublicKey,
     },
     Paillier(paillier::SecretKey),
 }
@@ -162,14 +163,7 @@ impl Keys {
             Scheme::Ckks => {
                 let secret =
                     SecretKey::from_bytes(&zeroize::Zeroizing::new(key_file(dir, "secret.key")?))?;
-                let public = PublicKey::from_bytes(&key_file(dir, "public.key")?)?;
-                if public.id() != secret.id() {
-                    return Err(Error::InvalidKey(format!(
-                        "{}: public.key and secret.key are from different key sets",
-                        dir.display()
-                    )));
-                }
-                Ok(Keys::Ckks { secret, public })
+                Ok(Keys::Ckks { secret })
             }
             Scheme::Paillier => Ok(Keys::Paillier(paillier::read_secret(
                 &dir.join("secret.json"),
@@ -191,7 +185,7 @@ pub async fn infer(
     let scheme = options.scheme;
     let keys = Keys::load(scheme, &options.keys)?;
     let key_id = match &keys {
-        Keys::Ckks { secret, .. } => secret.id().0.to_vec(),
+        Keys::Ckks { secret } => secret.id().0.to_vec(),
         Keys::Paillier(_) => Vec::new(),
     };
     let info = client
@@ -329,7 +323,7 @@ impl Plan {
         let features = info.features.len();
         let depth = info.depth as usize;
         match keys {
-            Keys::Ckks { secret, .. } => {
+            Keys::Ckks { secret } => {
                 let ctx = secret.context();
                 let levels = ctx.data_primes() - 1;
                 if depth > levels {
@@ -462,7 +456,7 @@ async fn register_rotations(
     plan: &Plan,
     options: &InferenceOptions,
 ) -> Result<usize> {
-    let (Some(block), Keys::Ckks { secret, .. }) = (plan.layout.block, keys) else {
+    let (Some(block), Keys::Ckks { secret }) = (plan.layout.block, keys) else {
         return Ok(0);
     };
     let missing: Vec<usize> = packed::rotations(block)
@@ -500,11 +494,11 @@ fn send_inputs(
     for batch in 0..layout.batches {
         let lo = batch * layout.rows_per_batch;
         let hi = (lo + layout.rows_per_batch).min(rows);
-        if let (Some(block), Keys::Ckks { public, .. }) = (layout.block, keys) {
-            let ctx = public.context();
+        if let (Some(block), Keys::Ckks { secret }) = (layout.block, keys) {
+            let ctx = secret.context();
             let rows: Vec<Vec<f64>> = (lo..hi).map(|r| x.row(r).to_vec()).collect();
             let pt = encode(ctx, &packed::pack(&rows, block), packed::DEPTH, ctx.scale())?;
-            let bytes = public.encrypt(&pt)?.to_bytes(ctx);
+            let bytes = secret.encrypt(&pt)?.to_bytes(ctx);
             sent += bytes.len();
             let input = Input {
                 batch: batch as u32,
@@ -549,10 +543,10 @@ fn send_inputs(
 
 fn encrypt_column(keys: &Keys, column: &[f64], layout: &Layout) -> Result<Vec<Vec<u8>>> {
     match keys {
-        Keys::Ckks { public, .. } => {
-            let ctx = public.context();
+        Keys::Ckks { secret } => {
+            let ctx = secret.context();
             let level = layout.level.unwrap_or(0);
-            let ct = public.encrypt(&encode(ctx, column, level, ctx.scale())?)?;
+            let ct = secret.encrypt(&encode(ctx, column, level, ctx.scale())?)?;
             Ok(vec![ct.to_bytes(ctx)])
         }
         Keys::Paillier(sk) => {
@@ -588,7 +582,7 @@ fn place(
     let lo = batch * layout.rows_per_batch;
     let count = layout.rows_per_batch.min(rows - lo);
     let values: Vec<f64> = match keys {
-        Keys::Ckks { secret, .. } => {
+        Keys::Ckks { secret } => {
             let ctx = secret.context();
             let [bytes] = reply.ciphertexts.as_slice() else {
                 return Err(Error::Protocol(
