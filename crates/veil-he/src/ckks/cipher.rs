@@ -142,9 +142,16 @@ impl SecretKey {
     /// encryption). Cheaper than public-key encryption (one product, one error) and with less
     /// noise; for the key owner, who encrypts its own data.
     pub fn encrypt(&self, pt: &Plaintext) -> Result<Ciphertext> {
+        self.encrypt_seeded(pt, veil_core::random::bytes())
+    }
+
+    /// Secret-key encryption with a = uniform(ChaCha20(seed)); the seed stands for a in
+    /// the compact byte form ([`SecretKey::encrypt_to_bytes`]).
+    pub(crate) fn encrypt_seeded(&self, pt: &Plaintext, seed: [u8; 32]) -> Result<Ciphertext> {
+        use rand::SeedableRng;
         let ctx = &self.ctx;
         let primes = pt.poly.primes.clone();
-        let a = uniform(ctx, &primes, &mut fresh_rng());
+        let a = uniform(ctx, &primes, &mut rand_chacha::ChaCha20Rng::from_seed(seed));
         let mut e = RnsPoly::from_signed(ctx, &primes, &gaussian(ctx.degree())?);
         e.ntt(ctx);
         let mut c0 = a.clone();

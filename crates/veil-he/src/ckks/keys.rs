@@ -53,15 +53,17 @@ pub(crate) fn uniform(ctx: &Context, primes: &[usize], rng: &mut ChaCha20Rng) ->
     let limbs = primes
         .iter()
         .map(|&p| {
-            let q = ctx.modulus(p).value();
-            // Rejection from the largest multiple of q below 2^64.
+            let m = ctx.modulus(p);
+            let q = m.value();
+            // Rejection from the largest multiple of q below 2^64. (Deterministic in the
+            // generator: a seeded ciphertext's c₁ is rebuilt from its seed by this.)
             let zone = u64::MAX - u64::MAX % q;
             (0..ctx.degree())
                 .map(|_| {
                     loop {
                         let x = rng.random::<u64>();
                         if x < zone {
-                            break x % q;
+                            break m.reduce(x);
                         }
                     }
                 })

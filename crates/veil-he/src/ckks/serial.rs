@@ -11,13 +11,17 @@
 //!
 //! Kinds: 1 secret key (s over all primes), 2 public key (b, a over the data primes),
 //! 3 evaluation keys (the relinearisation key — or a 0 byte when a subset has none — then
-//! a u16 count of Galois keys, each a u32 Galois element and a key), 4 ciphertext (scale f64, c₀, c₁). A key-switching key is a u8
-//! digit count and two polynomials per digit. A polynomial is a u8 limb count, the limbs'
-//! prime indices (u8 each), then N residues (u64) per limb, each below its prime. All
-//! integers are little-endian.
+//! a u16 count of Galois keys, each a u32 Galois element and a key), 4 ciphertext (scale
+//! f64, c₀, c₁), 5 seeded ciphertext (scale f64, a 32-byte ChaCha20 seed from which c₁ is
+//! drawn, c₀). A key-switching key is a u8 digit count and two polynomials per digit. A
+//! polynomial is a u8 limb count, the limbs' prime indices (u8 each), then N residues (u64)
+//! per limb, each below its prime. All integers are little-endian.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 use super::cipher::Ciphertext;
 use super::eval::EvaluationKeys;
@@ -42,6 +46,9 @@ pub enum Kind {
     EvaluationKeys = 3,
     /// A ciphertext.
     Ciphertext = 4,
+    /// A fresh secret-key ciphertext whose uniform half c₁ is given by its ChaCha20 seed:
+    /// half the size.
+    SeededCiphertext = 5,
 }
 
 struct Writer(Vec<u8>);
@@ -117,6 +124,7 @@ impl<'a> Reader<'a> {
             2 => Kind::PublicKey,
             3 => Kind::EvaluationKeys,
             4 => Kind::Ciphertext,
+            5 => Kind::SeededCiphertext,
             k => return Err(corrupt(&format!("unknown kind {k}"))),
         };
         let degree = u32::from_le_bytes(self.array()?) as usize;
@@ -328,6 +336,21 @@ impl EvaluationKeys {
     }
 }
 
+impl SecretKey {
+    /// Encrypts `pt` with the secret key straight to bytes, sending the uniform half c₁ as
+    /// the 32-byte seed it is drawn from: half the size of [`Ciphertext::to_bytes`]. The
+    /// seed is public; c₁ is uniform to whoever lacks the secret key either way.
+    pub fn encrypt_to_bytes(&self, pt: &super::cipher::Plaintext) -> Result<Vec<u8>> {
+        let seed: [u8; 32] = veil_core::random::bytes();
+        let ct = self.encrypt_seeded(pt, seed)?;
+        let mut w = Writer::header(&self.ctx, Kind::SeededCiphertext, self.id);
+        w.0.extend_from_slice(&ct.scale.to_le_bytes());
+        w.0.extend_from_slice(&seed);
+        w.poly(&ct.c[0]);
+        Ok(w.0)
+    }
+}
+
 impl Ciphertext {
     /// The ciphertext's bytes.
     pub fn to_bytes(&self, ctx: &Context) -> Vec<u8> {
@@ -338,13 +361,16 @@ impl Ciphertext {
         w.0
     }
 
-    /// A ciphertext from its bytes, for the context `ctx` (refused if made for another).
+    /// A ciphertext from its bytes, full or seeded, for the context `ctx` (refused if made
+    /// for another).
     pub fn from_bytes(ctx: &Context, bytes: &[u8]) -> Result<Ciphertext> {
         // Checked against `ctx` rather than built: a context costs far more than a
         // ciphertext to make.
         let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
         let header = r.header()?;
-        header.expect(Kind::Ciphertext)?;
+        if header.kind != Kind::SeededCiphertext {
+            header.expect(Kind::Ciphertext)?;
+        }
         let theirs = &header.params;
         if theirs != ctx.params() {
             return Err(Error::InvalidCiphertext(format!(
@@ -358,7 +384,14 @@ impl Ciphertext {
         header.check_primes(ctx)?;
         let key = header.id;
         let scale = f64::from_le_bytes(r.array()?);
-        let (c0, c1) = (r.poly(ctx)?, r.poly(ctx)?);
+        let (c0, c1) = if header.kind == Kind::SeededCiphertext {
+            let seed: [u8; 32] = r.array()?;
+            let c0 = r.poly(ctx)?;
+            let c1 = super::keys::uniform(ctx, &c0.primes, &mut ChaCha20Rng::from_seed(seed));
+            (c0, c1)
+        } else {
+            (r.poly(ctx)?, r.poly(ctx)?)
+        };
         r.end()?;
         let prefix: Vec<usize> = (0..c0.primes.len()).collect();
         if c0.primes != c1.primes
@@ -419,5 +452,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("made for N = 8192"), "{err}");
+    }
+
+    #[test]
+    fn a_seeded_ciphertext_is_half_the_size_and_decrypts_alike() {
+        let ctx = Context::new(Parameters::n8192()).unwrap();
+        let sk = SecretKey::generate(&ctx);
+        let pt = encode(&ctx, &[3.5, -0.125, 1e3], 1, ctx.scale()).unwrap();
+        let seeded = sk.encrypt_to_bytes(&pt).unwrap();
+        let full = sk.encrypt(&pt).unwrap().to_bytes(&ctx);
+        // One polynomial of two limbs (and its 3-byte limb list) instead of two, plus the
+        // 32-byte seed.
+        assert_eq!(seeded.len() + 2 * 8192 * 8 + 3, full.len() + 32);
+        let ct = Ciphertext::from_bytes(&ctx, &seeded).unwrap();
+        assert_eq!(ct.level(), 1);
+        let values = decode(&ctx, &sk.decrypt(&ct).unwrap()).unwrap();
+        for (v, want) in values.iter().zip([3.5, -0.125, 1e3]) {
+            assert!((v - want).abs() < 1e-7, "{v} vs {want}");
+        }
+        // The seed is c₁: another seed gives another ciphertext, which decrypts to noise.
+        let mut other = seeded.clone();
+        let seed_at = 8 + 1 + 1 + 4 + 1 + 8 * 4 + 1 + 16 + 8;
+        other[seed_at] ^= 1;
+        let wrong = Ciphertext::from_bytes(&ctx, &other).unwrap();
+        let noise = decode(&ctx, &sk.decrypt(&wrong).unwrap()).unwrap();
+        assert!((noise[0] - 3.5).abs() > 1.0);
+        assert!(Ciphertext::from_bytes(&ctx, &seeded[..seeded.len() - 8]).is_err());
     }
 }

@@ -498,7 +498,7 @@ fn send_inputs(
             let ctx = secret.context();
             let rows: Vec<Vec<f64>> = (lo..hi).map(|r| x.row(r).to_vec()).collect();
             let pt = encode(ctx, &packed::pack(&rows, block), packed::DEPTH, ctx.scale())?;
-            let bytes = secret.encrypt(&pt)?.to_bytes(ctx);
+            let bytes = secret.encrypt_to_bytes(&pt)?;
             sent += bytes.len();
             let input = Input {
                 batch: batch as u32,
@@ -546,8 +546,12 @@ fn encrypt_column(keys: &Keys, column: &[f64], layout: &Layout) -> Result<Vec<Ve
         Keys::Ckks { secret } => {
             let ctx = secret.context();
             let level = layout.level.unwrap_or(0);
-            let ct = secret.encrypt(&encode(ctx, column, level, ctx.scale())?)?;
-            Ok(vec![ct.to_bytes(ctx)])
+            Ok(vec![secret.encrypt_to_bytes(&encode(
+                ctx,
+                column,
+                level,
+                ctx.scale(),
+            )?)?])
         }
         Keys::Paillier(sk) => {
             let pk = sk.public();
