@@ -137,6 +137,27 @@ impl Service {
     }
 }
 
+/// The context of the parameter set with ring degree `n`, built once per process (its NTT
+/// tables take longer to make than a small job takes to score).
+fn context(n: u32) -> Result<Arc<Context>> {
+    static CONTEXTS: [std::sync::OnceLock<Arc<Context>>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let (slot, params) = match n {
+        8192 => (0, Parameters::n8192()),
+        16384 => (1, Parameters::n16384()),
+        n => {
+            return Err(Error::OutOfRange(format!(
+                "CKKS with N = {n}: this service uses N = 8192 or 16384"
+            )));
+        }
+    };
+    if let Some(ctx) = CONTEXTS[slot].get() {
+        return Ok(ctx.clone());
+    }
+    let ctx = Context::new(params)?;
+    Ok(CONTEXTS[slot].get_or_init(|| ctx).clone())
+}
+
 /// A job's evaluation state.
 enum Job {
     Ckks(CkksJob),
@@ -239,16 +260,7 @@ impl Job {
         let features = circuit.features.len();
         match scheme {
             Scheme::Ckks => {
-                let params = match open.poly_degree {
-                    8192 => Parameters::n8192(),
-                    16384 => Parameters::n16384(),
-                    n => {
-                        return Err(Error::OutOfRange(format!(
-                            "CKKS with N = {n}: this service uses N = 8192 or 16384"
-                        )));
-                    }
-                };
-                let ctx = Context::new(params)?;
+                let ctx = context(open.poly_degree)?;
                 let levels = ctx.data_primes() - 1;
                 if circuit.depth() > levels {
                     return Err(Error::OutOfRange(format!(
