@@ -189,7 +189,8 @@ async fn refusal_on(channel: tonic::transport::Channel, messages: Vec<ScoreReque
         .await
         .unwrap()
         .into_inner();
-    let status = match replies.message().await {
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(30), replies.message());
+    let status = match reply.await.expect("the service refuses within 30 s") {
         Ok(Some(_)) => panic!("the service answered a broken job"),
         Ok(None) => panic!("the service ended a broken job without saying why"),
         Err(status) => status,

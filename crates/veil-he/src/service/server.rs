@@ -1,7 +1,8 @@
 //! The service: evaluates its model's circuit on each job's ciphertexts as they stream in.
 //!
-//! CKKS: the first dense layer is accumulated one input ciphertext at a time (one
-//! [`WeightedSum`] per unit), so a batch never holds more than one input in memory; when its
+//! CKKS: the first dense layer is accumulated as the input ciphertexts arrive (one
+//! [`WeightedSum`] per unit, fed a group of inputs at a time), so a batch never holds more
+//! than a group of inputs in memory; when its
 //! last feature arrives the rest of the circuit runs — bias, square (multiply, relinearise,
 //! rescale), the next dense layer — and the outputs go back. Paillier: the same on fixed-point
 //! integers, one ciphertext per row. Anything out of order, for other parameters or keys, or
@@ -238,9 +239,15 @@ struct CkksJob {
     keys: Option<Arc<EvaluationKeys>>,
     progress: Progress,
     first: Vec<WeightedSum>,
+    /// Inputs received but not yet added to `first` (they are added [`INPUT_GROUP`] at a
+    /// time, which reads each accumulator once per group rather than once per input).
+    pending: Vec<Ciphertext>,
     /// The feature-packed layout's block, or `None` for one row per slot.
     block: Option<usize>,
 }
+
+/// Inputs added to the first layer's sums at a time.
+const INPUT_GROUP: usize = 32;
 
 struct PaillierJob {
     key: paillier::PublicKey,
@@ -297,6 +304,7 @@ impl Job {
                     keys,
                     progress,
                     first: Vec::new(),
+                    pending: Vec::new(),
                     block: None,
                 }))
             }
@@ -383,6 +391,7 @@ impl CkksJob {
             keys: Some(keys),
             progress,
             first: Vec::new(),
+            pending: Vec::new(),
             block: Some(block),
         })
     }
@@ -426,11 +435,21 @@ impl CkksJob {
                 .map(|_| WeightedSum::new(ctx, &ct))
                 .collect::<Result<_>>()?;
         }
+        // Checked now, not when its group is added: a bad input ends the job at once.
+        if let Some(sum) = self.first.first() {
+            sum.check(&ct)?;
+        }
         let j = self.progress.feature;
-        self.first
-            .par_iter_mut()
-            .enumerate()
-            .try_for_each(|(k, sum)| sum.add(ctx, &ct, layer.weights[[k, j]]))?;
+        self.pending.push(ct);
+        let last = j + 1 == circuit.features.len();
+        if self.pending.len() == INPUT_GROUP || last {
+            let start = j + 1 - self.pending.len();
+            let inputs: Vec<&Ciphertext> = self.pending.iter().collect();
+            WeightedSum::add_all(ctx, &mut self.first, &inputs, |k, i| {
+                layer.weights[[k, start + i]]
+            })?;
+            self.pending.clear();
+        }
         if !self.progress.advance() {
             return Ok(Vec::new());
         }
@@ -465,15 +484,17 @@ impl CkksJob {
                 .par_iter()
                 .map(|z| rescale(ctx, &multiply(ctx, keys, z, z)?))
                 .collect::<Result<_>>()?;
-            a = (0..layer.bias.len())
+            let mut sums = (0..layer.bias.len())
+                .map(|_| WeightedSum::new(ctx, &squared[0]))
+                .collect::<Result<Vec<_>>>()?;
+            let inputs: Vec<&Ciphertext> = squared.iter().collect();
+            WeightedSum::add_all(ctx, &mut sums, &inputs, |k, j| layer.weights[[k, j]])?;
+            a = sums
                 .into_par_iter()
-                .map(|k| {
-                    let mut sum = WeightedSum::new(ctx, &squared[0])?;
-                    for (j, x) in squared.iter().enumerate() {
-                        sum.add(ctx, x, layer.weights[[k, j]])?;
-                    }
+                .zip(layer.bias.as_slice().expect("a contiguous bias"))
+                .map(|(sum, &b)| {
                     let mut z = sum.finish(ctx)?;
-                    add_constant(ctx, &mut z, layer.bias[k])?;
+                    add_constant(ctx, &mut z, b)?;
                     Ok(z)
                 })
                 .collect::<Result<_>>()?;
