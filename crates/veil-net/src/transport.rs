@@ -48,7 +48,7 @@ fn transport(e: impl std::fmt::Display) -> Error {
 }
 
 /// A server builder with mutual TLS and the limits set; add services and serve with
-/// [`serve_until`].
+/// [`spawn`].
 pub fn server(tls: &TlsIdentity, limits: &Limits) -> Result<Server> {
     Server::builder()
         .tls_config(tls.server_config())

@@ -5,7 +5,7 @@
 //!
 //! The key for s' holds, for each data prime q_j, a pair over all primes (data and P):
 //! (b_j, a_j) with b_j = −a_j·s + e_j + P·s'·[i = j] in limb i. Switching d at level l
-//! decomposes d into its residues d_j = [d]_{q_j} (each small: < q_j), computes
+//! decomposes d into its residues d_j = \[d\]_{q_j} (each small: < q_j), computes
 //! Σ_j d_j·(b_j, a_j) over q₀…q_l and P, which is ≈ P·d·s' − (…)·s, and divides by P
 //! (rounding) to drop back to q₀…q_l: the result (u₀, u₁) satisfies u₀ + u₁·s ≈ d·s'.
 

@@ -95,7 +95,7 @@ impl WeightedSum {
         Ok(())
     }
 
-    /// Adds Σⱼ weight(k, j)·inputs[j] to each `sums[k]` (all alike in level, scale and key
+    /// Adds Σⱼ weight(k, j)·`inputs[j]` to each `sums[k]` (all alike in level, scale and key
     /// set) — what [`WeightedSum::add`] does pair by pair, arranged for the memory: the work
     /// is split by residue limb, and within a limb by tiles of coefficients, so that each
     /// input's tile stays in cache while every sum uses it and each accumulator is read and

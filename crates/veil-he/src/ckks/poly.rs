@@ -1,4 +1,4 @@
-//! Polynomials of Z_Q[X]/(X^N + 1) in residue-number-system form: one vector of N residues
+//! Polynomials of Z_Q\[X\]/(X^N + 1) in residue-number-system form: one vector of N residues
 //! per prime of Q = q₀·q₁·…, which the chain's primes index. Kept in NTT form, where
 //! products are coefficient-wise, except when coefficients are needed.
 
@@ -9,7 +9,7 @@ use super::params::Context;
 pub struct RnsPoly {
     /// Indices into the context's chain, one per limb.
     pub primes: Vec<usize>,
-    /// limbs[k][i]: coefficient (or evaluation) i modulo prime `primes[k]`.
+    /// `limbs[k][i]`: coefficient (or evaluation) i modulo prime `primes[k]`.
     pub limbs: Vec<Vec<u64>>,
 }
 

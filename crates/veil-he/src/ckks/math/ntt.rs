@@ -1,4 +1,4 @@
-//! The negacyclic number-theoretic transform over Z_q[X]/(X^N + 1).
+//! The negacyclic number-theoretic transform over Z_q\[X\]/(X^N + 1).
 //!
 //! Forward: Cooley–Tukey butterflies with the powers of ψ (a primitive 2N-th root of unity)
 //! in bit-reversed order, which folds the "twist" by ψ^i into the transform; inverse:
