@@ -262,6 +262,12 @@ fn encrypted_inference_matches_veil_predict_and_refuses_what_it_cannot_compute()
         5,
         "layer 2",
     );
+    // A Paillier key set under the default scheme says which flag it needs.
+    refuse(
+        infer(&logreg, "kp", "ckks", "eight.csv"),
+        8,
+        "use --scheme paillier",
+    );
     refuse(
         infer(&logreg, "k8", "ckks", "builtin:digits"),
         3,

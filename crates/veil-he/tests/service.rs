@@ -98,6 +98,15 @@ async fn channel(s: &Setup) -> tonic::transport::Channel {
         .unwrap()
 }
 
+fn options(keys: &std::path::Path, scheme: Scheme, layout: LayoutChoice) -> InferenceOptions {
+    InferenceOptions {
+        scheme,
+        keys: keys.to_path_buf(),
+        max_message_bytes: Limits::default().max_message_bytes,
+        layout,
+    }
+}
+
 fn positive(p: &Predictions) -> Vec<f64> {
     match p {
         Predictions::Positive(v) => v.clone(),
@@ -112,12 +121,7 @@ async fn both_schemes_give_the_models_own_predictions() {
     let table = Table::from_csv_bytes("rows", CSV.as_bytes()).unwrap();
     let want = positive(&m.predict(&table).unwrap());
     for (scheme, tolerance) in [(Scheme::Ckks, 1e-4), (Scheme::Paillier, 1e-10)] {
-        let options = InferenceOptions {
-            scheme,
-            keys: s.keys.clone(),
-            max_message_bytes: Limits::default().max_message_bytes,
-            layout: LayoutChoice::Auto,
-        };
+        let options = options(&s.keys, scheme, LayoutChoice::Auto);
         let got = infer(channel(&s).await, &table, &options).await.unwrap();
         assert_eq!(got.rows, 4);
         for (g, w) in positive(&got.predictions).iter().zip(&want) {
@@ -133,12 +137,7 @@ async fn the_feature_packed_layout_registers_rotation_keys_once_and_scores_alike
     let s = setup(&m).await;
     let table = Table::from_csv_bytes("rows", CSV.as_bytes()).unwrap();
     let want = positive(&m.predict(&table).unwrap());
-    let options = InferenceOptions {
-        scheme: Scheme::Ckks,
-        keys: s.keys.clone(),
-        max_message_bytes: 64 << 20,
-        layout: LayoutChoice::FeaturePacked,
-    };
+    let options = options(&s.keys, Scheme::Ckks, LayoutChoice::FeaturePacked);
     let first = infer(channel(&s).await, &table, &options).await.unwrap();
     assert_eq!(first.layout.name, "feature-packed");
     assert_eq!((first.layout.block, first.layout.batches), (Some(4), 1));
@@ -303,12 +302,7 @@ async fn protocol_breaches_are_refused_with_the_reason() {
         drop((tx, replies, client));
     }
     let table = Table::from_csv_bytes("rows", CSV.as_bytes()).unwrap();
-    let options = InferenceOptions {
-        scheme: Scheme::Ckks,
-        keys: s.keys.clone(),
-        max_message_bytes: 64 << 20,
-        layout: LayoutChoice::Auto,
-    };
+    let options = options(&s.keys, Scheme::Ckks, LayoutChoice::Auto);
     assert_eq!(
         infer(channel(&s).await, &table, &options)
             .await
@@ -328,12 +322,7 @@ async fn a_model_deeper_than_the_chain_is_refused_before_anything_is_encrypted()
     assert!(why.contains("Paillier cannot"), "{why}");
     // The client says so itself, from what Describe tells it.
     let table = Table::from_csv_bytes("rows", CSV.as_bytes()).unwrap();
-    let options = InferenceOptions {
-        scheme: Scheme::Ckks,
-        keys: s.keys.clone(),
-        max_message_bytes: 64 << 20,
-        layout: LayoutChoice::Auto,
-    };
+    let options = options(&s.keys, Scheme::Ckks, LayoutChoice::Auto);
     let err = infer(channel(&s).await, &table, &options)
         .await
         .unwrap_err()

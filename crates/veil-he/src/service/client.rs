@@ -157,8 +157,27 @@ fn key_file(dir: &Path, name: &str) -> Result<Vec<u8>> {
     std::fs::read(&path).map_err(|e| Error::Io(veil_core::Error::io(&path, e)))
 }
 
+/// Says so when `dir` holds the other scheme's key set (`veil he keygen --scheme`).
+fn other_scheme(dir: &Path, scheme: Scheme, e: Error) -> Error {
+    let (theirs, flag) = match scheme {
+        Scheme::Ckks => ("secret.json", "--scheme paillier"),
+        Scheme::Paillier => ("secret.key", "--scheme ckks"),
+    };
+    if dir.join(theirs).exists() {
+        return Error::InvalidKey(format!(
+            "{} holds a key set of the other scheme ({theirs}): use {flag}",
+            dir.display()
+        ));
+    }
+    e
+}
+
 impl Keys {
     fn load(scheme: Scheme, dir: &Path) -> Result<Keys> {
+        Keys::load_scheme(scheme, dir).map_err(|e| other_scheme(dir, scheme, e))
+    }
+
+    fn load_scheme(scheme: Scheme, dir: &Path) -> Result<Keys> {
         match scheme {
             Scheme::Ckks => {
                 let secret =
