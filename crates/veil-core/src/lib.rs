@@ -1,6 +1,6 @@
 //! # veil-core — the ground every Veil crate stands on
 //!
-//! Level 0 of the Veil workspace (see `DESIGN.md`): everything here is plain data handling,
+//! Level 0 of the Veil workspace (see `docs/design.md`): everything here is plain data handling,
 //! with no cryptography or learning of its own.
 //!
 //! * [`table`] — [`Table`]: CSV (plain or gzip), Parquet and embedded datasets in, typed

@@ -355,7 +355,7 @@ pub fn train_private(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array2;
+    use ndarray::{Array2, Slice};
     use veil_ml::{Activation, Architecture, Output};
 
     fn network() -> Network {
@@ -385,8 +385,8 @@ mod tests {
         let all = net.clipped_gradient_sum(x.view(), y.view(), 0.5).unwrap().1;
         let rest = net
             .clipped_gradient_sum(
-                x.slice(ndarray::s![1.., ..]),
-                y.slice(ndarray::s![1..]),
+                x.slice_axis(Axis(0), Slice::from(1..)),
+                y.slice_axis(Axis(0), Slice::from(1..)),
                 0.5,
             )
             .unwrap()

@@ -1,7 +1,7 @@
 //! Gradient and training-step cost of the models Veil trains.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ndarray::s;
+use ndarray::{Axis, Slice};
 use veil_core::Table;
 use veil_ml::pipeline::{Columns, Holdout, ModelConfig, Prepared, prepare};
 use veil_ml::{Activation, Network};
@@ -31,8 +31,8 @@ fn gradients(c: &mut Criterion) {
     config.activation = Activation::Relu;
     let (_, arch) = config.architecture(&digits).expect("architecture");
     let net = Network::init(arch, 1).expect("network");
-    let x = digits.x_train.slice(s![..64, ..]);
-    let y = digits.y_train.slice(s![..64]);
+    let x = digits.x_train.slice_axis(Axis(0), Slice::from(..64));
+    let y = digits.y_train.slice_axis(Axis(0), Slice::from(..64));
     let mut group = c.benchmark_group("mlp 64-64-10, batch 64");
     group.bench_function("mean gradient", |b| {
         b.iter(|| net.gradient(x, y).expect("gradient"))

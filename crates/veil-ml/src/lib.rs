@@ -24,8 +24,9 @@
 //! assert!(eval.accuracy.unwrap() > 0.9);
 //!
 //! // One row of gradients per example, one column per parameter.
-//! let x = data.x_train.slice(ndarray::s![..8, ..]);
-//! let y = data.y_train.slice(ndarray::s![..8]);
+//! use ndarray::{Axis, Slice};
+//! let x = data.x_train.slice_axis(Axis(0), Slice::from(..8));
+//! let y = data.y_train.slice_axis(Axis(0), Slice::from(..8));
 //! let (_, grads) = model.network.per_example_gradients(x, y)?;
 //! assert_eq!(grads.dim(), (8, model.network.num_params()));
 //! # Ok::<(), veil_ml::Error>(())

@@ -24,7 +24,7 @@
 //! gradient is `δ_l[i]`; the mean gradient is `δ_lᵀ a_l / n`. Neither includes L2
 //! regularisation, which is data-independent and added by the optimiser step.
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, Slice};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -134,7 +134,10 @@ impl Network {
             };
             let bound = (3.0 * gain / inp as f64).sqrt();
             let off = net.offsets[l];
-            for w in net.params.slice_mut(s![off..off + out * inp]) {
+            for w in net
+                .params
+                .slice_axis_mut(Axis(0), Slice::from(off..off + out * inp))
+            {
                 *w = rng.random_range(-bound..bound);
             }
         }
@@ -210,7 +213,8 @@ impl Network {
     pub fn weight_mask(&self) -> Array1<f64> {
         let mut mask = Array1::zeros(self.params.len());
         for (&(o, i), &off) in self.shapes.iter().zip(&self.offsets) {
-            mask.slice_mut(s![off..off + o * i]).fill(1.0);
+            mask.slice_axis_mut(Axis(0), Slice::from(off..off + o * i))
+                .fill(1.0);
         }
         mask
     }
@@ -221,10 +225,14 @@ impl Network {
         let off = self.offsets[l];
         let w = self
             .params
-            .slice(s![off..off + o * i])
+            .slice_axis(Axis(0), Slice::from(off..off + o * i))
             .into_shape_with_order((o, i))
             .expect("a contiguous slice of o·i elements reshapes to o × i");
-        (w, self.params.slice(s![off + o * i..off + o * i + o]))
+        (
+            w,
+            self.params
+                .slice_axis(Axis(0), Slice::from(off + o * i..off + o * i + o)),
+        )
     }
 
     fn check_input(&self, x: ArrayView2<'_, f64>) -> Result<()> {
@@ -320,11 +328,11 @@ impl Network {
             let off = self.offsets[l];
             let input = if l == 0 { x } else { trace.a[l - 1].view() };
             let gw = delta.t().dot(&input) / n;
-            grad.slice_mut(s![off..off + o * i])
+            grad.slice_axis_mut(Axis(0), Slice::from(off..off + o * i))
                 .iter_mut()
                 .zip(gw.iter())
                 .for_each(|(g, &v)| *g = v);
-            grad.slice_mut(s![off + o * i..off + o * i + o])
+            grad.slice_axis_mut(Axis(0), Slice::from(off + o * i..off + o * i + o))
                 .assign(&(delta.sum_axis(Axis(0)) / n));
         }
         Ok((losses.sum() / n, grad))
@@ -363,11 +371,11 @@ impl Network {
             let input = if l == 0 { x } else { trace.a[l - 1].view() };
             let scaled = delta * &scale.view().insert_axis(Axis(1));
             let gw = scaled.t().dot(&input);
-            sum.slice_mut(s![off..off + o * i])
+            sum.slice_axis_mut(Axis(0), Slice::from(off..off + o * i))
                 .iter_mut()
                 .zip(gw.iter())
                 .for_each(|(g, &v)| *g = v);
-            sum.slice_mut(s![off + o * i..off + o * i + o])
+            sum.slice_axis_mut(Axis(0), Slice::from(off + o * i..off + o * i + o))
                 .assign(&scaled.sum_axis(Axis(0)));
         }
         Ok((losses, sum, norms))
@@ -393,11 +401,15 @@ impl Network {
             {
                 for (unit, &du) in d.iter().enumerate() {
                     if du != 0.0 {
-                        let mut gw = g.slice_mut(s![off + unit * i..off + (unit + 1) * i]);
+                        let mut gw = g.slice_axis_mut(
+                            Axis(0),
+                            Slice::from(off + unit * i..off + (unit + 1) * i),
+                        );
                         gw.zip_mut_with(&a, |gv, &av| *gv = du * av);
                     }
                 }
-                g.slice_mut(s![off + o * i..off + o * i + o]).assign(&d);
+                g.slice_axis_mut(Axis(0), Slice::from(off + o * i..off + o * i + o))
+                    .assign(&d);
             }
         }
         Ok((losses, grads))

@@ -9,7 +9,7 @@
 //! suits any unit of measurement); the scaling is then folded into the output layer, so the
 //! saved network predicts raw values directly.
 
-use ndarray::{Array1, Array2, Axis, s};
+use ndarray::{Array1, Array2, Axis, Slice};
 use veil_core::split::{Split, train_test_split};
 use veil_core::{Role, Standardizer, Table};
 
@@ -280,9 +280,11 @@ fn fold_target_scaling(network: &mut Network, mean: f64, scale: f64) -> Result<(
     let n = params.len();
     let (outputs, inputs) = *network.layer_shapes().last().expect("at least one layer");
     let start = n - (outputs * inputs + outputs);
-    params.slice_mut(s![start..]).mapv_inplace(|v| v * scale);
     params
-        .slice_mut(s![n - outputs..])
+        .slice_axis_mut(Axis(0), Slice::from(start..))
+        .mapv_inplace(|v| v * scale);
+    params
+        .slice_axis_mut(Axis(0), Slice::from(n - outputs..))
         .mapv_inplace(|v| v + mean);
     network.set_params(params.view())
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis, Slice};
 use rayon::prelude::*;
 use serde::Serialize;
 use tokio_stream::wrappers::ReceiverStream;
@@ -537,7 +537,10 @@ fn send_inputs(
             let inputs: Vec<Input> = (start..end)
                 .into_par_iter()
                 .map(|j| {
-                    let column: Vec<f64> = x.column(j).slice(ndarray::s![lo..hi]).to_vec();
+                    let column: Vec<f64> = x
+                        .column(j)
+                        .slice_axis(Axis(0), Slice::from(lo..hi))
+                        .to_vec();
                     Ok(Input {
                         batch: batch as u32,
                         feature: j as u32,
