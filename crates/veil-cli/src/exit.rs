@@ -1,21 +1,43 @@
 //! Errors to exit codes and stderr lines.
 //!
-//! | code | meaning |
-//! |---|---|
-//! | 1 | internal error |
-//! | 2 | invalid arguments or options (clap's own usage errors also exit 2) |
-//! | 3 | invalid input data (file content, columns, labels) |
-//! | 4 | file-system error (missing file, permission, full disk) |
-//! | 5 | invalid model file, or a model the command cannot use (not evaluable under encryption) |
-//! | 6 | training diverged |
-//! | 7 | a sealed file is not intact: tampered, truncated, extended, or not a sealed file |
-//! | 8 | wrong key: no identity or passphrase given opens the file; an HE key that is malformed or from another key set |
-//! | 9 | signature check failed (a sealed file's signer, a ledger entry, a model-signing bundle) |
-//! | 10 | a ledger proof, checkpoint or audit does not verify |
-//! | 11 | a privacy budget would be exceeded, or none is set |
-//! | 12 | a network peer could not be reached or authenticated (TLS refused, timeout), or broke the protocol |
+//! Every library error answers `kind()` with a [`veil_core::ErrorKind`]; [`CODES`] maps each
+//! kind to one exit code, and `veil --help` prints the same table. The CLI's own usage
+//! errors are [`Usage`].
 
 use std::process::ExitCode;
+
+use veil_core::ErrorKind;
+
+/// Exit codes by error kind (0 is success; clap's own usage errors also exit 2).
+pub const CODES: [(ErrorKind, u8); 12] = [
+    (ErrorKind::Internal, 1),
+    (ErrorKind::Usage, 2),
+    (ErrorKind::Data, 3),
+    (ErrorKind::Io, 4),
+    (ErrorKind::ModelFile, 5),
+    (ErrorKind::Diverged, 6),
+    (ErrorKind::NotIntact, 7),
+    (ErrorKind::WrongKey, 8),
+    (ErrorKind::Signature, 9),
+    (ErrorKind::Proof, 10),
+    (ErrorKind::Budget, 11),
+    (ErrorKind::Network, 12),
+];
+
+/// A usage error found by the CLI itself (an option combination clap cannot express).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// The exit-code paragraph of `veil --help`, from [`CODES`].
+pub fn help() -> String {
+    let mut text = String::from("Exit codes: 0 success");
+    for (kind, code) in CODES {
+        text.push_str(&format!(", {code} {kind}"));
+    }
+    text.push('.');
+    text
+}
 
 /// Prints one line per cause on stderr and returns the exit code for `err`.
 pub fn report(err: &anyhow::Error) -> ExitCode {
@@ -31,113 +53,80 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         }
         previous = line;
     }
-    ExitCode::from(code(err))
+    ExitCode::from(code(kind(err)))
 }
 
-fn code(err: &anyhow::Error) -> u8 {
+/// The exit code of `kind`.
+pub fn code(kind: ErrorKind) -> u8 {
+    CODES
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(1, |(_, code)| *code)
+}
+
+/// The kind of the outermost Veil error in `err`'s chain (a wrapped error answers with its
+/// cause's kind); an error of no Veil crate is internal, but for plain I/O.
+pub fn kind(err: &anyhow::Error) -> ErrorKind {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<veil_ml::Error>() {
-            return match e {
-                veil_ml::Error::Data(core) => core_code(core),
-                veil_ml::Error::InvalidConfig { .. } => 2,
-                veil_ml::Error::Shape { .. } | veil_ml::Error::Label { .. } => 3,
-                veil_ml::Error::ModelFile { .. } => 5,
-                veil_ml::Error::Diverged { .. } => 6,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<veil_vault::Error>() {
-            return vault_code(e);
-        }
-        if let Some(e) = cause.downcast_ref::<veil_dp::Error>() {
-            return match e {
-                veil_dp::Error::InvalidParameter { .. } | veil_dp::Error::Query(_) => 2,
-                veil_dp::Error::Storage(_) => 4,
-                veil_dp::Error::BudgetExceeded { .. } | veil_dp::Error::NoBudget(_) => 11,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<veil_ledger::Error>() {
-            return ledger_code(e);
-        }
-        if let Some(e) = cause.downcast_ref::<veil_fl::Error>() {
-            return match e {
-                veil_fl::Error::InvalidParameter { .. } => 2,
-                veil_fl::Error::Data(_) => 3,
-                veil_fl::Error::Net(net) => net_code(net),
-                veil_fl::Error::Protocol(_)
-                | veil_fl::Error::Rejected { .. }
-                | veil_fl::Error::Aborted { .. } => 12,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<veil_he::Error>() {
-            return match e {
-                veil_he::Error::OutOfRange(_) => 2,
-                veil_he::Error::InvalidCiphertext(_) => 3,
-                veil_he::Error::Unevaluable(_) => 5,
-                veil_he::Error::InvalidKey(_) => 8,
-                veil_he::Error::Protocol(_) => 12,
-                veil_he::Error::Net(net) => net_code(net),
-                veil_he::Error::Io(core) => core_code(core),
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<veil_net::Error>() {
-            return net_code(e);
-        }
-        if let Some(e) = cause.downcast_ref::<veil_core::Error>() {
-            return core_code(e);
-        }
-        if cause.downcast_ref::<std::io::Error>().is_some() {
-            return 4;
-        }
+        let kind = if let Some(e) = cause.downcast_ref::<veil_core::Error>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<veil_ml::Error>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<veil_vault::Error>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<veil_ledger::Error>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<veil_dp::Error>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<veil_net::Error>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<veil_fl::Error>() {
+            e.kind()
+        } else if let Some(e) = cause.downcast_ref::<veil_he::Error>() {
+            e.kind()
+        } else if cause.is::<Usage>() {
+            ErrorKind::Usage
+        } else if cause.is::<std::io::Error>() {
+            ErrorKind::Io
+        } else {
+            continue;
+        };
+        return kind;
     }
-    1
+    ErrorKind::Internal
 }
 
-fn vault_code(err: &veil_vault::Error) -> u8 {
-    use veil_vault::Error as E;
-    match err {
-        E::Io(core) => core_code(core),
-        E::NotSealed
-        | E::UnsupportedVersion(_)
-        | E::MalformedHeader(_)
-        | E::KeyCommitment
-        | E::HeaderTampered
-        | E::SegmentTampered { .. }
-        | E::BadLength(_)
-        | E::Age(_) => 7,
-        E::NoMatchingKey { .. } | E::WrongPassphrase => 8,
-        E::Signature(_) => 9,
-        E::Invalid { .. } => 2,
-        E::KeyFile { .. } | E::Shares(_) => 3,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn ledger_code(err: &veil_ledger::Error) -> u8 {
-    use veil_ledger::Error as E;
-    match err {
-        E::Invalid(_) => 2,
-        E::Malformed(_) => 3,
-        E::Storage(_) => 4,
-        E::Io(core) => core_code(core),
-        E::ModelSignature(_) | E::Signature(_) => 9,
-        E::ProofFailed(_) | E::MissingHash { .. } | E::Verification(_) => 10,
+    #[test]
+    fn every_kind_has_one_code_and_the_help_lists_them_all() {
+        let mut codes: Vec<u8> = CODES.iter().map(|(_, c)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes, (1..=12).collect::<Vec<u8>>());
+        for kind in ErrorKind::ALL {
+            assert!(CODES.iter().any(|(k, _)| *k == kind), "{kind:?}");
+        }
+        let help = help();
+        assert!(help.contains("12 a network peer"), "{help}");
+        assert!(help.contains("6 training diverged"), "{help}");
     }
-}
 
-fn net_code(err: &veil_net::Error) -> u8 {
-    use veil_net::Error as E;
-    match err {
-        E::Io(core) => core_code(core),
-        E::InvalidName(_) | E::Exists(_) => 2,
-        E::Missing(_) => 4,
-        E::Certificate(_) => 3,
-        E::Transport(_) | E::Peer(_) => 12,
-    }
-}
-
-fn core_code(err: &veil_core::Error) -> u8 {
-    match err {
-        veil_core::Error::Io { .. } => 4,
-        veil_core::Error::InvalidParameter { .. } => 2,
-        _ => 3,
+    #[test]
+    fn a_wrapped_error_exits_with_its_cause_s_code() {
+        let diverged = veil_dp::Error::from(veil_ml::Error::Diverged {
+            epoch: 3,
+            loss: f64::NAN,
+        });
+        let err = anyhow::Error::from(diverged).context("training");
+        assert_eq!(code(kind(&err)), 6);
+        let missing = veil_fl::Error::from(veil_core::Error::io(
+            "missing.csv",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+        assert_eq!(code(kind(&anyhow::Error::from(missing))), 4);
+        assert_eq!(code(kind(&anyhow::anyhow!("no kind"))), 1);
     }
 }

@@ -4,8 +4,92 @@
 //! place in it: the 1-based physical line for CSV input (the header is line 1), the 1-based row
 //! for Parquet input, and the column. Messages say what was wrong and, where it helps, what to do.
 //! Cell values quoted in messages are shortened so that an error never dumps a whole record.
+//!
+//! [`ErrorKind`] is the vocabulary every Veil crate shares: each crate's error answers
+//! `kind()` with one of its twelve kinds (a wrapped error answers with its cause's), so a
+//! caller decides what happened — and the `veil` command which exit code to give — without
+//! knowing every crate's variants or reading any message.
 
 use std::fmt;
+
+/// What kind of failure an error is, across every Veil crate.
+///
+/// The kinds are what a caller can act on: fix the arguments, fix the data, try another
+/// key, distrust the file, wait for the network. `veil` maps each kind to one exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A bug or an impossible state: nothing the user did.
+    Internal,
+    /// Invalid arguments or options: a parameter out of range, a combination that makes no
+    /// sense, a missing choice.
+    Usage,
+    /// Invalid input data: file content, columns, labels, a malformed key or proof file.
+    Data,
+    /// The file system failed: a missing file, a permission, a full disk.
+    Io,
+    /// An invalid model file, or a model the operation cannot use.
+    ModelFile,
+    /// Training diverged (a non-finite loss or gradient).
+    Diverged,
+    /// A sealed file is not intact: tampered, truncated, extended, or not a sealed file.
+    NotIntact,
+    /// No key given opens the data: a wrong identity, passphrase, or key set.
+    WrongKey,
+    /// A signature is missing, by someone else, or does not verify.
+    Signature,
+    /// A ledger proof, checkpoint or audit does not verify.
+    Proof,
+    /// A privacy budget would be exceeded, or none is set.
+    Budget,
+    /// A network peer could not be reached or authenticated, timed out, or broke the
+    /// protocol.
+    Network,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of their exit codes.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::Internal,
+        ErrorKind::Usage,
+        ErrorKind::Data,
+        ErrorKind::Io,
+        ErrorKind::ModelFile,
+        ErrorKind::Diverged,
+        ErrorKind::NotIntact,
+        ErrorKind::WrongKey,
+        ErrorKind::Signature,
+        ErrorKind::Proof,
+        ErrorKind::Budget,
+        ErrorKind::Network,
+    ];
+
+    /// A short description for people (help texts, reports).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Internal => "internal error",
+            ErrorKind::Usage => "invalid arguments or options",
+            ErrorKind::Data => "invalid input data",
+            ErrorKind::Io => "file-system error",
+            ErrorKind::ModelFile => "invalid model file, or a model the command cannot use",
+            ErrorKind::Diverged => "training diverged",
+            ErrorKind::NotIntact => "a sealed file is not intact (tampered, truncated, not sealed)",
+            ErrorKind::WrongKey => "wrong key or passphrase",
+            ErrorKind::Signature => "a signature check failed",
+            ErrorKind::Proof => "a ledger proof, checkpoint or audit does not verify",
+            ErrorKind::Budget => "a privacy budget would be exceeded, or none is set",
+            ErrorKind::Network => {
+                "a network peer could not be reached or authenticated, or broke the protocol"
+            }
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
 
 /// Where a data row came from, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +263,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::InvalidParameter { .. } => ErrorKind::Usage,
+            Error::EmptyFile { .. }
+            | Error::BadHeader { .. }
+            | Error::RaggedRow { .. }
+            | Error::Malformed { .. }
+            | Error::UnknownColumn { .. }
+            | Error::NonNumeric { .. }
+            | Error::NonFinite { .. }
+            | Error::MissingValue { .. }
+            | Error::Parquet { .. }
+            | Error::UnknownBuiltin { .. }
+            | Error::NoRows { .. } => ErrorKind::Data,
+        }
+    }
+
     /// Builds an [`Error::Io`] for `path`.
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Error::Io {

@@ -42,6 +42,6 @@ pub mod standardize;
 pub mod table;
 
 pub use digest::{Sha256Digest, hex};
-pub use error::{Error, Result, Role, RowRef};
+pub use error::{Error, ErrorKind, Result, Role, RowRef};
 pub use standardize::Standardizer;
 pub use table::{Column, DataType, Table, Values};

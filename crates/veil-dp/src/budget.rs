@@ -67,7 +67,7 @@ pub struct BudgetStore {
 }
 
 fn db(e: rusqlite::Error) -> Error {
-    Error::Storage(e.to_string())
+    Error::Storage(e)
 }
 
 fn now() -> u64 {
@@ -95,8 +95,7 @@ fn check_amount(epsilon: f64, delta: f64) -> Result<()> {
 impl BudgetStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<BudgetStore> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Storage(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| veil_core::Error::io(dir, e))?;
         let conn = Connection::open(dir.join("budget.db")).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(db)?;
@@ -145,7 +144,7 @@ impl BudgetStore {
         .map_err(db)?;
         tx.commit().map_err(db)?;
         self.show(dataset)?
-            .ok_or_else(|| Error::Storage("the budget just set is missing".into()))
+            .ok_or_else(|| Error::Corrupt("the budget just set is missing".into()))
     }
 
     /// The budget of `dataset`, if one was set.
@@ -217,7 +216,9 @@ impl BudgetStore {
             .optional()
             .map_err(db)?;
         let Some((total_e, total_d)) = total else {
-            return Err(Error::NoBudget(dataset.to_string()));
+            return Err(Error::NoBudget {
+                dataset: dataset.to_string(),
+            });
         };
         let (spent_e, spent_d) = spent(&tx, dataset)?;
         // A relative slack of 1e-12 lets a budget be spent exactly in parts whose float sum
@@ -239,7 +240,7 @@ impl BudgetStore {
         .map_err(db)?;
         tx.commit().map_err(db)?;
         self.show(dataset)?
-            .ok_or_else(|| Error::Storage("the budget just charged is missing".into()))
+            .ok_or_else(|| Error::Corrupt("the budget just charged is missing".into()))
     }
 }
 
@@ -262,7 +263,7 @@ mod tests {
         let mut store = BudgetStore::open(dir.path()).unwrap();
         assert!(matches!(
             store.charge("abc", 0.1, 0.0, "query", "q"),
-            Err(Error::NoBudget(_))
+            Err(Error::NoBudget { .. })
         ));
         store.set("abc", "patients.csv", 1.0, 1e-6).unwrap();
         for i in 0..10 {

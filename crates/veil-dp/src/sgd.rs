@@ -201,9 +201,8 @@ impl Run<'_, '_> {
         } else {
             let xb = self.x.select(Axis(0), rows);
             let yb = self.y.select(Axis(0), rows);
-            let (losses, clipped, _) = net
-                .clipped_gradient_sum(xb.view(), yb.view(), self.config.clip)
-                .map_err(|e| Error::invalid("model", e.to_string()))?;
+            let (losses, clipped, _) =
+                net.clipped_gradient_sum(xb.view(), yb.view(), self.config.clip)?;
             (losses.sum(), clipped)
         };
         let values = sum
@@ -224,8 +223,7 @@ impl Run<'_, '_> {
         mut on_epoch: impl FnMut(&EpochStats),
     ) -> Result<DpSgdReport> {
         let t = &self.config.train;
-        let mut optimizer = Optimizer::new(t.optimizer, t.lr, t.momentum, t.l2, net.weight_mask())
-            .map_err(|e| Error::invalid("optimizer", e.to_string()))?;
+        let mut optimizer = Optimizer::new(t.optimizer, t.lr, t.momentum, t.l2, net.weight_mask())?;
         let (n, q) = (self.x.nrows(), report.sampling_rate);
         let steps_per_epoch = report.steps / t.epochs as u64;
         let mut rows = Vec::with_capacity(t.batch_size * 2);
@@ -237,14 +235,13 @@ impl Run<'_, '_> {
                 let draws = next_noise(rng)?;
                 let (loss, grad) = self.noisy_gradient(net, &rows, &draws)?;
                 if grad.iter().any(|g| !g.is_finite()) {
-                    return Err(Error::invalid(
-                        "training",
-                        format!("the model diverged in epoch {epoch}: lower the learning rate"),
-                    ));
+                    return Err(veil_ml::Error::Diverged {
+                        epoch,
+                        loss: (total + loss) / (seen + rows.len()).max(1) as f64,
+                    }
+                    .into());
                 }
-                optimizer
-                    .step(net.params_mut(), grad.view())
-                    .map_err(|e| Error::invalid("optimizer", e.to_string()))?;
+                optimizer.step(net.params_mut(), grad.view())?;
                 total += loss;
                 seen += rows.len();
             }
@@ -303,9 +300,7 @@ pub fn train_private(
         ),
         None => (veil_core::Standardizer::identity(features), None),
     };
-    let x = standardizer
-        .transform(prepared.x_train.view())
-        .map_err(|e| Error::invalid("features", e.to_string()))?;
+    let x = standardizer.transform(prepared.x_train.view())?;
     let train = &config.model.train;
     let (q, steps) = schedule(x.nrows(), train)?;
     let noise_multiplier = match config.noise_multiplier {
@@ -319,12 +314,8 @@ pub fn train_private(
             config.delta,
         )?,
     };
-    let (kind, arch) = config
-        .model
-        .architecture(prepared)
-        .map_err(|e| Error::invalid("model", e.to_string()))?;
-    let mut network =
-        Network::init(arch, train.seed).map_err(|e| Error::invalid("model", e.to_string()))?;
+    let (kind, arch) = config.model.architecture(prepared)?;
+    let mut network = Network::init(arch, train.seed)?;
     let dp = DpSgdConfig {
         train: train.clone(),
         clip: config.clip,

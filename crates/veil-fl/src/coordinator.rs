@@ -25,6 +25,7 @@ use veil_ml::{Activation, Architecture, Model, ModelKind, Network, Task};
 
 use crate::aggregate::Aggregator;
 use crate::checkpoint::Checkpoint;
+use crate::clock::Clock;
 use crate::ddp::{Ddp, DpTarget};
 use crate::error::{Error, Result};
 use crate::proto::client_message::Body as FromClient;
@@ -85,6 +86,24 @@ pub struct SecurePlan {
     pub clip: f64,
 }
 
+impl SecurePlan {
+    /// The threshold t for a round of `n` clients: the plan's, else its graph's default
+    /// (⌊2m/3⌋+1 of the m clients a secret is shared among), within 2..=255.
+    pub fn threshold(&self, n: usize) -> usize {
+        self.threshold
+            .unwrap_or_else(|| secagg::Graph::for_round(self.neighbours, n).default_threshold(n))
+            .clamp(2, 255)
+    }
+}
+
+impl Plan {
+    /// The secure-aggregation threshold of a full round (0 without secure aggregation).
+    pub fn threshold(&self) -> usize {
+        self.secure
+            .map_or(0, |s| s.threshold(self.clients_per_round))
+    }
+}
+
 /// One round as it went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundReport {
@@ -94,6 +113,9 @@ pub struct RoundReport {
     pub selected: usize,
     /// Clients whose updates were used.
     pub answered: usize,
+    /// Questions of the round (to any client, at any stage) that went unanswered until
+    /// their deadline.
+    pub timed_out: usize,
     /// Wall time of the round.
     pub seconds: f64,
     /// Whether the round aborted (no update applied).
@@ -134,6 +156,12 @@ struct Shared {
     next_step: AtomicU64,
     /// Set when the run is over: a client joining late is told so at once.
     finished: std::sync::atomic::AtomicBool,
+    /// Where answer deadlines come from.
+    clock: Clock,
+    /// Answers that did not come in time, over the run.
+    timed_out: std::sync::atomic::AtomicUsize,
+    /// Told whenever a client joins or leaves.
+    membership: tokio::sync::Notify,
 }
 
 /// The coordinator: a gRPC service for the clients and the loop that runs the rounds.
@@ -160,6 +188,11 @@ fn send(outbox: &Outbox, step: u64, body: ToClient) -> bool {
 impl Coordinator {
     /// A coordinator for `plan`, accepting messages up to `max_message_bytes`.
     pub fn new(plan: Plan, max_message_bytes: usize) -> Result<Coordinator> {
+        Coordinator::with_clock(plan, max_message_bytes, Clock::Real)
+    }
+
+    /// A coordinator whose answer deadlines pass on `clock` (a test's [`Clock::Manual`]).
+    pub fn with_clock(plan: Plan, max_message_bytes: usize, clock: Clock) -> Result<Coordinator> {
         if plan.rounds == 0 || plan.clients_per_round == 0 || plan.min_clients == 0 {
             return Err(Error::InvalidParameter {
                 name: "rounds / clients",
@@ -214,6 +247,9 @@ impl Coordinator {
                 next_id: AtomicU32::new(1),
                 next_step: AtomicU64::new(1),
                 finished: std::sync::atomic::AtomicBool::new(false),
+                clock,
+                timed_out: std::sync::atomic::AtomicUsize::new(0),
+                membership: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -246,22 +282,33 @@ impl Coordinator {
         lock(&self.shared.members).len()
     }
 
+    /// Resolves once at least `n` clients are connected.
+    pub async fn until_connected(&self, n: usize) {
+        loop {
+            let changed = self.shared.membership.notified();
+            if self.connected() >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     fn admit(
         &self,
         name: String,
         schema: Schema,
         outbox: Outbox,
-    ) -> Result<(u32, mpsc::Sender<(u64, FromClient)>), String> {
+    ) -> Result<(u32, mpsc::Sender<(u64, FromClient)>), Status> {
         {
             let mut fixed = lock(&self.shared.schema);
             match &*fixed {
                 Some((features, label))
                     if *features != schema.features || *label != schema.label =>
                 {
-                    return Err(format!(
+                    return Err(Status::failed_precondition(format!(
                         "schema mismatch: this run trains on label {label:?} with features {features:?}; the client has label {:?} with features {:?}",
                         schema.label, schema.features
-                    ));
+                    )));
                 }
                 Some(_) => {}
                 None => *fixed = Some((schema.features.clone(), schema.label.clone())),
@@ -269,7 +316,11 @@ impl Coordinator {
         }
         let mut members = lock(&self.shared.members);
         if members.values().any(|m| m.name == name) {
-            return Err(format!("a client named {name} is already connected"));
+            // A code of its own: a client that dropped out and rejoins before its old stream
+            // is seen closed tries again.
+            return Err(Status::already_exists(format!(
+                "a client named {name} is already connected"
+            )));
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (to_inbox, inbox) = mpsc::channel(4);
@@ -282,6 +333,7 @@ impl Coordinator {
                 inbox: Arc::new(tokio::sync::Mutex::new(inbox)),
             },
         );
+        self.shared.membership.notify_waiters();
         Ok((id, to_inbox))
     }
 
@@ -309,35 +361,43 @@ impl Coordinator {
         if let Some(m) = lock(&self.shared.members).remove(&id) {
             tracing::info!(client = %m.name, "client left");
         }
+        self.shared.membership.notify_waiters();
     }
 
     /// Sends `body` to client `id` as a new step and waits for its answer to that step;
     /// `None` if it is gone or late. Answers to other steps (late or replayed) that come
     /// first are discarded.
     async fn ask(&self, id: u32, body: ToClient) -> Option<FromClient> {
-        let (outbox, inbox) = {
+        let (outbox, inbox, name) = {
             let members = lock(&self.shared.members);
             let m = members.get(&id)?;
-            (m.outbox.clone(), m.inbox.clone())
+            (m.outbox.clone(), m.inbox.clone(), m.name.clone())
         };
         let step = self.shared.next_step.fetch_add(1, Ordering::Relaxed);
         if !send(&outbox, step, body) {
             return None;
         }
-        let deadline = tokio::time::Instant::now() + self.shared.plan.answer_timeout;
+        let deadline = self
+            .shared
+            .clock
+            .deadline(self.shared.plan.answer_timeout, &name);
+        tokio::pin!(deadline);
         let mut inbox = inbox.lock().await;
         loop {
-            match tokio::time::timeout_at(deadline, inbox.recv()).await {
-                Ok(Some((answered, answer))) if answered == step => return Some(answer),
-                Ok(Some((answered, answer))) => tracing::warn!(
-                    client = id,
-                    step,
-                    answered,
-                    "discarded {} answering another step (late or replayed)",
-                    kind(&answer)
-                ),
-                Ok(None) => return None,
-                Err(_) => {
+            tokio::select! {
+                received = inbox.recv() => match received {
+                    Some((answered, answer)) if answered == step => return Some(answer),
+                    Some((answered, answer)) => tracing::warn!(
+                        client = id,
+                        step,
+                        answered,
+                        "discarded {} answering another step (late or replayed)",
+                        kind(&answer)
+                    ),
+                    None => return None,
+                },
+                () = &mut deadline => {
+                    self.shared.timed_out.fetch_add(1, Ordering::SeqCst);
                     tracing::warn!(client = id, "no answer in time: left out of this step");
                     return None;
                 }
@@ -422,10 +482,7 @@ impl Coordinator {
     ) -> Result<Option<(Vec<u32>, Vec<u32>, Session)>> {
         let n = selected.len();
         let graph = secagg::Graph::for_round(secure.neighbours, n);
-        let threshold = secure
-            .threshold
-            .unwrap_or_else(|| graph.default_threshold(n))
-            .clamp(2, 255);
+        let threshold = secure.threshold(n);
         let abort = |e: &Error| {
             tracing::warn!("secure aggregation: {e}");
             Ok(None)
@@ -667,7 +724,7 @@ impl Coordinator {
         Err(Error::Aborted {
             stage: "statistics",
             have: 0,
-            threshold: secure.threshold.unwrap_or(0),
+            threshold: secure.threshold(ids.len()),
         })
     }
 
@@ -718,11 +775,7 @@ impl Coordinator {
         let network = Network::init(
             self.architecture(d, &task_for(plan.kind, &classes)?),
             plan.seed,
-        )
-        .map_err(|e| Error::InvalidParameter {
-            name: "model",
-            why: e.to_string(),
-        })?;
+        )?;
         Ok(Checkpoint {
             round: 0,
             kind: plan.kind.to_string(),
@@ -758,9 +811,7 @@ impl Coordinator {
         mut on_round: impl FnMut(&Checkpoint) -> Result<()>,
     ) -> Result<RunReport> {
         let plan = &self.shared.plan;
-        while self.connected() < plan.min_clients {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.until_connected(plan.min_clients).await;
         let (features, label) =
             lock(&self.shared.schema)
                 .clone()
@@ -790,11 +841,7 @@ impl Coordinator {
         let mut network = Network::from_params(
             self.architecture(features.len(), &task),
             state.params.clone().into(),
-        )
-        .map_err(|e| Error::InvalidParameter {
-            name: "state",
-            why: e.to_string(),
-        })?;
+        )?;
         let count = state.rows;
         let model_msg = crate::proto::Model {
             kind: plan.kind.to_string(),
@@ -808,15 +855,10 @@ impl Coordinator {
         // Distributed DP: the mechanism, the ε it spends and the threshold it assumes.
         let private = match plan.secure {
             Some(SecurePlan {
-                dp: Some(target),
-                neighbours,
-                threshold,
-                ..
+                dp: Some(target), ..
             }) => {
                 let n = plan.clients_per_round;
-                let t = threshold.unwrap_or_else(|| {
-                    secagg::Graph::for_round(neighbours, n).default_threshold(n)
-                });
+                let t = plan.threshold();
                 let (ddp, epsilon) =
                     Ddp::calibrate(&target, plan.rounds, network.params().len(), n, t)?;
                 tracing::info!(
@@ -834,11 +876,10 @@ impl Coordinator {
         let mut rounds = Vec::with_capacity(plan.rounds);
         for round in state.round + 1..=plan.rounds {
             let start = Instant::now();
+            let late_before = self.shared.timed_out.load(Ordering::SeqCst);
             // Clients that dropped out may be joining again: give them a moment.
-            let grace = Instant::now() + Duration::from_millis(500);
-            while self.connected() < plan.min_clients && Instant::now() < grace {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            let grace = Duration::from_millis(500);
+            let _ = tokio::time::timeout(grace, self.until_connected(plan.min_clients)).await;
             let connected: Vec<u32> = lock(&self.shared.members).keys().copied().collect();
             let mut selected = connected
                 .iter()
@@ -873,11 +914,7 @@ impl Coordinator {
             };
             if let Some(avg) = &average {
                 let new: Vec<f64> = params.iter().zip(avg).map(|(p, a)| p + a).collect();
-                network = Network::from_params(network.architecture().clone(), new.into())
-                    .map_err(|e| Error::InvalidParameter {
-                        name: "model",
-                        why: e.to_string(),
-                    })?;
+                network = Network::from_params(network.architecture().clone(), new.into())?;
             }
             for id in &selected {
                 if !lock(&self.shared.members).contains_key(id) {
@@ -891,6 +928,7 @@ impl Coordinator {
                 round,
                 selected: selected.len(),
                 answered,
+                timed_out: self.shared.timed_out.load(Ordering::SeqCst) - late_before,
                 seconds: start.elapsed().as_secs_f64(),
                 aborted: average.is_none(),
             });
@@ -906,6 +944,11 @@ impl Coordinator {
                     refused: false,
                 }),
             );
+        }
+        if !rounds.is_empty() && rounds.iter().all(|r| r.aborted) {
+            return Err(Error::AllAborted {
+                threshold: plan.threshold(),
+            });
         }
         Ok(RunReport {
             model: Model {
@@ -1018,12 +1061,11 @@ impl Federation for Coordinator {
             );
             return Ok(Response::new(ReceiverStream::new(outgoing)));
         }
-        let (id, to_inbox) =
-            self.admit(peer.clone(), schema, outbox.clone())
-                .map_err(|reason| {
-                    tracing::warn!(client = %peer, "refused: {reason}");
-                    refuse(reason)
-                })?;
+        let (id, to_inbox) = self
+            .admit(peer.clone(), schema, outbox.clone())
+            .inspect_err(|status| {
+                tracing::warn!(client = %peer, "refused: {}", status.message());
+            })?;
         tracing::info!(client = %peer, id, "client joined");
         send(&outbox, 0, ToClient::Welcome(Welcome { id }));
         let me = self.clone();

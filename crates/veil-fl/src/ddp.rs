@@ -46,7 +46,7 @@ use veil_dp::NoiseRng;
 use veil_dp::accountant::rdp;
 use veil_dp::sample::DiscreteGaussianTable;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ProtocolViolation, Result};
 use crate::secagg::Session;
 
 /// β of the conditional rounding: the chance that one rounding exceeds the bound.
@@ -172,9 +172,7 @@ impl Ddp {
         if ok {
             Ok(())
         } else {
-            Err(Error::Protocol(format!(
-                "distributed-DP parameters out of range: {self:?}"
-            )))
+            Err(Error::Protocol(ProtocolViolation::BadDpPlan))
         }
     }
 
@@ -233,11 +231,7 @@ impl Ddp {
         let table = DiscreteGaussianTable::new(
             u128::from(self.noise_units2.0),
             u128::from(self.noise_units2.1),
-        )
-        .map_err(|e| Error::InvalidParameter {
-            name: "distributed DP",
-            why: e.to_string(),
-        })?;
+        )?;
         Ok(rounded
             .iter()
             .map(|&r| (i128::from(r) + table.sample(noise)) as u32)
@@ -302,12 +296,7 @@ fn epsilon_of(delta: f64, rounds: usize, d: usize, n: usize, delta2: f64, s: f64
             one * rounds as f64
         })
         .collect();
-    Ok(rdp::epsilon(&orders, &curve, delta)
-        .map_err(|e| Error::InvalidParameter {
-            name: "distributed DP",
-            why: e.to_string(),
-        })?
-        .0)
+    Ok(rdp::epsilon(&orders, &curve, delta)?.0)
 }
 
 /// The smallest σ (in the update's units, to 10⁻⁶ relative) whose ε over the run is at

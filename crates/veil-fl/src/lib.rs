@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod checkpoint;
+pub mod clock;
 pub mod coordinator;
 pub mod ddp;
 pub mod error;

@@ -11,7 +11,7 @@ use veil_core::{Standardizer, Table};
 use veil_ml::train::fit;
 use veil_ml::{Activation, Architecture, ModelKind, Network, OptimizerKind, Task, TrainConfig};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ProtocolViolation, Result};
 use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
 use crate::proto::federation_client::FederationClient;
@@ -54,8 +54,8 @@ impl Dropout {
     }
 }
 
-fn protocol(why: impl Into<String>) -> Error {
-    Error::Protocol(why.into())
+fn protocol(violation: ProtocolViolation) -> Error {
+    Error::Protocol(violation)
 }
 
 /// The client's data: its table and label column.
@@ -74,11 +74,8 @@ impl LocalData {
             label: label.to_string(),
             ..Default::default()
         };
-        let ml = |e: veil_ml::Error| Error::Data(e.to_string());
-        let features = columns.resolve(&table).map_err(ml)?;
-        let x = table
-            .feature_matrix(&features)
-            .map_err(|e| Error::Data(e.to_string()))?;
+        let features = columns.resolve(&table)?;
+        let x = table.feature_matrix(&features)?;
         Ok(LocalData {
             table,
             label: label.to_string(),
@@ -98,10 +95,7 @@ impl LocalData {
         Ok(Schema {
             features: self.features.clone(),
             label: self.label.clone(),
-            classes: self
-                .table
-                .class_labels(&self.label)
-                .map_err(|e| Error::Data(e.to_string()))?,
+            classes: self.table.class_labels(&self.label)?,
         })
     }
 
@@ -126,15 +120,15 @@ impl LocalData {
         let model = t
             .model
             .as_ref()
-            .ok_or_else(|| protocol("a training task without its model"))?;
+            .ok_or_else(|| protocol(ProtocolViolation::NoModel))?;
         let kind: ModelKind = model
             .kind
             .parse()
-            .map_err(|_| protocol("an unknown model kind"))?;
+            .map_err(|_| protocol(ProtocolViolation::UnknownModel))?;
         let activation: Activation = model
             .activation
             .parse()
-            .map_err(|_| protocol("an unknown activation"))?;
+            .map_err(|_| protocol(ProtocolViolation::UnknownActivation))?;
         let task = if model.classes.len() == 2 && kind != ModelKind::Softmax {
             Task::Binary {
                 classes: model.classes.clone(),
@@ -152,17 +146,14 @@ impl LocalData {
             outputs,
             output,
         };
-        let data = |e: veil_ml::Error| Error::Data(e.to_string());
-        let y = task.encode(&self.table, &self.label).map_err(data)?;
+        let y = task.encode(&self.table, &self.label)?;
         let standardizer = Standardizer {
             mean: model.mean.clone(),
             scale: model.scale.clone(),
             clip: None,
         };
-        let x = standardizer
-            .transform(self.x.view())
-            .map_err(|e| Error::Data(e.to_string()))?;
-        let mut net = Network::from_params(arch, t.params.clone().into()).map_err(data)?;
+        let x = standardizer.transform(self.x.view())?;
+        let mut net = Network::from_params(arch, t.params.clone().into())?;
         let config = TrainConfig {
             epochs: self
                 .local_epochs
@@ -175,7 +166,7 @@ impl LocalData {
             seed: t.seed,
             proximal: t.mu,
         };
-        let report = fit(&mut net, x.view(), y.view(), &config, |_| {}).map_err(data)?;
+        let report = fit(&mut net, x.view(), y.view(), &config, |_| {})?;
         let delta = net
             .params()
             .iter()
@@ -217,7 +208,7 @@ impl SecureRound {
                 .session
                 .as_slice()
                 .try_into()
-                .map_err(|_| protocol("a session id that is not 32 bytes"))?,
+                .map_err(|_| protocol(ProtocolViolation::BadSession))?,
         );
         let input = match (&start.train, &start.ddp) {
             _ if start.moments => {
@@ -228,7 +219,7 @@ impl SecureRound {
                     .collect();
                 Wide::encode(&values, start.clients as usize)?
             }
-            (None, _) => return Err(protocol("a secure round without its task")),
+            (None, _) => return Err(protocol(ProtocolViolation::NoTask)),
             // DP-FedAvg: the update itself, unweighted (a row count would be a sensitivity
             // of its own), clipped, rounded and noised.
             (Some(train), Some(ddp)) => wire::ddp_in(ddp)?.encode(
@@ -240,7 +231,7 @@ impl SecureRound {
                 let update = data.train(train)?;
                 let clip = start.clip;
                 if !(clip.is_finite() && clip > 0.0) {
-                    return Err(protocol(format!("a clip of {clip}")));
+                    return Err(protocol(ProtocolViolation::BadClip(clip)));
                 }
                 let mut values: Vec<f64> = update
                     .delta
@@ -318,7 +309,7 @@ pub async fn participate(
         report.bytes_sent += msg.encoded_len() as u64;
         outbox
             .try_send(msg)
-            .map_err(|_| protocol("the stream to the coordinator is closed"))
+            .map_err(|_| protocol(ProtocolViolation::Closed))
     };
     send(
         0,
@@ -334,7 +325,7 @@ pub async fn participate(
     let mut inbound = client
         .join(ReceiverStream::new(outgoing))
         .await
-        .map_err(|s| Error::from(veil_net::transport::call_failed("join", &s)))?
+        .map_err(|s| veil_net::Error::call("join", s))?
         .into_inner();
     // The secure-aggregation round in progress, and the answer to send for it.
     let mut secure: Option<SecureRound> = None;
@@ -346,8 +337,8 @@ pub async fn participate(
         let message = inbound
             .message()
             .await
-            .map_err(|s| Error::from(veil_net::transport::call_failed("coordinator", &s)))?
-            .ok_or_else(|| protocol("the coordinator closed the stream before the run was over"))?;
+            .map_err(|s| veil_net::Error::call("coordinator", s))?
+            .ok_or(protocol(ProtocolViolation::Closed))?;
         let step = message.step;
         match message.body {
             Some(ToClient::Welcome(_)) => {}
@@ -359,9 +350,7 @@ pub async fn participate(
                     return Ok(report);
                 }
                 let d = data.clone();
-                let update = tokio::task::spawn_blocking(move || d.train(&t))
-                    .await
-                    .map_err(|e| protocol(format!("local training stopped: {e}")))??;
+                let update = tokio::task::spawn_blocking(move || d.train(&t)).await??;
                 send(step, FromClient::Update(update), &mut report)?;
                 report.rounds += 1;
             }
@@ -375,9 +364,8 @@ pub async fn participate(
                     return Ok(report);
                 }
                 let d = data.clone();
-                let prepared = tokio::task::spawn_blocking(move || SecureRound::start(&d, &start))
-                    .await
-                    .map_err(|e| protocol(format!("local training stopped: {e}")))?;
+                let prepared =
+                    tokio::task::spawn_blocking(move || SecureRound::start(&d, &start)).await?;
                 secure = skip_on_error(prepared.map(|(round, advert)| {
                     pending = Some((step, FromClient::Advert(advert)));
                     round
@@ -414,12 +402,14 @@ pub async fn participate(
             }
             Some(ToClient::Done(done)) => {
                 if done.refused {
-                    return Err(protocol(format!("refused: {}", done.reason)));
+                    return Err(Error::Refused {
+                        reason: done.reason,
+                    });
                 }
                 report.finished = true;
                 return Ok(report);
             }
-            None => return Err(protocol("an empty message from the coordinator")),
+            None => return Err(protocol(ProtocolViolation::Empty)),
         }
     }
 }

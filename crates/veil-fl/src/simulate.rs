@@ -14,7 +14,7 @@ use veil_core::Table;
 use veil_core::split::train_test_split;
 use veil_ml::pipeline::{Columns, Holdout, ModelConfig, prepare, train};
 use veil_ml::{Model, Task};
-use veil_net::pki::{self, Extra};
+use veil_net::pki;
 use veil_net::transport::{bind, connect, server, spawn};
 use veil_net::{Limits, TlsIdentity};
 
@@ -172,15 +172,18 @@ pub struct SimulationReport {
     pub dp: Option<(f64, f64)>,
 }
 
+/// The certificate name of simulated client `k` (1-based).
+fn client_name(k: usize) -> String {
+    format!("client-{k}")
+}
+
 /// Runs `sim`.
 pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
-    let data = |e: &dyn std::fmt::Display| Error::Data(e.to_string());
-    let table = Table::load(&sim.data).map_err(|e| data(&e))?;
-    let task = Task::infer(&table, &sim.label, Some(sim.plan.kind)).map_err(|e| data(&e))?;
-    let y = task.encode(&table, &sim.label).map_err(|e| data(&e))?;
+    let table = Table::load(&sim.data)?;
+    let task = Task::infer(&table, &sim.label, Some(sim.plan.kind))?;
+    let y = task.encode(&table, &sim.label)?;
     let classes: Vec<usize> = y.iter().map(|&v| v as usize).collect();
-    let split =
-        train_test_split(table.num_rows(), Some(&classes), 0.2, sim.seed).map_err(|e| data(&e))?;
+    let split = train_test_split(table.num_rows(), Some(&classes), 0.2, sim.seed)?;
     let train_labels: Vec<usize> = split.train.iter().map(|&r| classes[r]).collect();
     let shards = partition(&train_labels, sim.clients, sim.partition, sim.seed)?;
     let test = table.take(&split.test);
@@ -197,40 +200,37 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
         Some(sim.plan.kind),
         Holdout::Table(&test),
         true,
-    )
-    .map_err(|e| data(&e))?;
+    )?;
     let mut config = ModelConfig::defaults(Some(sim.plan.kind), sim.seed);
     config.hidden = sim.plan.hidden.clone();
     config.activation = sim.plan.activation;
-    let (central, _) = train(&prepared, &config, |_| {}).map_err(|e| data(&e))?;
+    let (central, _) = train(&prepared, &config, |_| {})?;
     let centralised_accuracy = accuracy(&central, &test)?;
 
     // A throwaway PKI, the coordinator on a free loopback port, and the clients.
-    let pki_dir = tempfile::tempdir().map_err(|e| data(&e))?;
-    pki::init(pki_dir.path(), false)?;
-    let loopback = Extra {
-        dns: vec![],
-        ips: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-    };
-    pki::issue(pki_dir.path(), "coordinator", &loopback, false)?;
+    let pki_dir =
+        tempfile::tempdir().map_err(|e| veil_core::Error::io("a temporary directory", e))?;
+    let names: Vec<String> = (1..=sim.clients).map(client_name).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    pki::loopback(pki_dir.path(), "coordinator", &names)?;
     let limits = Limits::default();
     let mut plan = sim.plan.clone();
     plan.clients_per_round = plan.clients_per_round.min(sim.clients);
     plan.min_clients = plan.min_clients.min(sim.clients);
     let coordinator = Coordinator::new(plan, limits.max_message_bytes)?;
     let incoming = bind((std::net::Ipv4Addr::LOCALHOST, 0).into())?;
-    let addr = incoming
-        .local_addr()
-        .map_err(|e| Error::Net(veil_net::Error::Transport(e.to_string())))?
-        .to_string();
+    let addr = veil_net::transport::ServerAddr::from(
+        incoming
+            .local_addr()
+            .map_err(|e| veil_core::Error::io("the coordinator's socket", e))?,
+    );
     let tls = TlsIdentity::load(pki_dir.path(), "coordinator")?;
     let router = server(&tls, &limits)?.add_service(coordinator.service());
     let serving = spawn(router, incoming);
 
     let mut clients = Vec::with_capacity(sim.clients);
     for (k, rows) in shards.iter().enumerate() {
-        let name = format!("client-{}", k + 1);
-        pki::issue(pki_dir.path(), &name, &Extra::default(), false)?;
+        let name = client_name(k + 1);
         let tls = TlsIdentity::load(pki_dir.path(), &name)?;
         let rows: Vec<usize> = rows.iter().map(|&i| split.train[i]).collect();
         let local = Arc::new(LocalData::new(table.take(&rows), &sim.label)?);
@@ -264,7 +264,9 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
                         total.bytes_sent += r.bytes_sent;
                         total.finished = r.finished;
                     }
-                    Err(e) if e.to_string().contains("already connected") && refusals < 500 => {
+                    Err(Error::Net(veil_net::Error::Call { status, .. }))
+                        if status.code() == tonic::Code::AlreadyExists && refusals < 500 =>
+                    {
                         refusals += 1;
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
@@ -276,10 +278,13 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
     }
     let run = tokio::time::timeout(Duration::from_secs(3600), coordinator.run())
         .await
-        .map_err(|_| Error::Protocol("the run did not finish within an hour".into()))??;
+        .map_err(|_| Error::TimedOut {
+            what: "the simulated run",
+            seconds: 3600,
+        })??;
     let mut bytes = 0u64;
     for c in clients {
-        let report = c.await.map_err(|e| Error::Protocol(e.to_string()))??;
+        let report = c.await??;
         bytes += report.bytes_sent;
     }
     serving.stop(Duration::from_secs(5)).await;
@@ -301,10 +306,12 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
 
 fn accuracy(model: &Model, test: &Table) -> Result<f64> {
     model
-        .evaluate(test)
-        .map_err(|e| Error::Data(e.to_string()))?
+        .evaluate(test)?
         .accuracy
-        .ok_or_else(|| Error::Data("accuracy is defined for classifiers only".into()))
+        .ok_or_else(|| Error::InvalidParameter {
+            name: "model",
+            why: "accuracy is defined for classifiers only".into(),
+        })
 }
 
 #[cfg(test)]

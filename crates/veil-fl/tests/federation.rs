@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 use veil_core::Table;
+use veil_fl::clock::{Clock, ManualClock};
 use veil_fl::coordinator::{Coordinator, Plan};
 use veil_fl::participant::{LocalData, participate};
 use veil_fl::proto::client_message::Body as FromClient;
@@ -17,8 +18,8 @@ use veil_fl::proto::coordinator_message::Body as ToClient;
 use veil_fl::proto::federation_client::FederationClient;
 use veil_fl::proto::{ClientMessage, CoordinatorMessage, Hello, Moments, Schema, Update};
 use veil_ml::{Activation, ModelKind};
-use veil_net::pki::{self, Extra};
-use veil_net::transport::{bind, connect, server};
+use veil_net::pki;
+use veil_net::transport::{ServerAddr, bind, connect, server};
 use veil_net::{Limits, TlsIdentity};
 
 fn plan(rounds: usize) -> Plan {
@@ -41,23 +42,20 @@ fn plan(rounds: usize) -> Plan {
 }
 
 /// A PKI with certificates for the coordinator and `clients`, and a coordinator for `plan`
-/// serving on loopback: the PKI's directory, the coordinator, and its address.
-fn start(plan: Plan, clients: &[&str]) -> (tempfile::TempDir, Coordinator, String) {
+/// serving on loopback with answer deadlines on `clock`: the PKI's directory, the
+/// coordinator, and its address.
+fn start(
+    plan: Plan,
+    clients: &[&str],
+    clock: Clock,
+) -> (tempfile::TempDir, Coordinator, ServerAddr) {
     let dir = tempfile::tempdir().unwrap();
     let pki_dir = dir.path();
-    pki::init(pki_dir, false).unwrap();
-    let local = Extra {
-        dns: vec![],
-        ips: vec!["127.0.0.1".parse().unwrap()],
-    };
-    pki::issue(pki_dir, "coordinator", &local, false).unwrap();
-    for name in clients {
-        pki::issue(pki_dir, name, &Extra::default(), false).unwrap();
-    }
+    pki::loopback(pki_dir, "coordinator", clients).unwrap();
     let limits = Limits::default();
-    let coordinator = Coordinator::new(plan, limits.max_message_bytes).unwrap();
+    let coordinator = Coordinator::with_clock(plan, limits.max_message_bytes, clock).unwrap();
     let incoming = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = incoming.local_addr().unwrap().to_string();
+    let addr = ServerAddr::from(incoming.local_addr().unwrap());
     let tls = TlsIdentity::load(pki_dir, "coordinator").unwrap();
     let router = server(&tls, &limits)
         .unwrap()
@@ -66,8 +64,16 @@ fn start(plan: Plan, clients: &[&str]) -> (tempfile::TempDir, Coordinator, Strin
     (dir, coordinator, addr)
 }
 
+/// The gRPC code of the refusal a client's run ended with.
+fn refusal(run: veil_fl::Result<veil_fl::participant::ParticipantReport>) -> tonic::Code {
+    match run {
+        Err(veil_fl::Error::Net(veil_net::Error::Call { status, .. })) => status.code(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 /// A channel to the coordinator at `addr` as client `name`.
-async fn channel(pki_dir: &std::path::Path, addr: &str, name: &str) -> Channel {
+async fn channel(pki_dir: &std::path::Path, addr: &ServerAddr, name: &str) -> Channel {
     let tls = TlsIdentity::load(pki_dir, name).unwrap();
     connect(addr, "coordinator", &tls, &Limits::default())
         .await
@@ -79,6 +85,7 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
     let (dir, coordinator, addr) = start(
         plan(15),
         &["hospital-a", "hospital-b", "hospital-c", "impostor"],
+        Clock::Real,
     );
     let pki_dir = dir.path();
 
@@ -109,23 +116,18 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
     let impostor = join("impostor", shards[0].clone(), "hospital-a")
         .await
         .unwrap();
-    assert!(impostor.unwrap_err().to_string().contains("certificate"));
+    assert_eq!(refusal(impostor), tonic::Code::PermissionDenied);
     let shards_copy = shards.clone();
     let clients: Vec<_> = ["hospital-a", "hospital-b", "hospital-c"]
         .into_iter()
         .zip(shards)
         .map(|(name, shard)| join(name, shard, name))
         .collect();
-    while coordinator.connected() < 3 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    coordinator.until_connected(3).await;
     let mut fewer = shards_copy[0].clone();
     fewer = Table::new("fewer", fewer.columns()[1..].to_vec()).unwrap();
-    let err = join("impostor", fewer, "impostor")
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(err.to_string().contains("schema mismatch"), "{err}");
+    let fewer = join("impostor", fewer, "impostor").await.unwrap();
+    assert_eq!(refusal(fewer), tonic::Code::FailedPrecondition);
     let report = coordinator.run().await.unwrap();
     for c in clients {
         let r = c.await.unwrap().unwrap();
@@ -201,7 +203,7 @@ struct Hand {
 
 impl Hand {
     /// Joins the coordinator at `addr` as `name`, with breast-cancer's schema.
-    async fn join(pki_dir: &std::path::Path, addr: &str, name: &str, max: usize) -> Hand {
+    async fn join(pki_dir: &std::path::Path, addr: &ServerAddr, name: &str, max: usize) -> Hand {
         let table = Table::load("builtin:breast-cancer").unwrap();
         let features: Vec<String> = table
             .columns()
@@ -276,16 +278,17 @@ impl Hand {
 async fn honest_pair(
     plan: Plan,
     extra: &[&str],
+    clock: Clock,
 ) -> (
     tempfile::TempDir,
-    String,
+    ServerAddr,
     tokio::task::JoinHandle<veil_fl::coordinator::RunReport>,
 ) {
     let names: Vec<&str> = ["hospital-a", "hospital-b"]
         .into_iter()
         .chain(extra.iter().copied())
         .collect();
-    let (dir, coordinator, addr) = start(plan, &names);
+    let (dir, coordinator, addr) = start(plan, &names, clock);
     let table = Table::load("builtin:breast-cancer").unwrap();
     let n = table.num_rows();
     for (k, name) in names[..2].iter().enumerate() {
@@ -304,21 +307,22 @@ async fn honest_pair(
 /// A client driven by hand: it answers round 1 only after the coordinator has given up on
 /// it (in round 2, before round 2's answer), and in round 3 first replays its round-2
 /// answer. Neither may be taken for the answer being waited for: every round after the
-/// first counts all three clients.
+/// first counts all three clients. The deadlines are a manual clock's: the straggler's wait
+/// in round 1 ends when the test says, and no honest client can be late however slow the
+/// machine is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
-    let plan = Plan {
-        answer_timeout: Duration::from_millis(1500),
-        ..plan(3)
-    };
-    let (dir, addr, run) = honest_pair(plan, &["straggler"]).await;
+    let clock = ManualClock::new();
+    let (dir, addr, run) = honest_pair(plan(3), &["straggler"], Clock::Manual(clock.clone())).await;
     let mut hand = Hand::join(dir.path(), &addr, "straggler", 1 << 20).await;
     let mut earlier: Vec<(u64, u64)> = Vec::new();
     while let Some(message) = hand.inbound.message().await.unwrap() {
         match message.body.unwrap() {
             ToClient::MomentsRequest(_) => hand.moments(message.step),
             ToClient::Train(t) => {
-                if t.round > 1 {
+                if t.round == 1 {
+                    clock.expire("straggler");
+                } else {
                     let (step, round) = earlier[t.round as usize - 2];
                     hand.say(step, hand.update(round));
                     hand.say(message.step, hand.update(t.round));
@@ -335,6 +339,8 @@ async fn a_late_or_replayed_answer_is_never_taken_for_the_current_step() {
     let report = run.await.unwrap();
     let answered: Vec<usize> = report.rounds.iter().map(|r| r.answered).collect();
     assert_eq!(answered, [2, 3, 3]);
+    let late: Vec<usize> = report.rounds.iter().map(|r| r.timed_out).collect();
+    assert_eq!(late, [1, 0, 0]);
 }
 
 /// A client that sends, round by round, an update of the wrong length, one with a NaN,
@@ -348,7 +354,7 @@ async fn a_misbehaving_client_cannot_crash_or_stall_the_coordinator() {
         answer_timeout: Duration::from_secs(5),
         ..plan(5)
     };
-    let (dir, addr, run) = honest_pair(plan, &["mallory"]).await;
+    let (dir, addr, run) = honest_pair(plan, &["mallory"], Clock::Real).await;
     // The coordinator accepts the default 64 MiB; this client may send more.
     let mut hand = Hand::join(dir.path(), &addr, "mallory", 128 << 20).await;
     while let Ok(Some(message)) = hand.inbound.message().await {
@@ -383,9 +389,9 @@ async fn a_misbehaving_client_cannot_crash_or_stall_the_coordinator() {
     let answered: Vec<usize> = report.rounds.iter().map(|r| r.answered).collect();
     assert_eq!(answered, [2, 2, 2, 2, 2]);
     assert_eq!(report.dropped_clients, 1, "mallory's stream was cut");
-    // Rejections are immediate: no round waited for its timeout (5 s).
-    let seconds: Vec<f64> = report.rounds.iter().map(|r| r.seconds).collect();
-    assert!(seconds.iter().all(|&s| s < 2.0), "{seconds:?}");
+    // Rejections are immediate: no round waited for an answer until its deadline.
+    let late: Vec<usize> = report.rounds.iter().map(|r| r.timed_out).collect();
+    assert_eq!(late, [0, 0, 0, 0, 0]);
     let params = report.model.network.params();
     assert!(params.iter().all(|p| p.is_finite() && p.abs() < 100.0));
 }

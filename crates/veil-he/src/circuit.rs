@@ -48,9 +48,10 @@ impl std::str::FromStr for Scheme {
         match s {
             "ckks" => Ok(Scheme::Ckks),
             "paillier" => Ok(Scheme::Paillier),
-            _ => Err(Error::OutOfRange(format!(
-                "unknown scheme \"{s}\" (one of: ckks, paillier)"
-            ))),
+            _ => Err(Error::out_of_range(
+                "scheme",
+                format!("unknown scheme \"{s}\" (one of: ckks, paillier)"),
+            )),
         }
     }
 }
@@ -83,10 +84,10 @@ impl Circuit {
     pub fn from_model(model: &Model) -> Result<Circuit> {
         model
             .validate()
-            .map_err(|e| Error::Unevaluable(e.to_string()))?;
+            .map_err(|e| Error::unevaluable(e.to_string()))?;
         let arch = model.network.architecture();
         if !arch.hidden.is_empty() && arch.activation != Activation::Square {
-            return Err(Error::Unevaluable(format!(
+            return Err(Error::unevaluable(format!(
                 "layer 1 ({} hidden units) uses the {} activation, which is not a polynomial: \
                  homomorphic schemes add and multiply only (train with --activation square)",
                 arch.hidden[0], arch.activation
@@ -94,10 +95,9 @@ impl Circuit {
         }
         let st = &model.standardizer;
         if st.clip.is_some() {
-            return Err(Error::Unevaluable(
+            return Err(Error::unevaluable(
                 "the input standardisation clamps values (a DP-SGD model), which is not a \
-                 polynomial"
-                    .into(),
+                 polynomial",
             ));
         }
         let layers = (0..arch.layer_shapes().len())
@@ -141,7 +141,7 @@ impl Circuit {
     /// Whether `scheme` can evaluate the circuit, and if not, why.
     pub fn check(&self, scheme: Scheme) -> Result<()> {
         if scheme == Scheme::Paillier && self.hidden_layers() > 0 {
-            return Err(Error::Unevaluable(format!(
+            return Err(Error::unevaluable(format!(
                 "layer 2 (the square activation after {} hidden units) multiplies two \
                  ciphertexts, which Paillier cannot do: use --scheme ckks",
                 self.layers[0].bias.len()

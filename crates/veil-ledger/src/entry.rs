@@ -86,11 +86,11 @@ pub struct Entry {
 }
 
 fn invalid(message: impl Into<String>) -> Error {
-    Error::Invalid(message.into())
+    Error::invalid("entry", message)
 }
 
 fn malformed(message: impl Into<String>) -> Error {
-    Error::Malformed(format!("ledger entry: {}", message.into()))
+    Error::malformed("ledger entry", message)
 }
 
 impl Entry {
@@ -195,13 +195,12 @@ impl Entry {
         let Some(sig) = &self.signature else {
             return Ok(());
         };
-        let key = VerifyingKey::from_bytes(&sig.public_key)
-            .map_err(|_| invalid("the signer's public key is invalid"))?;
+        let key = VerifyingKey::from_bytes(&sig.public_key).map_err(|_| Error::EntrySignature)?;
         key.verify_strict(
             &Self::signing_message(&self.unsigned_bytes(), &sig.key_id, &sig.public_key),
             &Signature::from_bytes(&sig.signature),
         )
-        .map_err(|_| Error::Signature("the entry's signature does not verify"))
+        .map_err(|_| Error::EntrySignature)
     }
 
     /// The SHA-256 digests of the entry's subjects.
@@ -285,7 +284,7 @@ impl Entry {
             signature,
         };
         entry.validate().map_err(|e| match e {
-            Error::Invalid(why) => malformed(why),
+            Error::Invalid { why, .. } => malformed(why),
             other => other,
         })?;
         entry.verify_signature()?;
@@ -386,7 +385,7 @@ mod tests {
         relabelled[key_id_at] ^= 0x01;
         assert!(matches!(
             Entry::decode(&relabelled),
-            Err(Error::Signature(_))
+            Err(Error::EntrySignature)
         ));
     }
 

@@ -14,7 +14,7 @@ use veil_core::atomic::{Visibility, write_atomic_bytes_with};
 use zeroize::Zeroizing;
 
 use crate::entry::Entry;
-use crate::error::{Error, Result};
+use crate::error::{AuditFinding, Error, Result};
 use crate::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, root};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
 use crate::proof::TlogProof;
@@ -59,13 +59,13 @@ fn write_bytes(path: &Path, bytes: &[u8], visibility: Visibility) -> Result<()> 
     Ok(write_atomic_bytes_with(path, visibility, bytes)?)
 }
 
-fn storage(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Storage(format!("{}: {e}", path.display()))
+fn storage(path: &Path, e: std::io::Error) -> Error {
+    Error::Io(veil_core::Error::io(path, e))
 }
 
 /// Parses the text of a `log.key` file.
 fn parse_key(text: &[u8], path: &Path) -> Result<NoteSigner> {
-    let bad = || Error::Malformed(format!("ledger key {}", path.display()));
+    let bad = || Error::malformed("ledger key", path.display().to_string());
     let text = std::str::from_utf8(text).map_err(|_| bad())?;
     let mut lines = text.lines();
     if lines.next() != Some(KEY_HEADER) {
@@ -99,10 +99,9 @@ impl Ledger {
         let seed = Zeroizing::new(veil_core::random::bytes::<32>());
         let signer = NoteSigner::new(origin, *seed)?;
         if dir.join("ledger.db").exists() || dir.join("log.key").exists() {
-            return Err(Error::Invalid(format!(
-                "{} already holds a ledger",
-                dir.display()
-            )));
+            return Err(Error::LedgerExists {
+                dir: dir.display().to_string(),
+            });
         }
         let created = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| storage(dir, e))?;
@@ -151,10 +150,9 @@ impl Ledger {
     fn open_with(dir: &Path, open_store: impl FnOnce(&Path) -> Result<Store>) -> Result<Ledger> {
         let db = dir.join("ledger.db");
         if !db.is_file() {
-            return Err(Error::Invalid(format!(
-                "{} holds no ledger (no ledger.db; create one with `veil ledger init`)",
-                dir.display()
-            )));
+            return Err(Error::NoLedger {
+                dir: dir.display().to_string(),
+            });
         }
         let vkey_path = dir.join("log.vkey");
         let vkey = std::fs::read_to_string(&vkey_path).map_err(|e| storage(&vkey_path, e))?;
@@ -206,9 +204,7 @@ impl Ledger {
     pub fn unlock(&mut self, key_text: &[u8]) -> Result<()> {
         let signer = parse_key(key_text, &self.dir.join("log.key"))?;
         if signer.verifier() != self.verifier {
-            return Err(Error::Invalid(
-                "log.key and log.vkey do not belong together".into(),
-            ));
+            return Err(Error::KeyMismatch);
         }
         self.signer = Some(signer);
         Ok(())
@@ -240,16 +236,17 @@ impl Ledger {
         for entry in entries {
             if !KINDS.iter().any(|(k, _)| *k == entry.kind) {
                 let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
-                return Err(Error::Invalid(format!(
-                    "unknown entry kind \"{}\" (known: {})",
-                    entry.kind,
-                    known.join(", ")
-                )));
+                return Err(Error::invalid(
+                    "kind",
+                    format!(
+                        "unknown entry kind \"{}\" (known: {})",
+                        entry.kind,
+                        known.join(", ")
+                    ),
+                ));
             }
             if let Some(p) = entry.parents.iter().find(|&&p| p >= size) {
-                return Err(Error::Invalid(format!(
-                    "parent entry {p} does not exist (the log has {size} entries)"
-                )));
+                return Err(Error::UnknownEntry { index: *p, size });
             }
             entry.verify_signature()?;
             encoded.push(entry.encode()?);
@@ -282,12 +279,7 @@ impl Ledger {
     /// `checkpoints` table and, the newest one, in the file `<DIR>/checkpoint` (outside the
     /// database, so that emptying the table does not erase what the log has signed).
     pub fn checkpoint(&self) -> Result<(Checkpoint, String)> {
-        let signer = self.signer.as_ref().ok_or_else(|| {
-            Error::Invalid(
-                "the log key is not loaded (it is passphrase-protected: give --passphrase-file)"
-                    .into(),
-            )
-        })?;
+        let signer = self.signer.as_ref().ok_or(Error::KeyLocked)?;
         let size = self.store.size()?;
         let checkpoint = Checkpoint {
             origin: self.verifier.name().to_string(),
@@ -317,23 +309,25 @@ impl Ledger {
     /// `kept` (checkpoints an auditor saved earlier) — is signed by `verifier` and matches
     /// the tree at its size. Returns the first problem as (first bad index, description), or
     /// `None`.
-    pub fn audit(&self, verifier: &NoteVerifier, kept: &[String]) -> Result<Option<(u64, String)>> {
+    pub fn audit(&self, verifier: &NoteVerifier, kept: &[String]) -> Result<Option<AuditFinding>> {
+        let finding = |index: u64, problem: String| Ok(Some(AuditFinding { index, problem }));
         let found = self.store.audit(|index, bytes| {
             let entry = Entry::decode(bytes)?;
             match entry.parents.iter().find(|&&p| p >= index) {
-                Some(p) => Err(Error::Invalid(format!(
-                    "parent {p} is not an earlier entry"
-                ))),
+                Some(p) => Err(Error::invalid(
+                    "parent",
+                    format!("parent {p} is not an earlier entry"),
+                )),
                 None => Ok(entry.subject_digests()),
             }
         })?;
-        if found.is_some() {
-            return Ok(found);
+        if let Some((index, problem)) = found {
+            return finding(index, problem);
         }
         let size = self.store.size()?;
         let stored = match self.store.checkpoints() {
             Ok(stored) => stored,
-            Err(Error::Verification(why)) => return Ok(Some((0, why))),
+            Err(Error::Corrupt(why)) => return finding(0, why),
             Err(e) => return Err(e),
         };
         let mut notes: Vec<(String, String)> = stored
@@ -343,13 +337,13 @@ impl Ledger {
         let file = self.dir.join(CHECKPOINT_FILE);
         if let Ok(note) = std::fs::read_to_string(&file) {
             if !stored.iter().any(|(_, n)| *n == note) {
-                return Ok(Some((
+                return finding(
                     size,
                     format!(
                         "{} is not among the stored checkpoints: the checkpoints table was changed",
                         file.display()
                     ),
-                )));
+                );
             }
             notes.push((file.display().to_string(), note));
         }
@@ -365,34 +359,31 @@ impl Ledger {
             match verifier.open(note).and_then(|t| Checkpoint::parse(&t)) {
                 Ok(c) if c.origin == verifier.name() => parsed.push((what, c)),
                 Ok(_) => {
-                    return Ok(Some((
-                        0,
-                        format!("{what} is for another log (origin differs)"),
-                    )));
+                    return finding(0, format!("{what} is for another log (origin differs)"));
                 }
-                Err(e) => return Ok(Some((0, format!("{what}: {e}")))),
+                Err(e) => return finding(0, format!("{what}: {e}")),
             }
         }
         parsed.sort_by_key(|(_, c)| c.size);
         let mut good_below = 0u64;
         for (what, c) in parsed {
             if c.size > size {
-                return Ok(Some((
+                return finding(
                     size,
                     format!(
                         "{what} has {} entries but the log holds {size}: entries were deleted",
                         c.size
                     ),
-                )));
+                );
             }
             if c.root != root(&self.store, c.size)? {
-                return Ok(Some((
+                return finding(
                     good_below,
                     format!(
                         "the first {} entries no longer have the root of {what}: entries {good_below}..{} were rewritten",
                         c.size, c.size
                     ),
-                )));
+                );
             }
             good_below = c.size;
         }
@@ -532,14 +523,17 @@ mod tests {
         )
         .unwrap();
         ledger.add(&entry("dataset", "forged", vec![])).unwrap();
-        let (index, why) = ledger.audit(&vkey, &[]).unwrap().unwrap();
+        let AuditFinding {
+            index,
+            problem: why,
+        } = ledger.audit(&vkey, &[]).unwrap().unwrap();
         assert_eq!(index, 3, "{why}");
         assert!(why.contains("rewritten"), "{why}");
 
         // Emptying the checkpoints table as well does not help: the newest checkpoint is
         // also kept in <DIR>/checkpoint, and an auditor may hold one of their own.
         db.execute_batch("DELETE FROM checkpoints").unwrap();
-        let (_, why) = ledger.audit(&vkey, &[]).unwrap().unwrap();
+        let why = ledger.audit(&vkey, &[]).unwrap().unwrap().problem;
         assert!(why.contains("not among the stored checkpoints"), "{why}");
         std::fs::remove_file(dir.path().join(CHECKPOINT_FILE)).unwrap();
         assert_eq!(
@@ -547,10 +541,11 @@ mod tests {
             None,
             "nothing left to compare"
         );
-        let (_, why) = ledger
+        let why = ledger
             .audit(&vkey, std::slice::from_ref(&kept))
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .problem;
         assert!(why.contains("rewritten"), "{why}");
         ledger.checkpoint().unwrap();
 
@@ -560,7 +555,7 @@ mod tests {
              DELETE FROM nodes WHERE (idx + 1) << level > 3;",
         )
         .unwrap();
-        let (_, why) = ledger.audit(&vkey, &[]).unwrap().unwrap();
+        let why = ledger.audit(&vkey, &[]).unwrap().unwrap().problem;
         assert!(why.contains("deleted"), "{why}");
     }
 

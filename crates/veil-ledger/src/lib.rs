@@ -19,7 +19,7 @@
 //! ```
 //! # fn main() -> veil_ledger::Result<()> {
 //! use veil_ledger::{Entry, Ledger, Subject, TlogProof, merkle::leaf_hash};
-//! let dir = tempfile::tempdir().map_err(|e| veil_ledger::Error::Storage(e.to_string()))?;
+//! let dir = tempfile::tempdir().map_err(|e| veil_core::Error::io("tempdir", e))?;
 //! let mut ledger = Ledger::init(dir.path(), "example.com/prov")?;
 //! let entry = Entry {
 //!     kind: "dataset".into(),
@@ -60,7 +60,7 @@ pub mod proof;
 pub mod store;
 
 pub use entry::{Entry, EntrySigner, Subject};
-pub use error::{Error, Result};
+pub use error::{AuditFinding, Error, ModelMismatch, ProofFailure, Result};
 pub use ledger::Ledger;
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
 pub use proof::TlogProof;

@@ -70,10 +70,13 @@ impl Manifest {
             }
         }
         if meta.file_type().is_symlink() {
-            return Err(Error::Invalid(format!(
-                "{} is a symbolic link; give the file or directory it points to",
-                path.display()
-            )));
+            return Err(Error::invalid(
+                "path",
+                format!(
+                    "{} is a symbolic link; give the file or directory it points to",
+                    path.display()
+                ),
+            ));
         }
         let resources = if meta.is_file() {
             vec![Resource {
@@ -117,10 +120,10 @@ fn list_files(root: &Path, ignore: &[String]) -> Result<Vec<(String, PathBuf)>> 
             let item = item.map_err(|e| io(&dir, e))?;
             let file_name = item.file_name();
             let file_name = file_name.to_str().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{} has a file name that is not UTF-8",
-                    dir.display()
-                ))
+                Error::invalid(
+                    "path",
+                    format!("{} has a file name that is not UTF-8", dir.display()),
+                )
             })?;
             let rel = format!("{prefix}{file_name}");
             if ignore.contains(&rel) {
@@ -129,10 +132,13 @@ fn list_files(root: &Path, ignore: &[String]) -> Result<Vec<(String, PathBuf)>> 
             let full: PathBuf = item.path();
             let kind = item.file_type().map_err(|e| io(&full, e))?;
             if kind.is_symlink() {
-                return Err(Error::Invalid(format!(
-                    "{} is a symbolic link; models with links are not hashed",
-                    full.display()
-                )));
+                return Err(Error::invalid(
+                    "path",
+                    format!(
+                        "{} is a symbolic link; models with links are not hashed",
+                        full.display()
+                    ),
+                ));
             } else if kind.is_dir() {
                 stack.push((full, format!("{rel}/")));
             } else if kind.is_file() {

@@ -11,7 +11,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ProofFailure, Result};
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -77,9 +77,7 @@ pub fn root(tree: &impl Subtrees, size: u64) -> Result<Hash> {
 /// RFC 9162 §2.1.3.1.
 pub fn inclusion_proof(tree: &impl Subtrees, index: u64, size: u64) -> Result<Vec<Hash>> {
     if index >= size {
-        return Err(Error::Invalid(format!(
-            "leaf {index} is not in a tree of {size} leaves"
-        )));
+        return Err(Error::UnknownEntry { index, size });
     }
     let mut proof = Vec::new();
     let (mut start, mut end) = (0, size);
@@ -103,9 +101,10 @@ pub fn inclusion_proof(tree: &impl Subtrees, index: u64, size: u64) -> Result<Ve
 /// `PROOF(m, D[n]) = SUBPROOF(m, D[n], true)`, RFC 9162 §2.1.4.1.
 pub fn consistency_proof(tree: &impl Subtrees, old: u64, new: u64) -> Result<Vec<Hash>> {
     if old > new {
-        return Err(Error::Invalid(format!(
-            "a tree of {old} leaves cannot precede one of {new}"
-        )));
+        return Err(Error::invalid(
+            "--from",
+            format!("a tree of {old} leaves cannot precede one of {new}"),
+        ));
     }
     if old == 0 || old == new {
         return Ok(Vec::new());
@@ -147,9 +146,7 @@ fn walk(
 ) -> Result<()> {
     for p in path {
         if snode == 0 {
-            return Err(Error::ProofFailed(
-                "the proof is longer than the tree is deep",
-            ));
+            return Err(Error::ProofFailed(ProofFailure::TooLong));
         }
         if fnode & 1 == 1 || fnode == snode {
             step(p, true);
@@ -164,9 +161,7 @@ fn walk(
         snode >>= 1;
     }
     if snode != 0 {
-        return Err(Error::ProofFailed(
-            "the proof is shorter than the tree is deep",
-        ));
+        return Err(Error::ProofFailed(ProofFailure::TooShort));
     }
     Ok(())
 }
@@ -180,9 +175,7 @@ pub fn verify_inclusion(
     root: &Hash,
 ) -> Result<()> {
     if index >= size {
-        return Err(Error::ProofFailed(
-            "the leaf index is not below the tree size",
-        ));
+        return Err(Error::ProofFailed(ProofFailure::IndexOutOfRange));
     }
     let mut r = *leaf;
     walk(index, size - 1, proof, |p, left| {
@@ -193,7 +186,7 @@ pub fn verify_inclusion(
         };
     })?;
     if &r != root {
-        return Err(Error::ProofFailed("the recomputed root differs"));
+        return Err(Error::ProofFailed(ProofFailure::RootDiffers));
     }
     Ok(())
 }
@@ -207,30 +200,24 @@ pub fn verify_consistency(
     proof: &[Hash],
 ) -> Result<()> {
     if old > new {
-        return Err(Error::ProofFailed(
-            "the old tree is larger than the new one",
-        ));
+        return Err(Error::ProofFailed(ProofFailure::Shrinks));
     }
     if old == new {
         return if proof.is_empty() && old_root == new_root {
             Ok(())
         } else {
-            Err(Error::ProofFailed(
-                "equal sizes need equal roots and an empty proof",
-            ))
+            Err(Error::ProofFailed(ProofFailure::EqualSizes))
         };
     }
     if old == 0 {
         return if proof.is_empty() {
             Ok(())
         } else {
-            Err(Error::ProofFailed(
-                "the proof from the empty tree must be empty",
-            ))
+            Err(Error::ProofFailed(ProofFailure::FromEmpty))
         };
     }
     if proof.is_empty() {
-        return Err(Error::ProofFailed("the proof is empty"));
+        return Err(Error::ProofFailed(ProofFailure::Empty));
     }
     let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
     if old.is_power_of_two() {
@@ -252,10 +239,10 @@ pub fn verify_consistency(
         }
     })?;
     if &fr != old_root {
-        return Err(Error::ProofFailed("the recomputed old root differs"));
+        return Err(Error::ProofFailed(ProofFailure::OldRootDiffers));
     }
     if &sr != new_root {
-        return Err(Error::ProofFailed("the recomputed new root differs"));
+        return Err(Error::ProofFailed(ProofFailure::NewRootDiffers));
     }
     Ok(())
 }

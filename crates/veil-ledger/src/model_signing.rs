@@ -34,7 +34,7 @@ use zeroize::Zeroizing;
 
 use veil_core::hex;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelMismatch, Result};
 use crate::manifest::{Manifest, Resource, digest_of};
 
 /// The bundle's media type.
@@ -54,7 +54,7 @@ pub struct SigningKey(p256::ecdsa::SigningKey);
 pub struct VerifyingKey(p256::ecdsa::VerifyingKey);
 
 fn bad_key(why: impl std::fmt::Display) -> Error {
-    Error::Malformed(format!("ECDSA P-256 key: {why}"))
+    Error::malformed("ECDSA P-256 key", why.to_string())
 }
 
 impl SigningKey {
@@ -197,12 +197,8 @@ pub fn sign(path: &Path, ignore: &[String], key: &SigningKey) -> Result<(String,
     Ok((bundle.to_string(), manifest))
 }
 
-fn failed(why: impl Into<String>) -> Error {
-    Error::ModelSignature(why.into())
-}
-
 fn malformed(why: &str) -> Error {
-    Error::Malformed(format!("model-signing bundle: {why}"))
+    Error::malformed("model-signing bundle", why)
 }
 
 fn field<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -233,9 +229,7 @@ pub fn verify(
         field(&bundle, &["verificationMaterial", "publicKey", "hint"]).and_then(Value::as_str)
         && hint != key.hint()?
     {
-        return Err(failed(
-            "the bundle was signed by another key (its key hint does not match the public key given)",
-        ));
+        return Err(Error::ModelSignature(ModelMismatch::OtherKey));
     }
     if text(&bundle, &["dsseEnvelope", "payloadType"])? != PAYLOAD_TYPE {
         return Err(malformed(&format!(
@@ -255,7 +249,7 @@ pub fn verify(
     let sig = Signature::from_der(&sig).map_err(|_| malformed("the signature is not DER ECDSA"))?;
     key.0
         .verify(&pae(PAYLOAD_TYPE, &payload), &sig)
-        .map_err(|_| failed("the signature does not verify with the public key given"))?;
+        .map_err(|_| Error::ModelSignature(ModelMismatch::BadSignature))?;
 
     // The statement is authentic; now check that it is about this model.
     let statement: Value =
@@ -305,9 +299,7 @@ pub fn verify(
         })
         .collect::<Result<Vec<_>>>()?;
     if digest_of(&resources) != subject_digest {
-        return Err(failed(
-            "the manifest is inconsistent: its files do not hash to the subject digest",
-        ));
+        return Err(Error::ModelSignature(ModelMismatch::Inconsistent));
     }
 
     let actual = Manifest::of_path(path, &ignore_paths)?;
@@ -338,11 +330,10 @@ pub fn verify(
             .map(|name| format!("missing file {name}")),
     );
     if !problems.is_empty() {
-        return Err(failed(format!(
-            "{} does not match the signed manifest: {}",
-            path.display(),
-            problems.join(", ")
-        )));
+        return Err(Error::ModelSignature(ModelMismatch::Changed {
+            model: path.display().to_string(),
+            changes: problems,
+        }));
     }
     Ok(Verified {
         name: text(&subjects[0], &["name"])
@@ -463,7 +454,10 @@ mod tests {
         ));
         for bad in ["", "{}", "[1]", &bundle[..bundle.len() / 2]] {
             assert!(
-                matches!(verify(&model, bad, &public, &[]), Err(Error::Malformed(_))),
+                matches!(
+                    verify(&model, bad, &public, &[]),
+                    Err(Error::Malformed { .. })
+                ),
                 "{bad}"
             );
         }

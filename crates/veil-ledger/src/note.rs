@@ -14,7 +14,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ProofFailure, Result};
 use crate::merkle::Hash;
 
 const ALG_ED25519: u8 = 0x01;
@@ -32,9 +32,10 @@ fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
 
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+') {
-        return Err(Error::Invalid(format!(
-            "note key name \"{name}\" must be non-empty, without spaces or '+'"
-        )));
+        return Err(Error::invalid(
+            "origin",
+            format!("note key name \"{name}\" must be non-empty, without spaces or '+'"),
+        ));
     }
     Ok(())
 }
@@ -50,7 +51,7 @@ pub struct NoteVerifier {
 impl NoteVerifier {
     /// Parses `<name>+<hex id>+<base64(0x01 ‖ key)>`; the id must match the key.
     pub fn parse(vkey: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Malformed(format!("verifier key: {why}"));
+        let bad = |why: &str| Error::malformed("verifier key", why);
         let mut parts = vkey.trim().splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -87,40 +88,36 @@ impl NoteVerifier {
     pub fn open(&self, note: &str) -> Result<String> {
         let split = note
             .rfind("\n\n")
-            .ok_or(Error::ProofFailed("not a signed note (no blank line)"))?;
+            .ok_or(Error::ProofFailed(ProofFailure::NotANote))?;
         let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
         if sigs.is_empty() || !sigs.ends_with('\n') {
-            return Err(Error::ProofFailed("the note has no signature lines"));
+            return Err(Error::ProofFailed(ProofFailure::Unsigned));
         }
         let mut verified = false;
         for line in sigs.lines() {
             let rest = line
                 .strip_prefix(SIGNATURE_PREFIX)
-                .ok_or(Error::ProofFailed(
-                    "a signature line does not start with an em dash",
-                ))?;
+                .ok_or(Error::ProofFailed(ProofFailure::BadSignatureLine))?;
             let (name, blob) = rest
                 .split_once(' ')
-                .ok_or(Error::ProofFailed("a malformed signature line"))?;
+                .ok_or(Error::ProofFailed(ProofFailure::BadSignatureLine))?;
             let blob = B64
                 .decode(blob)
-                .map_err(|_| Error::ProofFailed("a signature is not base64"))?;
+                .map_err(|_| Error::ProofFailed(ProofFailure::BadSignatureLine))?;
             if name != self.name || blob.len() != 68 || blob[..4] != self.id {
                 continue;
             }
             let sig = Signature::from_bytes(&blob[4..].try_into().expect("64 bytes"));
             let key = VerifyingKey::from_bytes(&self.public)
-                .map_err(|_| Error::ProofFailed("invalid key"))?;
+                .map_err(|_| Error::ProofFailed(ProofFailure::BadKey))?;
             key.verify_strict(text.as_bytes(), &sig)
-                .map_err(|_| Error::ProofFailed("the note's signature does not verify"))?;
+                .map_err(|_| Error::ProofFailed(ProofFailure::BadSignature))?;
             verified = true;
         }
         if verified {
             Ok(text.to_string())
         } else {
-            Err(Error::ProofFailed(
-                "the note is not signed by the expected key",
-            ))
+            Err(Error::ProofFailed(ProofFailure::NotSignedByKey))
         }
     }
 }
@@ -170,8 +167,9 @@ impl NoteSigner {
     /// Signs `text` (which must end in a newline) into a signed note.
     pub fn sign(&self, text: &str) -> Result<String> {
         if !text.ends_with('\n') || text.ends_with("\n\n") {
-            return Err(Error::Invalid(
-                "a note's text must end in exactly one newline".into(),
+            return Err(Error::invalid(
+                "note",
+                "a note's text must end in exactly one newline",
             ));
         }
         let sig = SigningKey::from_bytes(&self.seed)
@@ -211,7 +209,7 @@ impl Checkpoint {
 
     /// Parses a checkpoint's note text (extension lines are allowed and ignored).
     pub fn parse(text: &str) -> Result<Checkpoint> {
-        let bad = |why: &str| Error::Malformed(format!("checkpoint: {why}"));
+        let bad = |why: &str| Error::malformed("checkpoint", why);
         let mut lines = text.split('\n');
         let origin = lines
             .next()

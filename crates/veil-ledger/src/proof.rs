@@ -16,7 +16,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ProofFailure, Result};
 use crate::merkle::{Hash, verify_inclusion};
 use crate::note::{Checkpoint, NoteVerifier};
 
@@ -54,7 +54,7 @@ impl TlogProof {
 
     /// Parses a proof's text.
     pub fn parse(text: &str) -> Result<TlogProof> {
-        let bad = |why: &str| Error::Malformed(format!("tlog-proof: {why}"));
+        let bad = |why: &str| Error::malformed("tlog-proof", why);
         let (head, checkpoint) = text
             .split_once("\n\n")
             .ok_or_else(|| bad("no blank line before the checkpoint"))?;
@@ -101,9 +101,7 @@ impl TlogProof {
     pub fn verify(&self, log: &NoteVerifier, leaf: &Hash) -> Result<Checkpoint> {
         let checkpoint = Checkpoint::parse(&log.open(&self.checkpoint)?)?;
         if checkpoint.origin != log.name() {
-            return Err(Error::ProofFailed(
-                "the checkpoint is for another log (origin differs)",
-            ));
+            return Err(Error::ProofFailed(ProofFailure::OtherLog));
         }
         verify_inclusion(
             self.index,

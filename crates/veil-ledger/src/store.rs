@@ -35,7 +35,7 @@ pub struct Store {
 }
 
 fn db(e: rusqlite::Error) -> Error {
-    Error::Storage(e.to_string())
+    Error::Storage(e)
 }
 
 impl Store {
@@ -94,8 +94,9 @@ impl Store {
     /// index of the first.
     pub fn append_indexed(&mut self, entries: &[Vec<u8>], subjects: &[Vec<Hash>]) -> Result<u64> {
         if !subjects.is_empty() && subjects.len() != entries.len() {
-            return Err(Error::Invalid(
-                "one list of subjects per entry, or none".into(),
+            return Err(Error::invalid(
+                "subjects",
+                "one list of subjects per entry, or none",
             ));
         }
         let tx = self
@@ -386,7 +387,7 @@ impl Store {
     }
 
     /// Every stored checkpoint, by ascending size. A row that is not (integer, text) is an
-    /// [`Error::Verification`] finding, not a storage failure.
+    /// [`Error::Corrupt`] (an audit finding), not a storage failure.
     pub fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
         let mut stmt = self
             .conn
@@ -399,14 +400,12 @@ impl Store {
             match (row.get_ref(0).map_err(db)?, row.get_ref(1).map_err(db)?) {
                 (ValueRef::Integer(size), ValueRef::Text(note)) if size >= 0 => {
                     let note = String::from_utf8(note.to_vec()).map_err(|_| {
-                        Error::Verification(format!(
-                            "the stored checkpoint of size {size} is not UTF-8"
-                        ))
+                        Error::Corrupt(format!("the stored checkpoint of size {size} is not UTF-8"))
                     })?;
                     out.push((size as u64, note));
                 }
                 _ => {
-                    return Err(Error::Verification(
+                    return Err(Error::Corrupt(
                         "a row of the checkpoints table is not a size and a note".into(),
                     ));
                 }
@@ -425,7 +424,15 @@ impl Store {
             )
             .optional()
             .map_err(db)?
-            .ok_or_else(|| Error::Invalid(format!("there is no entry {index}")))
+            .map_or_else(
+                || {
+                    Err(Error::UnknownEntry {
+                        index,
+                        size: size_of(&self.conn)?,
+                    })
+                },
+                Ok,
+            )
     }
 }
 
@@ -445,7 +452,7 @@ fn node(conn: &Connection, level: u32, index: u64) -> Result<Hash> {
         .map_err(db)?;
     let bytes = bytes.ok_or(Error::MissingHash { level, index })?;
     bytes.try_into().map_err(|_| {
-        Error::Storage(format!(
+        Error::Corrupt(format!(
             "the hash at level {level}, index {index} is not 32 bytes"
         ))
     })
@@ -549,7 +556,7 @@ mod tests {
         let found = store
             .audit(|i, _| {
                 if i == 9 {
-                    Err(Error::Invalid("bad".into()))
+                    Err(Error::invalid("entry", "bad"))
                 } else {
                     Ok(Vec::new())
                 }

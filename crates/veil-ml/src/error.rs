@@ -53,6 +53,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> veil_core::ErrorKind {
+        use veil_core::ErrorKind as K;
+        match self {
+            Error::Data(e) => e.kind(),
+            Error::InvalidConfig { .. } => K::Usage,
+            Error::Shape { .. } | Error::Label { .. } => K::Data,
+            Error::Diverged { .. } => K::Diverged,
+            Error::ModelFile { .. } => K::ModelFile,
+        }
+    }
+
     /// Builds an [`Error::InvalidConfig`].
     pub fn config(name: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidConfig {

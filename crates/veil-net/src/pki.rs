@@ -57,7 +57,9 @@ pub fn check_name(name: &str) -> Result<()> {
             && !l.ends_with('-')
     };
     if name.len() > 253 || name == "ca" || !name.split('.').all(label_ok) {
-        return Err(Error::InvalidName(name.to_string()));
+        return Err(Error::InvalidName {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -76,7 +78,7 @@ fn ca_params() -> Result<CertificateParams> {
 }
 
 fn cert_error(e: rcgen::Error) -> Error {
-    Error::Certificate(e.to_string())
+    Error::Certificate(e)
 }
 
 fn write_pair(files: &PkiFiles, cert_pem: &str, key_pem: &str) -> Result<()> {
@@ -89,10 +91,9 @@ fn write_pair(files: &PkiFiles, cert_pem: &str, key_pem: &str) -> Result<()> {
 
 fn refuse_overwrite(files: &PkiFiles, force: bool) -> Result<()> {
     if !force && (files.cert.exists() || files.key.exists()) {
-        return Err(Error::Exists(format!(
-            "{} already exists: pass --force to replace it (peers holding the old one will no longer match)",
-            files.cert.display()
-        )));
+        return Err(Error::Exists {
+            path: files.cert.display().to_string(),
+        });
     }
     Ok(())
 }
@@ -124,13 +125,15 @@ pub fn issue(dir: &Path, name: &str, extra: &Extra, force: bool) -> Result<PkiFi
         check_name(dns)?;
     }
     let ca = PkiFiles::of(dir, "ca");
-    let ca_key_pem = Zeroizing::new(std::fs::read_to_string(&ca.key).map_err(|e| {
-        Error::Missing(format!(
-            "{}: {e}; create a CA first with `veil pki init {}`",
-            ca.key.display(),
-            dir.display()
-        ))
-    })?);
+    let ca_key_pem =
+        Zeroizing::new(
+            std::fs::read_to_string(&ca.key).map_err(|source| Error::Missing {
+                path: ca.key.display().to_string(),
+                what: "the CA's key",
+                hint: format!("create a CA first with `veil pki init {}`", dir.display()),
+                source,
+            })?,
+        );
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(cert_error)?;
     let issuer = Issuer::new(ca_params()?, ca_key);
     let files = PkiFiles::of(dir, name);
@@ -159,6 +162,22 @@ pub fn issue(dir: &Path, name: &str, extra: &Extra, force: bool) -> Result<PkiFi
     let cert = params.signed_by(&key, &issuer).map_err(cert_error)?;
     write_pair(&files, &cert.pem(), &Zeroizing::new(key.serialize_pem()))?;
     Ok(files)
+}
+
+/// A throwaway PKI for parties on one machine (tests, the demo, `veil fl simulate`): a new
+/// CA in `dir`, a certificate for `server` that is also valid for 127.0.0.1, and one for
+/// each of `clients`. Existing files in `dir` are replaced.
+pub fn loopback(dir: &Path, server: &str, clients: &[&str]) -> Result<()> {
+    init(dir, true)?;
+    let local = Extra {
+        dns: Vec::new(),
+        ips: vec![IpAddr::from(std::net::Ipv4Addr::LOCALHOST)],
+    };
+    issue(dir, server, &local, true)?;
+    for client in clients {
+        issue(dir, client, &Extra::default(), true)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tls::peer_name;
-use crate::transport::{Limits, call_failed};
+use crate::transport::Limits;
 
 /// Messages and stubs generated from `proto/veil/net/v1/probe.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -39,6 +39,6 @@ pub async fn who(channel: tonic::transport::Channel) -> Result<String> {
     let reply = ProbeClient::new(channel)
         .who(WhoRequest {})
         .await
-        .map_err(|s| call_failed("probe", &s))?;
+        .map_err(|s| Error::call("probe", s))?;
     Ok(reply.into_inner().peer)
 }

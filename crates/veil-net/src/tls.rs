@@ -14,7 +14,7 @@ use rustls_pki_types::{CertificateDer, DnsName, ServerName};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PeerProblem, Result};
 use crate::pki::{PkiFiles, check_name};
 
 /// A party's TLS identity and trust anchor, loaded from a PKI directory.
@@ -33,9 +33,13 @@ impl std::fmt::Debug for TlsIdentity {
     }
 }
 
-fn read(path: &Path, what: &str, hint: &str) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::Missing(format!("{} ({what}): {e}; {hint}", path.display())))
+fn read(path: &Path, what: &'static str, hint: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Missing {
+        path: path.display().to_string(),
+        what,
+        hint: hint.to_string(),
+        source,
+    })
 }
 
 impl TlsIdentity {
@@ -91,33 +95,30 @@ fn peer_certificate<T>(request: &tonic::Request<T>) -> Result<CertificateDer<'st
     request
         .peer_certs()
         .and_then(|certs| certs.first().cloned())
-        .ok_or_else(|| Error::Peer("the connection carries no client certificate".into()))
+        .ok_or(Error::Peer(PeerProblem::NoCertificate))
 }
 
 /// The name the caller of `request` authenticated as: the first DNS name of its verified
 /// certificate (Veil's PKI puts the party's name there).
 pub fn peer_name<T>(request: &tonic::Request<T>) -> Result<String> {
     let der = peer_certificate(request)?;
-    let cert = webpki::EndEntityCert::try_from(&der)
-        .map_err(|e| Error::Peer(format!("unreadable certificate: {e}")))?;
+    let cert =
+        webpki::EndEntityCert::try_from(&der).map_err(|_| Error::Peer(PeerProblem::Unreadable))?;
     cert.valid_dns_names()
         .next()
         .map(str::to_string)
-        .ok_or_else(|| Error::Peer("the certificate names no DNS name".into()))
+        .ok_or(Error::Peer(PeerProblem::NoName))
 }
 
 /// Checks that the caller's verified certificate is valid for `claimed`: a party that
 /// claims another's name is refused.
 pub fn authenticate<T>(request: &tonic::Request<T>, claimed: &str) -> Result<()> {
     let der = peer_certificate(request)?;
-    let cert = webpki::EndEntityCert::try_from(&der)
-        .map_err(|e| Error::Peer(format!("unreadable certificate: {e}")))?;
-    let name = DnsName::try_from(claimed.to_string())
-        .map_err(|_| Error::InvalidName(claimed.to_string()))?;
+    let cert =
+        webpki::EndEntityCert::try_from(&der).map_err(|_| Error::Peer(PeerProblem::Unreadable))?;
+    let name = DnsName::try_from(claimed.to_string()).map_err(|_| Error::InvalidName {
+        name: claimed.to_string(),
+    })?;
     cert.verify_is_valid_for_subject_name(&ServerName::DnsName(name))
-        .map_err(|_| {
-            Error::Peer(format!(
-                "the caller claims to be {claimed:?} but its certificate is not issued to that name"
-            ))
-        })
+        .map_err(|_| Error::Peer(PeerProblem::NotIssuedTo(claimed.to_string())))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 
-use crate::error::{Error, Result};
+use crate::error::{ConnectProblem, Error, Result};
 use crate::tls::TlsIdentity;
 
 /// Limits every Veil server and client applies.
@@ -41,18 +41,12 @@ impl Default for Limits {
 const STREAM_WINDOW: u32 = 8 << 20;
 const CONNECTION_WINDOW: u32 = 16 << 20;
 
-fn transport(e: impl std::fmt::Display) -> Error {
-    // tonic's transport errors hide the cause (e.g. the TLS alert) behind "transport error";
-    // the source chain is printed by the caller.
-    Error::Transport(e.to_string())
-}
-
 /// A server builder with mutual TLS and the limits set; add services and serve with
 /// [`spawn`].
 pub fn server(tls: &TlsIdentity, limits: &Limits) -> Result<Server> {
     Server::builder()
         .tls_config(tls.server_config())
-        .map_err(transport)
+        .map_err(Error::TlsConfig)
         .map(|s| {
             s.timeout(limits.request_timeout)
                 .initial_stream_window_size(Some(STREAM_WINDOW))
@@ -92,7 +86,7 @@ impl Running {
 
 /// Binds `addr` (port 0 picks a free one); the listener reports the address it got.
 pub fn bind(addr: SocketAddr) -> Result<TcpIncoming> {
-    TcpIncoming::bind(addr).map_err(|e| Error::Transport(format!("cannot listen on {addr}: {e}")))
+    TcpIncoming::bind(addr).map_err(|source| Error::Listen { addr, source })
 }
 
 /// Resolves when the process receives Ctrl-C (SIGINT), or never if no handler can be set.
@@ -102,18 +96,118 @@ pub async fn ctrl_c() {
     }
 }
 
-/// A mutually authenticated channel to `addr` (host:port), whose certificate must name
-/// `server_name`.
+/// A server's address: HOST:PORT, where HOST is a DNS name, an IPv4 address or a bracketed
+/// IPv6 address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAddr {
+    host: String,
+    port: u16,
+}
+
+impl ServerAddr {
+    /// The host, without the brackets of an IPv6 address: the name the server's certificate
+    /// is expected to carry unless another is given.
+    pub fn host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl From<SocketAddr> for ServerAddr {
+    fn from(addr: SocketAddr) -> ServerAddr {
+        let host = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        ServerAddr {
+            host,
+            port: addr.port(),
+        }
+    }
+}
+
+impl std::fmt::Display for ServerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+impl std::str::FromStr for ServerAddr {
+    type Err = Error;
+
+    /// Parses HOST:PORT with the URI grammar (RFC 3986 authority, no user info).
+    fn from_str(text: &str) -> Result<ServerAddr> {
+        let bad = |why| Error::BadAddress {
+            addr: text.to_string(),
+            why,
+        };
+        if text.contains(['/', '@', '?', '#']) || text.chars().any(char::is_whitespace) {
+            return Err(bad("only a host and a port"));
+        }
+        let authority: tonic::codegen::http::uri::Authority =
+            text.parse().map_err(|_| bad("not a host and a port"))?;
+        let port = authority.port_u16().ok_or_else(|| bad("no port"))?;
+        let host = authority.host();
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        Ok(ServerAddr {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// How [`connect`] tells an unreachable server from a refused certificate: the typed causes
+/// under tonic's transport error (an I/O error's kind; a rustls error, directly or inside
+/// an I/O error).
+fn classify(e: &tonic::transport::Error) -> ConnectProblem {
+    use std::io::ErrorKind as Io;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<rustls::Error>() {
+            return ConnectProblem::Tls;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return ConnectProblem::Tls;
+            }
+            match io.kind() {
+                Io::ConnectionRefused
+                | Io::NotFound
+                | Io::AddrNotAvailable
+                | Io::HostUnreachable
+                | Io::NetworkUnreachable => return ConnectProblem::Unreachable,
+                Io::TimedOut => return ConnectProblem::Timeout,
+                _ => {}
+            }
+        }
+        cause = c.source();
+    }
+    ConnectProblem::Other
+}
+
+/// A mutually authenticated channel to `addr`, whose certificate must name `server_name`.
 pub async fn connect(
-    addr: &str,
+    addr: &ServerAddr,
     server_name: &str,
     tls: &TlsIdentity,
     limits: &Limits,
 ) -> Result<Channel> {
     let endpoint = Endpoint::from_shared(format!("https://{addr}"))
-        .map_err(|e| Error::Transport(format!("{addr}: {e}")))?
+        .map_err(|_| Error::BadAddress {
+            addr: addr.to_string(),
+            why: "not a valid URI authority",
+        })?
         .tls_config(tls.client_config(server_name))
-        .map_err(transport)?
+        .map_err(Error::TlsConfig)?
         .connect_timeout(limits.connect_timeout)
         .timeout(limits.request_timeout)
         .initial_stream_window_size(Some(STREAM_WINDOW))
@@ -121,36 +215,67 @@ pub async fn connect(
         .http2_keep_alive_interval(limits.keepalive)
         .keep_alive_timeout(limits.keepalive)
         .keep_alive_while_idle(true);
-    endpoint
-        .connect()
-        .await
-        .map_err(|e| Error::Transport(format!("{addr}: {}", with_causes(&e))))
+    endpoint.connect().await.map_err(|source| Error::Connect {
+        addr: addr.to_string(),
+        problem: classify(&source),
+        source,
+    })
 }
 
-/// An error's message followed by those of its causes (tonic's say only "transport error"
-/// and keep the TLS alert or I/O error underneath), each once.
-pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
-    append_causes(e.to_string(), e.source())
-}
-
-fn append_causes(
-    mut message: String,
-    mut source: Option<&(dyn std::error::Error + 'static)>,
-) -> String {
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !message.contains(&cause_text) {
-            message.push_str(": ");
-            message.push_str(&cause_text);
+/// [`connect`], trying again every 200 ms for up to `wait` while the server cannot be
+/// reached (it may not be up yet); any other failure (a refused certificate, a timeout) is
+/// returned at once.
+pub async fn connect_retrying(
+    addr: &ServerAddr,
+    server_name: &str,
+    tls: &TlsIdentity,
+    limits: &Limits,
+    wait: Duration,
+) -> Result<Channel> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match connect(addr, server_name, tls, limits).await {
+            Err(Error::Connect {
+                problem: ConnectProblem::Unreachable,
+                ..
+            }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            result => return result,
         }
-        source = cause.source();
     }
-    message
 }
 
-/// An [`Error::Transport`] for a failed call: what was being done, the status's message and
-/// whatever lies under it.
-pub fn call_failed(what: &str, status: &tonic::Status) -> Error {
-    let message = format!("{what}: {}", status.message());
-    Error::Transport(append_causes(message, std::error::Error::source(status)))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_parse_as_host_and_port() {
+        let a: ServerAddr = "10.0.0.5:7070".parse().unwrap();
+        assert_eq!((a.host(), a.port()), ("10.0.0.5", 7070));
+        let b: ServerAddr = "fl.example.org:443".parse().unwrap();
+        assert_eq!((b.host(), b.port()), ("fl.example.org", 443));
+        let c: ServerAddr = "[::1]:9000".parse().unwrap();
+        assert_eq!(
+            (c.host(), c.port(), c.to_string().as_str()),
+            ("::1", 9000, "[::1]:9000")
+        );
+        for bad in [
+            "",
+            "host",
+            "host:",
+            ":80",
+            "host:99999",
+            "a b:1",
+            "https://x:1",
+            "u@h:1",
+            "h:1/p",
+        ] {
+            assert!(
+                matches!(bad.parse::<ServerAddr>(), Err(Error::BadAddress { .. })),
+                "{bad:?}"
+            );
+        }
+    }
 }

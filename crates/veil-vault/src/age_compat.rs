@@ -46,7 +46,7 @@ pub fn seal<R: Read, W: Write>(mut input: R, output: W, recipients: &[String]) -
     }
     let encryptor =
         age::Encryptor::with_recipients(parsed.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| Error::Age(e.to_string()))?;
+            .map_err(Error::AgeEncrypt)?;
     let mut writer = encryptor
         .wrap_output(output)
         .map_err(|e| Error::io("output", e))?;
@@ -62,17 +62,16 @@ pub fn seal<R: Read, W: Write>(mut input: R, output: W, recipients: &[String]) -
 /// Decrypts an age file with the identities in `identity_text` (an age identity file).
 pub fn open<R: Read, W: Write>(input: R, mut output: W, identity_text: &str) -> Result<u64> {
     let identities = age::IdentityFile::from_buffer(BufReader::new(identity_text.as_bytes()))
-        .map_err(|e| Error::Age(e.to_string()))?
+        .map_err(Error::AgeIdentity)?
         .into_identities()
-        .map_err(|e| Error::Age(e.to_string()))?;
-    let decryptor = age::Decryptor::new(input).map_err(|e| Error::Age(e.to_string()))?;
+        .map_err(Error::AgeDecrypt)?;
+    let decryptor = age::Decryptor::new(input).map_err(Error::AgeDecrypt)?;
     let mut reader = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
-        .map_err(|e| Error::Age(e.to_string()))?;
+        .map_err(Error::AgeDecrypt)?;
     let n = std::io::copy(&mut reader, &mut output).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => {
-            Error::Age(format!("the payload does not authenticate ({e})"))
-        }
+        // The age reader reports a payload chunk that does not authenticate this way.
+        std::io::ErrorKind::InvalidData => Error::AgeDecrypt(age::DecryptError::DecryptionFailed),
         _ => Error::io("age input", e),
     })?;
     output.flush().map_err(|e| Error::io("output", e))?;

@@ -14,7 +14,7 @@ use std::path::Path;
 use blahaj::{Share as RawShare, Sharks};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SharesProblem};
 use crate::identity::{Identity, KeyId, PublicIdentity};
 
 const LABEL: &str = "VEIL IDENTITY SHARE";
@@ -125,47 +125,42 @@ pub fn split(identity: &Identity, shares: u8, threshold: u8) -> Result<Vec<Share
 
 /// Restores an identity from at least its threshold of distinct shares.
 pub fn combine(shares: &[Share]) -> Result<Identity> {
-    let first = shares
-        .first()
-        .ok_or_else(|| Error::Shares("no shares given".into()))?;
+    let first = shares.first().ok_or(Error::Shares(SharesProblem::None))?;
     if shares
         .iter()
         .any(|s| s.public != first.public || s.threshold != first.threshold)
     {
-        return Err(Error::Shares(
-            "the shares belong to different identities or splits".into(),
-        ));
+        return Err(Error::Shares(SharesProblem::Mixed));
     }
     let mut indices: Vec<u8> = shares.iter().map(Share::index).collect();
     indices.sort_unstable();
     indices.dedup();
     if indices.len() < usize::from(first.threshold) {
-        return Err(Error::Shares(format!(
-            "{} distinct share(s) given, but {} are needed to restore key id {}",
-            indices.len(),
-            first.threshold,
-            first.key_id()
-        )));
+        return Err(Error::Shares(SharesProblem::TooFew {
+            have: indices.len(),
+            need: first.threshold,
+            key_id: first.key_id(),
+        }));
     }
     let raw: Vec<RawShare> = shares
         .iter()
-        .map(|s| RawShare::try_from(s.bytes.as_slice()).map_err(|e| Error::Shares(e.to_string())))
+        .map(|s| {
+            RawShare::try_from(s.bytes.as_slice())
+                .map_err(|e| Error::Shares(SharesProblem::Malformed(e)))
+        })
         .collect::<Result<_>>()?;
     let secret = Zeroizing::new(
         Sharks(first.threshold)
             .recover(&raw)
-            .map_err(|e| Error::Shares(e.to_string()))?,
+            .map_err(|_| Error::Shares(SharesProblem::Malformed("they do not interpolate")))?,
     );
     let secret: &[u8; 64] = secret
         .as_slice()
         .try_into()
-        .map_err(|_| Error::Shares("the shares have the wrong length".into()))?;
+        .map_err(|_| Error::Shares(SharesProblem::Malformed("the wrong length")))?;
     let identity = Identity::from_secret_bytes(secret);
     if identity.public() != &first.public {
-        return Err(Error::Shares(format!(
-            "the shares do not rebuild key id {} (a share is corrupted or from another split)",
-            first.key_id()
-        )));
+        return Err(Error::Shares(SharesProblem::WrongIdentity(first.key_id())));
     }
     Ok(identity)
 }

@@ -38,7 +38,7 @@ use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 
 use crate::aead;
-use crate::error::{Error, Result};
+use crate::error::{Error, HeaderProblem, Result};
 use crate::identity::{Identity, KeyId, PublicIdentity};
 use crate::passphrase::{KdfParams, Passphrase};
 use crate::schedule::{FileKey, FileKeys, KEY_LEN};
@@ -279,30 +279,24 @@ impl Header {
         }
         let flags = fixed[9];
         if flags & !FLAG_SIGNED != 0 {
-            return Err(Error::MalformedHeader(format!(
-                "unknown flags {flags:#04x}"
-            )));
+            return Err(Error::MalformedHeader(HeaderProblem::UnknownFlags(flags)));
         }
         let segment_size = u32::from_be_bytes(fixed[10..14].try_into().expect("4 bytes"));
         if !(MIN_SEGMENT..=MAX_SEGMENT).contains(&segment_size) {
-            return Err(Error::MalformedHeader(format!(
-                "segment size {segment_size} out of range"
+            return Err(Error::MalformedHeader(HeaderProblem::SegmentSize(
+                segment_size,
             )));
         }
         let signer_id = KeyId(fixed[78..86].try_into().expect("8 bytes"));
         let signer = (flags & FLAG_SIGNED != 0).then_some(signer_id);
         if signer.is_none() && signer_id.0 != [0; 8] {
-            return Err(Error::MalformedHeader(
-                "a signer key id in an unsigned file".into(),
-            ));
+            return Err(Error::MalformedHeader(HeaderProblem::SignerOfUnsigned));
         }
         let count = usize::from(u16::from_be_bytes(
             fixed[86..88].try_into().expect("2 bytes"),
         ));
         if !(1..=MAX_STANZAS).contains(&count) {
-            return Err(Error::MalformedHeader(format!(
-                "{count} recipient stanzas (1 to {MAX_STANZAS} allowed)"
-            )));
+            return Err(Error::MalformedHeader(HeaderProblem::StanzaCount(count)));
         }
         let mut stanzas = Vec::with_capacity(count);
         for _ in 0..count {
@@ -330,9 +324,7 @@ impl Header {
                     }
                 }
                 other => {
-                    return Err(Error::MalformedHeader(format!(
-                        "unknown stanza type {other}"
-                    )));
+                    return Err(Error::MalformedHeader(HeaderProblem::UnknownStanza(other)));
                 }
             });
         }
@@ -423,7 +415,7 @@ fn file_key(bytes: &[u8]) -> Result<FileKey> {
 fn read_exact<R: Read>(input: &mut R, buf: &mut [u8]) -> Result<()> {
     input.read_exact(buf).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::MalformedHeader("the header is cut short".into())
+            Error::MalformedHeader(HeaderProblem::CutShort)
         } else {
             Error::io("sealed input", e)
         }

@@ -115,15 +115,12 @@ impl PublicIdentity {
 
     /// Checks an Ed25519 signature by this identity (RFC 8032, strict verification).
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<()> {
-        let key = VerifyingKey::from_bytes(&self.ed25519)
-            .map_err(|_| Error::Signature("the signer's public key is invalid".into()))?;
+        let bad = || Error::BadSignature {
+            signer: self.key_id(),
+        };
+        let key = VerifyingKey::from_bytes(&self.ed25519).map_err(|_| bad())?;
         key.verify_strict(message, &Signature::from_bytes(signature))
-            .map_err(|_| {
-                Error::Signature(format!(
-                    "the signature is not a valid signature by {}",
-                    self.key_id()
-                ))
-            })
+            .map_err(|_| bad())
     }
 
     /// The PEM text of a `.pub` file.

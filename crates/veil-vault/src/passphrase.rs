@@ -9,7 +9,7 @@
 use argon2::{Algorithm, Argon2, Params, Version};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, HeaderProblem, Result};
 
 /// A passphrase. Zeroized on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -114,10 +114,11 @@ impl KdfParams {
         if ok {
             Ok(())
         } else {
-            Err(Error::MalformedHeader(format!(
-                "argon2id costs out of bounds (memory {} KiB, passes {}, lanes {})",
-                self.memory_kib, self.passes, self.lanes
-            )))
+            Err(Error::MalformedHeader(HeaderProblem::KdfCosts {
+                memory_kib: self.memory_kib,
+                passes: self.passes,
+                lanes: self.lanes,
+            }))
         }
     }
 

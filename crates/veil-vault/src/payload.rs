@@ -23,7 +23,7 @@ use std::io::Read;
 use aws_lc_rs::digest;
 
 use crate::aead::TAG_LEN;
-use crate::error::{Error, Result};
+use crate::error::{Error, LengthProblem, Result};
 use crate::header::{Header, SIGNATURE_LEN};
 
 /// The nonce of segment `index`.
@@ -97,22 +97,22 @@ impl Layout {
         };
         let payload = total_len
             .checked_sub(header_len + trailer_len)
-            .ok_or_else(|| Error::BadLength("no room for a payload".into()))?;
+            .ok_or(Error::BadLength(LengthProblem::NoPayload))?;
         let s = u64::from(header.segment_size);
         let full = s + TAG_LEN as u64;
         let (mut segments, rem) = (payload / full, payload % full);
         if rem > 0 {
             segments += 1;
         }
-        let bad = |why: &str| Err(Error::BadLength(why.to_string()));
+        let bad = |problem| Err(Error::BadLength(problem));
         if segments == 0 {
-            return bad("the payload is empty");
+            return bad(LengthProblem::EmptyPayload);
         }
         if rem > 0 && rem < TAG_LEN as u64 {
-            return bad("the last segment is shorter than its tag");
+            return bad(LengthProblem::ShortLastSegment);
         }
         if rem == TAG_LEN as u64 && segments > 1 {
-            return bad("an empty final segment follows a full one");
+            return bad(LengthProblem::EmptyFinalSegment);
         }
         Ok(Layout {
             header_len,

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use rayon::prelude::*;
 
 use crate::aead::{self, TAG_LEN};
-use crate::error::{Error, Result};
+use crate::error::{Error, LengthProblem, Result};
 use crate::header::{
     DEFAULT_SEGMENT, Header, Keyring, MAX_SEGMENT, MIN_SEGMENT, SIGNATURE_LEN, Stanza, VERSION,
 };
@@ -340,11 +340,11 @@ pub(crate) fn check_signer(header: &Header, expected: Option<&PublicIdentity>) -
         return Ok(());
     };
     match header.signer {
-        None => Err(Error::Signature("the file is not signed".into())),
-        Some(id) if id != expected.key_id() => Err(Error::Signature(format!(
-            "the file is signed by {id}, not by the expected signer {}",
-            expected.key_id()
-        ))),
+        None => Err(Error::Unsigned),
+        Some(found) if found != expected.key_id() => Err(Error::WrongSigner {
+            found,
+            expected: expected.key_id(),
+        }),
         Some(_) => Ok(()),
     }
 }
@@ -394,7 +394,7 @@ pub fn open<R: Read, W: Write>(
         if let Some(last) = count.checked_sub(1) {
             let len = bufs[last].bytes().len();
             if len < TAG_LEN || (len == TAG_LEN && first + last as u64 > 0) {
-                return Err(Error::BadLength("the final segment is cut short".into()));
+                return Err(Error::BadLength(LengthProblem::FinalCutShort));
             }
         }
         let hash = digest.is_some();
@@ -423,10 +423,7 @@ pub fn open<R: Read, W: Write>(
     }
     let rest = segments.rest();
     if rest.len() != hold {
-        return Err(Error::BadLength(format!(
-            "{} stray bytes after the payload",
-            rest.len()
-        )));
+        return Err(Error::BadLength(LengthProblem::StrayBytes(rest.len())));
     }
     if let (Some(expected), Some(digest)) = (expect_signer, digest) {
         let signature: [u8; 64] = rest.as_slice().try_into().expect("checked length");

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use veil_core::table::{Column, DataType, Table, Values};
 
 use super::parse::{CmpOp, Filter, Literal, Operand};
-use crate::error::{Error, Result};
+use crate::error::{QueryError, Result};
 
 /// Finds a column by exact name, else by a unique case-insensitive match.
 pub(crate) fn resolve<'t>(table: &'t Table, name: &str) -> Result<&'t Column> {
@@ -19,10 +19,11 @@ pub(crate) fn resolve<'t>(table: &'t Table, name: &str) -> Result<&'t Column> {
         .filter(|c| c.name().eq_ignore_ascii_case(name));
     match (folded.next(), folded.next()) {
         (Some(c), None) => Ok(c),
-        _ => Err(Error::Query(format!(
-            "unknown column \"{name}\"; the table has: {}",
-            table.column_names().collect::<Vec<_>>().join(", ")
-        ))),
+        _ => Err(QueryError::UnknownColumn {
+            column: name.to_string(),
+            available: table.column_names().collect::<Vec<_>>().join(", "),
+        }
+        .into()),
     }
 }
 
@@ -134,13 +135,13 @@ fn same_kind(a: (Kind, &str), b: (Kind, &str)) -> Result<()> {
     if a.0 == b.0 {
         Ok(())
     } else {
-        Err(Error::Query(format!(
-            "WHERE compares {} ({}) with {} ({})",
-            a.1,
-            a.0.name(),
-            b.1,
-            b.0.name()
-        )))
+        Err(QueryError::Incomparable {
+            left: a.1.to_string(),
+            left_type: a.0.name(),
+            right: b.1.to_string(),
+            right_type: b.0.name(),
+        }
+        .into())
     }
 }
 

@@ -61,7 +61,7 @@ use std::fmt;
 
 use veil_core::table::{Column, DataType, Table, Values};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, QueryError, Result};
 use crate::mechanism::{DiscreteLaplace, Laplace};
 use crate::rng::NoiseRng;
 use bound::{Codes, bound_contributions, dictionary, encode, encode_with_keys};
@@ -244,9 +244,7 @@ pub fn prepare<'t>(
 ) -> Result<PreparedQuery<'t>> {
     check_privacy(options.epsilon, options.delta)?;
     if table.num_rows() >= u32::MAX as usize {
-        return Err(Error::Query(
-            "tables of 2^32 rows or more are not supported".into(),
-        ));
+        return Err(QueryError::TooManyRows.into());
     }
     let mut select = parse::parse(sql)?;
     let unit = options
@@ -256,9 +254,7 @@ pub fn prepare<'t>(
         .transpose()?;
     let k = match (unit, options.max_contributions) {
         (None, Some(_)) => {
-            return Err(Error::Query(
-                "--max-contributions needs --privacy-unit (without it each row is a unit)".into(),
-            ));
+            return Err(QueryError::ContributionsWithoutUnit.into());
         }
         (_, Some(0)) => return Err(Error::invalid("max_contributions", "must be at least 1")),
         (_, k) => k.unwrap_or(1),
@@ -271,10 +267,7 @@ pub fn prepare<'t>(
         .collect::<Result<Vec<_>>>()?;
     for g in &groups {
         if g.data_type() == DataType::Float {
-            return Err(Error::Query(format!(
-                "GROUP BY {} groups a float column; group by an integer, boolean or text column",
-                g.name()
-            )));
+            return Err(QueryError::FloatGroup(g.name().to_string()).into());
         }
     }
     for o in &mut select.outputs {
@@ -301,12 +294,11 @@ pub fn prepare<'t>(
     let needs_selection = !groups.is_empty() && keys.is_none();
     if needs_selection {
         if options.delta <= 0.0 {
-            return Err(Error::Query(format!(
-                "GROUP BY {} without public keys needs --delta > 0 for partition selection; \
-                 or list the groups with --keys {}=A,B,...",
-                select.group_by.join(", "),
-                select.group_by[0]
-            )));
+            return Err(QueryError::NeedsDeltaOrKeys {
+                group_by: select.group_by.join(", "),
+                first: select.group_by[0].clone(),
+            }
+            .into());
         }
         shares.push(Share {
             measurement: Measurement::Partitions,
@@ -325,16 +317,18 @@ pub fn prepare<'t>(
             let col = resolve(table, c)?;
             if needs_bounds(*aggregate) {
                 if col.data_type() == DataType::String {
-                    return Err(Error::Query(format!(
-                        "{}({c}) needs a numeric column, but {c} is text",
-                        sql_name(*aggregate)
-                    )));
+                    return Err(QueryError::NotNumeric {
+                        aggregate: sql_name(*aggregate),
+                        column: c.to_string(),
+                    }
+                    .into());
                 }
                 if !bounds.contains_key(c) {
-                    return Err(Error::Query(format!(
-                        "{}({c}) needs bounds: add --bounds {c}=LO:HI (values are clamped to them)",
-                        sql_name(*aggregate)
-                    )));
+                    return Err(QueryError::NeedsBounds {
+                        aggregate: sql_name(*aggregate),
+                        column: c.to_string(),
+                    }
+                    .into());
                 }
             }
         }
@@ -363,9 +357,7 @@ pub fn prepare<'t>(
         }
     }
     if shares.is_empty() {
-        return Err(Error::Query(
-            "the query has no aggregate: add COUNT(*), SUM(col), AVG(col), ...".into(),
-        ));
+        return Err(QueryError::NoAggregate.into());
     }
     let each = options.epsilon / shares.len() as f64;
     for s in &mut shares {
@@ -429,24 +421,20 @@ fn public_keys(
     for (c, keys) in given {
         let name = resolve(table, c)?.name();
         if !groups.iter().any(|g| g.name() == name) {
-            return Err(Error::Query(format!(
-                "--keys {name}=... names a column that is not in GROUP BY"
-            )));
+            return Err(QueryError::KeysNotGrouped(name.to_string()).into());
         }
         if keys.is_empty() {
-            return Err(Error::Query(format!("--keys {name}= lists no keys")));
+            return Err(QueryError::EmptyKeys(name.to_string()).into());
         }
         by_column.insert(name, keys);
     }
     groups
         .iter()
         .map(|g| {
-            by_column.get(g.name()).map(|k| (*k).clone()).ok_or_else(|| {
-                Error::Query(format!(
-                    "--keys is given for some GROUP BY columns but not for {}: give keys for all of them or none",
-                    g.name()
-                ))
-            })
+            by_column
+                .get(g.name())
+                .map(|k| (*k).clone())
+                .ok_or_else(|| Error::Query(QueryError::PartialKeys(g.name().to_string())))
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
@@ -619,7 +607,7 @@ impl PreparedQuery<'_> {
             }
             radix = radix
                 .checked_mul(c.keys.len() as u64)
-                .ok_or_else(|| Error::Query("too many combinations of GROUP BY values".into()))?;
+                .ok_or(Error::Query(QueryError::TooManyGroups))?;
         }
         let (group_of, combos) = dictionary(combined.into_iter().map(Some));
         let keys = combos
@@ -773,8 +761,9 @@ impl PreparedQuery<'_> {
                         .collect::<Result<_>>()?,
                 ))
             }
-            Measurement::Partitions => Err(Error::Query(
-                "partition selection is not a statistic".into(),
+            Measurement::Partitions => Err(Error::invalid(
+                "measurement",
+                "partition selection is not a statistic",
             )),
         }
     }

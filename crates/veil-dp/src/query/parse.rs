@@ -14,7 +14,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, QueryError, Result};
 
 /// What Veil's DP SQL accepts, quoted in every rejection.
 pub const SUPPORTED: &str = "supported: SELECT <GROUP BY columns and aggregates> FROM data \
@@ -127,18 +127,17 @@ pub struct Select {
 }
 
 fn unsupported(what: impl std::fmt::Display) -> Error {
-    Error::Query(format!("{what} is not supported ({SUPPORTED})"))
+    Error::Query(QueryError::Unsupported {
+        construct: what.to_string(),
+    })
 }
 
 /// Parses `sql` into a [`Select`], or explains what is not supported.
 pub fn parse(sql: &str) -> Result<Select> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql)
-        .map_err(|e| Error::Query(format!("the SQL does not parse: {e}")))?;
+        .map_err(|e| Error::Query(QueryError::Parse(e)))?;
     let [statement] = statements.as_slice() else {
-        return Err(Error::Query(format!(
-            "expected one SELECT statement, found {}",
-            statements.len()
-        )));
+        return Err(QueryError::NotOneStatement(statements.len()).into());
     };
     let Statement::Query(query) = statement else {
         return Err(unsupported("a statement other than SELECT"));
@@ -186,14 +185,11 @@ pub fn parse(sql: &str) -> Result<Select> {
         .map(|item| output(item, &group_by))
         .collect::<Result<Vec<_>>>()?;
     if outputs.is_empty() {
-        return Err(Error::Query("the query selects nothing".into()));
+        return Err(QueryError::SelectsNothing.into());
     }
     for (i, o) in outputs.iter().enumerate() {
         if outputs[..i].iter().any(|p| p.name == o.name) {
-            return Err(Error::Query(format!(
-                "two outputs are named \"{}\": give one an alias with AS",
-                o.name
-            )));
+            return Err(QueryError::DuplicateOutput(o.name.clone()).into());
         }
     }
     let filter = select.selection.as_ref().map(filter).transpose()?;
@@ -267,10 +263,7 @@ fn output(item: &SelectItem, group_by: &[String]) -> Result<OutputColumn> {
     };
     if let Some(col) = column_name(expr) {
         if !group_by.contains(&col) {
-            return Err(Error::Query(format!(
-                "column \"{col}\" is selected but not in GROUP BY; a DP query releases only \
-                 GROUP BY keys and aggregates"
-            )));
+            return Err(QueryError::NotGrouped(col.to_string()).into());
         }
         return Ok(OutputColumn {
             name: alias.unwrap_or_else(|| col.clone()),
@@ -385,9 +378,7 @@ fn aggregate(f: &ast::Function) -> Result<(Aggregate, Option<String>)> {
                 FunctionArgExpr::Expr(e) => match literal(e) {
                     Some(Literal::Number(p)) if (0.0..=1.0).contains(&p) => p,
                     _ => {
-                        return Err(Error::Query(format!(
-                            "PERCENTILE_CONT needs a fraction between 0 and 1, not {e}"
-                        )));
+                        return Err(QueryError::Percentile(e.to_string()).into());
                     }
                 },
                 _ => return Err(unsupported(format_args!("{f}"))),
@@ -436,9 +427,7 @@ fn operand(e: &SqlExpr) -> Result<Operand> {
         return Err(unsupported("a subquery"));
     }
     if matches!(e, SqlExpr::Value(v) if matches!(v.value, Value::Null)) {
-        return Err(Error::Query(
-            "compare with NULL using IS NULL / IS NOT NULL".into(),
-        ));
+        return Err(QueryError::NullComparison.into());
     }
     Err(unsupported(format_args!(
         "the expression {e} in WHERE (compare columns with literals)"

@@ -178,9 +178,10 @@ pub fn run(round: &TimedRound) -> Result<RoundTiming> {
         .fold(0.0, f64::max);
     // Stochastic rounding moves each survivor's value by less than one unit.
     if max_abs_error > u3.len() as f64 / quantizer.scale() {
-        return Err(Error::Protocol(format!(
-            "the unmasked sum is off by {max_abs_error}"
-        )));
+        return Err(Error::InvalidParameter {
+            name: "bench",
+            why: format!("the unmasked sum is off by {max_abs_error}: the round is broken"),
+        });
     }
     let survivors = u3.len() as f64;
     Ok(RoundTiming {

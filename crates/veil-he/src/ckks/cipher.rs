@@ -9,7 +9,7 @@
 use super::keys::{KeyId, PublicKey, SecretKey, fresh_rng, gaussian, ternary, uniform};
 use super::params::Context;
 use super::poly::RnsPoly;
-use crate::error::{Error, Result};
+use crate::error::{CiphertextProblem, Error, Result};
 
 /// An encoded vector: a polynomial in NTT form over the first `level + 1` data primes.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,14 +41,18 @@ impl Ciphertext {
 /// Encodes `values` (at most N/2) at `scale` over the first `level + 1` data primes.
 pub fn encode(ctx: &Context, values: &[f64], level: usize, scale: f64) -> Result<Plaintext> {
     if level >= ctx.data_primes() {
-        return Err(Error::OutOfRange(format!(
-            "level {level}: the chain has levels 0 to {}",
-            ctx.data_primes() - 1
-        )));
+        return Err(Error::out_of_range(
+            "plaintext",
+            format!(
+                "level {level}: the chain has levels 0 to {}",
+                ctx.data_primes() - 1
+            ),
+        ));
     }
     if !(scale.is_finite() && scale >= 1.0) || values.iter().any(|v| !v.is_finite()) {
-        return Err(Error::OutOfRange(
-            "values and the scale must be finite (the scale at least 1)".into(),
+        return Err(Error::out_of_range(
+            "plaintext",
+            "values and the scale must be finite (the scale at least 1)",
         ));
     }
     let slots: Vec<_> = values
@@ -66,10 +70,13 @@ pub fn encode(ctx: &Context, values: &[f64], level: usize, scale: f64) -> Result
             if v.abs() < limit {
                 Ok(v as i128)
             } else {
-                Err(Error::OutOfRange(format!(
-                    "a value times the scale 2^{:.0} exceeds what level {level} holds",
-                    scale.log2()
-                )))
+                Err(Error::out_of_range(
+                    "plaintext",
+                    format!(
+                        "a value times the scale 2^{:.0} exceeds what level {level} holds",
+                        scale.log2()
+                    ),
+                ))
             }
         })
         .collect::<Result<_>>()?;
@@ -93,18 +100,18 @@ pub fn decode(ctx: &Context, pt: &Plaintext) -> Result<Vec<f64>> {
 
 fn same_shape(a: &Ciphertext, b_primes: &[usize], b_scale: f64) -> Result<()> {
     if a.c[0].primes != b_primes {
-        return Err(Error::InvalidCiphertext(format!(
+        return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
             "operands at levels {} and {}: bring them to one level first",
             a.level(),
             b_primes.len().saturating_sub(1)
-        )));
+        ))));
     }
     if (a.scale / b_scale - 1.0).abs() > 1e-9 {
-        return Err(Error::InvalidCiphertext(format!(
+        return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
             "operands at scales 2^{:.2} and 2^{:.2}",
             a.scale.log2(),
             b_scale.log2()
-        )));
+        ))));
     }
     Ok(())
 }
@@ -170,14 +177,12 @@ impl SecretKey {
     pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
         let ctx = &self.ctx;
         if ct.key != self.id {
-            return Err(Error::InvalidCiphertext(
-                "encrypted under another key set".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::OtherKeySet));
         }
         if ct.c[1].primes != ct.c[0].primes || ct.c[0].primes.len() > ctx.data_primes() {
-            return Err(Error::InvalidCiphertext(
-                "not a ciphertext of these parameters".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::OtherParameters(
+                "its primes are not these parameters'".into(),
+            )));
         }
         let mut m = ct.c[1].clone();
         m.mul_assign(ctx, &self.over(ct.c[0].primes.len()));
@@ -192,9 +197,7 @@ impl SecretKey {
 /// Refuses ciphertexts of different key sets.
 pub(crate) fn same_key(a: &Ciphertext, b: &Ciphertext) -> Result<()> {
     if a.key != b.key {
-        return Err(Error::InvalidCiphertext(
-            "operands encrypted under different key sets".into(),
-        ));
+        return Err(Error::Ciphertext(CiphertextProblem::OtherKeySet));
     }
     Ok(())
 }

@@ -44,9 +44,10 @@ impl Encoder {
     /// The encoder for degree `n`, a power of two ≥ 4.
     pub fn new(n: usize) -> Result<Encoder> {
         if !n.is_power_of_two() || n < 4 {
-            return Err(Error::OutOfRange(format!(
-                "the ring degree {n} must be a power of two of at least 4"
-            )));
+            return Err(Error::out_of_range(
+                "values",
+                format!("the ring degree {n} must be a power of two of at least 4"),
+            ));
         }
         let two_n = 2 * n;
         let mut power = 1usize;
@@ -84,11 +85,10 @@ impl Encoder {
     /// The real coefficients of the polynomial whose slots are `z` (missing slots are zero).
     pub fn embed_inverse(&self, z: &[Complex64]) -> Result<Vec<f64>> {
         if z.len() > self.slots() {
-            return Err(Error::OutOfRange(format!(
-                "{} values for {} slots",
-                z.len(),
-                self.slots()
-            )));
+            return Err(Error::out_of_range(
+                "values",
+                format!("{} values for {} slots", z.len(), self.slots()),
+            ));
         }
         let mut values = vec![Complex64::new(0.0, 0.0); self.n];
         for (&(k, k_conj), v) in self.slot_at.iter().zip(z) {
@@ -107,11 +107,10 @@ impl Encoder {
     /// The slots of the real polynomial with coefficients `coeffs` (N of them).
     pub fn embed(&self, coeffs: &[f64]) -> Result<Vec<Complex64>> {
         if coeffs.len() != self.n {
-            return Err(Error::OutOfRange(format!(
-                "{} coefficients for degree {}",
-                coeffs.len(),
-                self.n
-            )));
+            return Err(Error::out_of_range(
+                "values",
+                format!("{} coefficients for degree {}", coeffs.len(), self.n),
+            ));
         }
         let mut values: Vec<Complex64> =
             coeffs.iter().zip(&self.twist).map(|(c, t)| t * c).collect();

@@ -16,7 +16,7 @@ use super::keys::{KeyId, SecretKey};
 use super::keyswitch::{KeySwitchKey, rescale as mod_down};
 use super::params::Context;
 use super::poly::RnsPoly;
-use crate::error::{Error, Result};
+use crate::error::{CiphertextProblem, Error, KeyProblem, Result};
 
 /// The keys a server needs to multiply and rotate: public, safe to share.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl EvaluationKeys {
         let key = self
             .galois
             .get(&g)
-            .ok_or_else(|| Error::InvalidKey(format!("no Galois key for a rotation by {step}")))?;
+            .ok_or(Error::Key(KeyProblem::NoRotation(step as i64)))?;
         Ok(EvaluationKeys {
             relin: None,
             galois: BTreeMap::from([(g, key.clone())]),
@@ -63,9 +63,7 @@ impl EvaluationKeys {
     /// Adds `other`'s keys (of the same key set) to these.
     pub fn merge(&mut self, other: EvaluationKeys) -> Result<()> {
         if other.id != self.id {
-            return Err(Error::InvalidKey(
-                "evaluation keys of another key set".into(),
-            ));
+            return Err(Error::Key(KeyProblem::OtherKeySet("evaluation keys")));
         }
         if other.relin.is_some() {
             self.relin = other.relin;
@@ -88,9 +86,7 @@ impl EvaluationKeys {
 
     fn check(&self, a: &Ciphertext) -> Result<()> {
         if a.key != self.id {
-            return Err(Error::InvalidCiphertext(
-                "encrypted under another key set than these evaluation keys".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::OtherKeySet));
         }
         Ok(())
     }
@@ -173,18 +169,19 @@ pub fn multiply(
     same_key(a, b)?;
     keys.check(a)?;
     if a.c[0].primes != b.c[0].primes {
-        return Err(Error::InvalidCiphertext(format!(
+        return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
             "operands at levels {} and {}",
             a.level(),
             b.level()
-        )));
+        ))));
     }
     let mut d0 = RnsPoly::product(ctx, &a.c[0], &b.c[0]);
     let mut d1 = RnsPoly::product_sum(ctx, [&a.c[0], &b.c[1]], [&a.c[1], &b.c[0]]);
     let d2 = RnsPoly::product(ctx, &a.c[1], &b.c[1]);
-    let relin = keys.relin.as_ref().ok_or_else(|| {
-        Error::InvalidKey("these evaluation keys have no relinearisation key".into())
-    })?;
+    let relin = keys
+        .relin
+        .as_ref()
+        .ok_or_else(|| Error::Key(KeyProblem::NoRelinearisation))?;
     let [u0, u1] = relin.switch(ctx, &d2);
     d0.add_assign(ctx, &u0);
     d1.add_assign(ctx, &u1);
@@ -199,8 +196,9 @@ pub fn multiply(
 /// (≈ Δ) and the level by one.
 pub fn rescale(ctx: &Context, a: &Ciphertext) -> Result<Ciphertext> {
     if a.level() == 0 {
-        return Err(Error::OutOfRange(
-            "the ciphertext is at level 0: the modulus chain is used up (choose parameters with more primes)".into(),
+        return Err(Error::out_of_range(
+            "level",
+            "the ciphertext is at level 0: the modulus chain is used up (choose parameters with more primes)",
         ));
     }
     let q = ctx.modulus(a.c[0].primes[a.level()]).value() as f64;
@@ -244,7 +242,7 @@ fn rotate_by_key(
     let key = keys
         .galois
         .get(&g)
-        .ok_or_else(|| Error::InvalidKey(format!("no Galois key for a rotation by {k}")))?;
+        .ok_or(Error::Key(KeyProblem::NoRotation(k as i64)))?;
     let c0 = automorphism(ctx, &a.c[0], g);
     let c1 = automorphism(ctx, &a.c[1], g);
     let [mut u0, u1] = key.switch(ctx, &c1);

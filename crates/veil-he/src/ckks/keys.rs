@@ -42,8 +42,9 @@ pub(crate) fn ternary(n: usize, rng: &mut ChaCha20Rng) -> Vec<i64> {
 
 /// N discrete Gaussian coefficients of σ = 3.2.
 pub(crate) fn gaussian(n: usize) -> Result<Vec<i64>> {
-    let table = DiscreteGaussianTable::new(ERROR_SIGMA2.0, ERROR_SIGMA2.1)
-        .map_err(|e| Error::OutOfRange(format!("the error distribution: {e}")))?;
+    let table = DiscreteGaussianTable::new(ERROR_SIGMA2.0, ERROR_SIGMA2.1).map_err(|e| {
+        Error::out_of_range("error distribution", format!("the error distribution: {e}"))
+    })?;
     let mut rng = NoiseRng::from_os();
     Ok((0..n).map(|_| table.sample(&mut rng) as i64).collect())
 }

@@ -15,7 +15,7 @@ use super::eval::rescale;
 use super::math::modulus::Shoup;
 use super::params::Context;
 use super::poly::RnsPoly;
-use crate::error::{Error, Result};
+use crate::error::{CiphertextProblem, Error, Result};
 
 /// The largest |c·q| (or |c·scale|) a constant may reach: well inside i128 and Q.
 const LIMIT: f64 = 9.0e30; // ≈ 2^102.8
@@ -24,9 +24,10 @@ const LIMIT: f64 = 9.0e30; // ≈ 2^102.8
 fn residues(ctx: &Context, primes: &[usize], x: f64, what: &str) -> Result<Vec<u64>> {
     let v = x.round();
     if !(v.is_finite() && v.abs() < LIMIT) {
-        return Err(Error::OutOfRange(format!(
-            "the {what} {x:e} (after scaling) is too large for the ciphertext's level"
-        )));
+        return Err(Error::out_of_range(
+            "weighted sum",
+            format!("the {what} {x:e} (after scaling) is too large for the ciphertext's level"),
+        ));
     }
     let v = v as i128;
     Ok(primes
@@ -55,10 +56,10 @@ impl WeightedSum {
     /// An empty sum of ciphertexts shaped like `like` (same level, scale and key set).
     pub fn new(ctx: &Context, like: &Ciphertext) -> Result<WeightedSum> {
         if like.level() == 0 {
-            return Err(Error::OutOfRange(
+            return Err(Error::out_of_range(
+                "weighted sum",
                 "the inputs are at level 0: no rescaling is left for a dense layer (the \
-                 circuit is deeper than the modulus chain)"
-                    .into(),
+                 circuit is deeper than the modulus chain)",
             ));
         }
         let primes = &like.c[0].primes;
@@ -79,18 +80,16 @@ impl WeightedSum {
     /// Refuses an input of another key set, level or scale than the sum's.
     pub fn check(&self, ct: &Ciphertext) -> Result<()> {
         if ct.key != self.key {
-            return Err(Error::InvalidCiphertext(
-                "operands encrypted under different key sets".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::OtherKeySet));
         }
         if ct.c[0].primes != self.acc[0].primes || (ct.scale / self.scale - 1.0).abs() > 1e-9 {
-            return Err(Error::InvalidCiphertext(format!(
+            return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
                 "an input at level {} and scale 2^{:.2} in a sum at level {} and scale 2^{:.2}",
                 ct.level(),
                 ct.scale.log2(),
                 self.acc[0].primes.len() - 1,
                 self.scale.log2()
-            )));
+            ))));
         }
         Ok(())
     }
@@ -113,7 +112,9 @@ impl WeightedSum {
         let primes = first.acc[0].primes.clone();
         for sum in sums.iter() {
             if sum.acc[0].primes != primes || sum.key != first.key || sum.scale != first.scale {
-                return Err(Error::InvalidCiphertext("sums of unlike inputs".into()));
+                return Err(Error::Ciphertext(CiphertextProblem::Unlike(
+                    "sums of unlike inputs".into(),
+                )));
             }
         }
         for ct in inputs {
@@ -190,7 +191,7 @@ impl WeightedSum {
     /// The sum, rescaled: one level down, at the inputs' scale.
     pub fn finish(self, ctx: &Context) -> Result<Ciphertext> {
         if self.terms == 0 {
-            return Err(Error::OutOfRange("an empty weighted sum".into()));
+            return Err(Error::out_of_range("weighted sum", "an empty weighted sum"));
         }
         rescale(
             ctx,

@@ -65,7 +65,7 @@ impl Parameters {
 
     /// Checks the set against the security standard and its own consistency.
     pub fn validate(&self) -> Result<()> {
-        let bad = |why: String| Err(Error::OutOfRange(why));
+        let bad = |why: String| Err(Error::out_of_range("parameters", why));
         let Some(&(_, max)) = MAX_BITS_128.iter().find(|(n, _)| *n == self.degree) else {
             return bad(format!(
                 "N = {} is not one of the standard's ring degrees (1024 to 32768)",

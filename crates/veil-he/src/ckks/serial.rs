@@ -29,7 +29,7 @@ use super::keys::{KeyId, PublicKey, SecretKey};
 use super::keyswitch::KeySwitchKey;
 use super::params::{Context, Parameters};
 use super::poly::RnsPoly;
-use crate::error::{Error, Result};
+use crate::error::{CiphertextProblem, Error, Result};
 
 const MAGIC: &[u8; 8] = b"VEILCKKS";
 const VERSION: u8 = 1;
@@ -92,7 +92,7 @@ impl Writer {
 struct Reader<'a>(veil_core::cursor::ByteCursor<'a>);
 
 fn corrupt(why: &str) -> Error {
-    Error::InvalidCiphertext(format!("not a valid Veil CKKS object: {why}"))
+    Error::Ciphertext(CiphertextProblem::Malformed(why.to_string()))
 }
 
 impl<'a> Reader<'a> {
@@ -220,12 +220,12 @@ struct Header {
 }
 
 impl Header {
-    fn expect(&self, want: Kind) -> Result<()> {
+    fn require(&self, want: Kind) -> Result<()> {
         if self.kind != want {
-            return Err(Error::InvalidCiphertext(format!(
-                "a {:?}, not a {want:?}",
-                self.kind
-            )));
+            return Err(Error::Ciphertext(CiphertextProblem::Kind {
+                found: format!("{:?}", self.kind),
+                want: format!("{want:?}"),
+            }));
         }
         Ok(())
     }
@@ -235,9 +235,9 @@ impl Header {
         if self.primes.len() != ctx.data_primes() + 1
             || (0..self.primes.len()).any(|i| ctx.modulus(i).value() != self.primes[i])
         {
-            return Err(Error::InvalidCiphertext(
-                "made for other parameters (its primes differ from Veil's for this chain)".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::OtherParameters(
+                "its primes differ from Veil's for this chain".into(),
+            )));
         }
         Ok(())
     }
@@ -248,7 +248,7 @@ impl Header {
 fn open(bytes: &[u8], want: Kind) -> Result<(Reader<'_>, Arc<Context>, KeyId)> {
     let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
     let header = r.header()?;
-    header.expect(want)?;
+    header.require(want)?;
     let ctx = Context::new(header.params.clone())?;
     header.check_primes(&ctx)?;
     Ok((r, ctx, header.id))
@@ -369,16 +369,18 @@ impl Ciphertext {
         let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
         let header = r.header()?;
         if header.kind != Kind::SeededCiphertext {
-            header.expect(Kind::Ciphertext)?;
+            header.require(Kind::Ciphertext)?;
         }
         let theirs = &header.params;
         if theirs != ctx.params() {
-            return Err(Error::InvalidCiphertext(format!(
-                "made for N = {} with {:?}, not N = {} with {:?}",
-                theirs.degree,
-                theirs.chain,
-                ctx.degree(),
-                ctx.params().chain
+            return Err(Error::Ciphertext(CiphertextProblem::OtherParameters(
+                format!(
+                    "N = {} with {:?}, not N = {} with {:?}",
+                    theirs.degree,
+                    theirs.chain,
+                    ctx.degree(),
+                    ctx.params().chain
+                ),
             )));
         }
         header.check_primes(ctx)?;
@@ -441,17 +443,17 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] = 0xff;
         assert!(Ciphertext::from_bytes(&ctx, &bad).is_err());
-        assert!(
-            PublicKey::from_bytes(&bytes)
-                .unwrap_err()
-                .to_string()
-                .contains("not a PublicKey")
-        );
+        assert!(matches!(
+            PublicKey::from_bytes(&bytes),
+            Err(Error::Ciphertext(CiphertextProblem::Kind { found, want }))
+                if found == "Ciphertext" && want == "PublicKey"
+        ));
         let big = Context::new(Parameters::n16384()).unwrap();
-        let err = Ciphertext::from_bytes(&big, &bytes)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("made for N = 8192"), "{err}");
+        let err = Ciphertext::from_bytes(&big, &bytes).unwrap_err();
+        assert!(
+            matches!(&err, Error::Ciphertext(CiphertextProblem::OtherParameters(p)) if p.starts_with("N = 8192")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -28,9 +28,10 @@ pub struct EncryptedNumber {
 fn fixed(x: f64, scale: u32) -> Result<i128> {
     let v = (x * 2f64.powi(scale as i32)).round();
     if !v.is_finite() || v.abs() >= 2f64.powi(126) {
-        return Err(Error::OutOfRange(format!(
-            "{x} cannot be encoded with {scale} fractional bits"
-        )));
+        return Err(Error::out_of_range(
+            "value",
+            format!("{x} cannot be encoded with {scale} fractional bits"),
+        ));
     }
     Ok(v as i128)
 }
@@ -58,10 +59,10 @@ impl PublicKey {
     fn rescale(&self, a: &EncryptedNumber, scale: u32) -> Result<EncryptedNumber> {
         let up = scale - a.scale;
         if up >= 126 {
-            return Err(Error::OutOfRange(format!(
-                "scales {} and {scale} are too far apart",
-                a.scale
-            )));
+            return Err(Error::out_of_range(
+                "value",
+                format!("scales {} and {scale} are too far apart", a.scale),
+            ));
         }
         Ok(EncryptedNumber {
             ciphertext: self.mul_plain(&a.ciphertext, 1i128 << up),

@@ -14,7 +14,7 @@ use veil_core::atomic::{Visibility, write_atomic_with};
 use zeroize::Zeroizing;
 
 use super::{PublicKey, SecretKey};
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyProblem, Result};
 
 const PUBLIC: &str = "veil-paillier-public-key";
 const SECRET: &str = "veil-paillier-secret-key";
@@ -41,7 +41,7 @@ fn to_hex(x: &BoxedUint) -> String {
 }
 
 fn from_hex(hex: &str, what: &str) -> Result<BoxedUint> {
-    let bad = || Error::InvalidKey(format!("{what} is not hexadecimal"));
+    let bad = || Error::Key(KeyProblem::Malformed(format!("{what} is not hexadecimal")));
     if !hex.len().is_multiple_of(2) || hex.is_empty() {
         return Err(bad());
     }
@@ -65,27 +65,32 @@ fn write(path: &Path, visibility: Visibility, json: &impl Serialize) -> Result<(
 fn read<T: for<'de> Deserialize<'de>>(path: &Path, format: &str) -> Result<T> {
     let text =
         Zeroizing::new(std::fs::read_to_string(path).map_err(|e| veil_core::Error::io(path, e))?);
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::InvalidKey(format!("{}: not JSON ({e})", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::Key(KeyProblem::Malformed(format!(
+            "{}: not JSON ({e})",
+            path.display()
+        )))
+    })?;
     match (
         value.get("format").and_then(|f| f.as_str()),
         value.get("version"),
     ) {
         (Some(f), Some(v)) if f == format && v == 1 => {}
         (Some(f), _) if f != format => {
-            return Err(Error::InvalidKey(format!(
+            return Err(Error::Key(KeyProblem::Malformed(format!(
                 "{} is a {f}, not a {format}",
                 path.display()
-            )));
+            ))));
         }
         _ => {
-            return Err(Error::InvalidKey(format!(
+            return Err(Error::Key(KeyProblem::Malformed(format!(
                 "{}: not a version-1 {format}",
                 path.display()
-            )));
+            ))));
         }
     }
-    serde_json::from_value(value).map_err(|e| Error::InvalidKey(format!("{}: {e}", path.display())))
+    serde_json::from_value(value)
+        .map_err(|e| Error::Key(KeyProblem::Malformed(format!("{}: {e}", path.display()))))
 }
 
 /// Writes the public key.
@@ -124,12 +129,12 @@ pub fn read_public(path: &Path) -> Result<PublicKey> {
     let file: PublicFile = read(path, PUBLIC)?;
     let key = PublicKey::from_modulus(from_hex(&file.n, "n")?)?;
     if key.bits != file.bits {
-        return Err(Error::InvalidKey(format!(
+        return Err(Error::Key(KeyProblem::Malformed(format!(
             "{}: says {} bits, n has {}",
             path.display(),
             file.bits,
             key.bits
-        )));
+        ))));
     }
     Ok(key)
 }
@@ -139,12 +144,12 @@ pub fn read_secret(path: &Path) -> Result<SecretKey> {
     let file: SecretFile = read(path, SECRET)?;
     let key = SecretKey::from_factors(from_hex(&file.p, "p")?, from_hex(&file.q, "q")?)?;
     if key.public.bits != file.bits {
-        return Err(Error::InvalidKey(format!(
+        return Err(Error::Key(KeyProblem::Malformed(format!(
             "{}: says {} bits, n has {}",
             path.display(),
             file.bits,
             key.public.bits
-        )));
+        ))));
     }
     Ok(key)
 }

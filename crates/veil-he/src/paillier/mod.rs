@@ -34,7 +34,7 @@ use crypto_primes::{Flavor, is_prime, sieve_and_find};
 use getrandom::SysRng;
 use zeroize::Zeroize;
 
-use crate::error::{Error, Result};
+use crate::error::{CiphertextProblem, Error, KeyProblem, Result};
 use ring::{Ring, resize};
 
 /// The modulus sizes Veil generates keys for.
@@ -108,9 +108,9 @@ impl PublicKey {
     pub fn from_modulus(n: BoxedUint) -> Result<PublicKey> {
         let actual = n.bits();
         let Some(&bits) = KEY_BITS.iter().find(|&&b| actual == b || actual + 1 == b) else {
-            return Err(Error::InvalidKey(format!(
+            return Err(Error::Key(KeyProblem::Malformed(format!(
                 "a {actual}-bit modulus; Veil uses {KEY_BITS:?}"
-            )));
+            ))));
         };
         let n = resize(&n, bits);
         let n2 = Ring::new(&n.concatenating_mul(&n))?;
@@ -159,7 +159,10 @@ impl PublicKey {
     fn check_plaintext(&self, m: &BoxedUint) -> Result<BoxedUint> {
         let below_n = m.bits() <= self.bits && resize(m, self.bits).cmp_vartime(&self.n).is_lt();
         if !below_n {
-            return Err(Error::OutOfRange("a plaintext must be below n".into()));
+            return Err(Error::out_of_range(
+                "parameter",
+                "a plaintext must be below n",
+            ));
         }
         Ok(resize(m, self.bits))
     }
@@ -194,15 +197,15 @@ impl PublicKey {
         let c = resize(&c, c.bits_precision().max(self.n2.bits()));
         let n2 = resize(self.n2.modulus(), c.bits_precision());
         if bool::from(c.is_zero()) || c.cmp_vartime(&n2).is_ge() {
-            return Err(Error::InvalidCiphertext(
-                "not an element of Z_n² for this key".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::NotInGroup(
+                "zero or not below n²",
+            )));
         }
         let c = self.n2.fit(&c);
         if self.n2.invert(&c).is_none() {
-            return Err(Error::InvalidCiphertext(
-                "shares a factor with the modulus".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::NotInGroup(
+                "it shares a factor with the modulus",
+            )));
         }
         Ok(Ciphertext(c))
     }
@@ -241,7 +244,7 @@ impl PublicKey {
     /// A ciphertext from its bytes, checked ([`PublicKey::ciphertext`]).
     pub fn from_bytes(&self, bytes: &[u8]) -> Result<Ciphertext> {
         let c = BoxedUint::from_be_slice(bytes, (bytes.len() * 8) as u32)
-            .map_err(|_| Error::InvalidCiphertext("unreadable".into()))?;
+            .map_err(|_| Error::Ciphertext(CiphertextProblem::Malformed("unreadable".into())))?;
         self.ciphertext(c)
     }
 }
@@ -249,19 +252,20 @@ impl PublicKey {
 /// A random prime of `bits` bits with its two top bits set.
 fn prime(bits: u32) -> Result<BoxedUint> {
     let factory = SmallFactorsSieveFactory::<BoxedUint>::new(Flavor::Any, bits, SetBits::TwoMsb)
-        .map_err(|e| Error::InvalidKey(format!("prime sieve: {e}")))?;
+        .map_err(|_| Error::Key(KeyProblem::Generation("the prime sieve")))?;
     sieve_and_find(&mut os_rng(), factory, |_, p| is_prime(Flavor::Any, p))
-        .map_err(|e| Error::InvalidKey(format!("prime search: {e}")))?
-        .ok_or_else(|| Error::InvalidKey("no prime found".into()))
+        .map_err(|_| Error::Key(KeyProblem::Generation("the prime search")))?
+        .ok_or(Error::Key(KeyProblem::Generation("no prime found")))
 }
 
 impl SecretKey {
     /// A new key pair with a modulus of `bits` bits (one of [`KEY_BITS`]).
     pub fn generate(bits: u32) -> Result<SecretKey> {
         if !KEY_BITS.contains(&bits) {
-            return Err(Error::OutOfRange(format!(
-                "a {bits}-bit modulus; choose one of {KEY_BITS:?}"
-            )));
+            return Err(Error::out_of_range(
+                "parameter",
+                format!("a {bits}-bit modulus; choose one of {KEY_BITS:?}"),
+            ));
         }
         loop {
             let (p, q) = std::thread::scope(|s| {
@@ -281,7 +285,9 @@ impl SecretKey {
         let half = p.bits().max(q.bits());
         let (p, q) = (resize(&p, half), resize(&q, half));
         if p == q || !is_prime(Flavor::Any, &p) || !is_prime(Flavor::Any, &q) {
-            return Err(Error::InvalidKey("p and q must be distinct primes".into()));
+            return Err(Error::Key(KeyProblem::Malformed(
+                "p and q must be distinct primes".into(),
+            )));
         }
         let public = PublicKey::from_modulus(p.concatenating_mul(&q))?;
         let (p2, q2) = (
@@ -296,14 +302,17 @@ impl SecretKey {
                 .n
                 .wrapping_add(BoxedUint::one_with_precision(public.bits));
             let x = f2.pow(&g, &f.wrapping_sub(&one), half);
-            ring.invert(&l_function(&x, f))
-                .ok_or_else(|| Error::InvalidKey("the factors do not give an invertible h".into()))
+            ring.invert(&l_function(&x, f)).ok_or_else(|| {
+                Error::Key(KeyProblem::Malformed(
+                    "the factors do not give an invertible h".into(),
+                ))
+            })
         };
         let hp = h(&p, &p2, &p_ring)?;
         let hq = h(&q, &q2, &q_ring)?;
         let p_inv_q = q_ring
             .invert(&q_ring.reduce(&p))
-            .ok_or_else(|| Error::InvalidKey("p and q are not coprime".into()))?;
+            .ok_or_else(|| Error::Key(KeyProblem::Malformed("p and q are not coprime".into())))?;
         Ok(SecretKey {
             public,
             p,

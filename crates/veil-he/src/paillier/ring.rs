@@ -5,7 +5,7 @@
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, NonZero, Odd, Resize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyProblem, Result};
 
 /// Integers modulo one odd modulus.
 #[derive(Clone, Debug)]
@@ -18,9 +18,9 @@ impl Ring {
     /// The ring modulo `modulus`, which must be odd.
     pub(crate) fn new(modulus: &BoxedUint) -> Result<Ring> {
         let odd = Option::<Odd<BoxedUint>>::from(Odd::new(modulus.clone()))
-            .ok_or_else(|| Error::InvalidKey("a modulus is even".into()))?;
+            .ok_or_else(|| Error::Key(KeyProblem::Malformed("a modulus is even".into())))?;
         let modulus = Option::<NonZero<BoxedUint>>::from(NonZero::new(modulus.clone()))
-            .ok_or_else(|| Error::InvalidKey("a modulus is zero".into()))?;
+            .ok_or_else(|| Error::Key(KeyProblem::Malformed("a modulus is zero".into())))?;
         Ok(Ring {
             params: BoxedMontyParams::new(odd),
             modulus,

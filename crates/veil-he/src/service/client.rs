@@ -20,7 +20,7 @@ use crate::circuit::Scheme;
 use crate::ckks::cipher::{Ciphertext, decode, encode};
 use crate::ckks::eval::EvaluationKeys;
 use crate::ckks::keys::SecretKey;
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyProblem, Result};
 use crate::paillier::{self, EncryptedNumber};
 
 /// How rows were laid out in ciphertexts.
@@ -61,9 +61,10 @@ impl std::str::FromStr for LayoutChoice {
             "auto" => Ok(LayoutChoice::Auto),
             ROW_PER_SLOT => Ok(LayoutChoice::RowPerSlot),
             FEATURE_PACKED => Ok(LayoutChoice::FeaturePacked),
-            _ => Err(Error::OutOfRange(format!(
-                "unknown layout \"{s}\" (one of: auto, {ROW_PER_SLOT}, {FEATURE_PACKED})"
-            ))),
+            _ => Err(Error::out_of_range(
+                "--layout",
+                format!("unknown layout \"{s}\" (one of: auto, {ROW_PER_SLOT}, {FEATURE_PACKED})"),
+            )),
         }
     }
 }
@@ -164,10 +165,11 @@ fn other_scheme(dir: &Path, scheme: Scheme, e: Error) -> Error {
         Scheme::Paillier => ("secret.key", "--scheme ckks"),
     };
     if dir.join(theirs).exists() {
-        return Error::InvalidKey(format!(
-            "{} holds a key set of the other scheme ({theirs}): use {flag}",
-            dir.display()
-        ));
+        return Error::Key(KeyProblem::OtherScheme {
+            dir: dir.display().to_string(),
+            file: theirs,
+            flag,
+        });
     }
     e
 }
@@ -210,7 +212,7 @@ pub async fn infer(
     let info = client
         .describe(DescribeRequest { key_id })
         .await
-        .map_err(|s| veil_net::transport::call_failed("describe", &s))?
+        .map_err(|s| veil_net::Error::call("describe", s))?
         .into_inner();
     if !info.schemes.iter().any(|s| s == scheme.name()) {
         let why = info
@@ -219,14 +221,17 @@ pub async fn infer(
             .find(|r| r.starts_with(scheme.name()))
             .cloned()
             .unwrap_or_else(|| format!("the service does not offer {}", scheme.name()));
-        return Err(Error::Unevaluable(why));
+        return Err(Error::unevaluable(why));
     }
     let task = task_of(&info)?;
-    let output: Output = info.output.parse().map_err(Error::Protocol)?;
+    let output: Output = info.output.parse().map_err(Error::protocol)?;
     let x = table.feature_matrix(&info.features)?;
     let rows = x.nrows();
     if rows == 0 {
-        return Err(Error::OutOfRange("the table has no rows to score".into()));
+        return Err(Error::out_of_range(
+            "rows",
+            "the table has no rows to score",
+        ));
     }
     let plan = Plan::new(&keys, &info, rows, options.layout, &options.keys)?;
 
@@ -239,11 +244,11 @@ pub async fn infer(
         body: Some(score_request::Body::Open(plan.open.clone())),
     })
     .await
-    .map_err(|_| Error::Protocol("the job's stream closed".into()))?;
+    .map_err(|_| Error::protocol("the job's stream closed"))?;
     let mut replies = client
         .score(ReceiverStream::new(rx))
         .await
-        .map_err(|s| veil_net::transport::call_failed("score", &s))?
+        .map_err(|s| veil_net::Error::call("score", s))?
         .into_inner();
     let producer = {
         let (keys, x, layout) = (keys, x, plan.layout.clone());
@@ -274,7 +279,7 @@ pub async fn infer(
                 {
                     return Err(e);
                 }
-                return Err(Error::Protocol(format!(
+                return Err(Error::protocol(format!(
                     "the service: {}",
                     status.message()
                 )));
@@ -286,14 +291,14 @@ pub async fn infer(
     }
     let (keys, sent, encrypt_seconds) = producer
         .await
-        .map_err(|e| Error::Protocol(format!("the encryption task failed: {e}")))?;
+        .map_err(|e| Error::protocol(format!("the encryption task failed: {e}")))?;
     let bytes_sent = sent? + open_bytes;
     for reply in &replies_got {
         place(&keys, reply, &plan.layout, rows, &mut z, &mut received)?;
     }
     if received.iter().flatten().any(|&got| !got) {
-        return Err(Error::Protocol(
-            "the service ended the job without every output".into(),
+        return Err(Error::protocol(
+            "the service ended the job without every output",
         ));
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -321,7 +326,7 @@ fn task_of(info: &ModelInfo) -> Result<Task> {
         "binary" => Task::Binary { classes },
         "multiclass" => Task::Multiclass { classes },
         "regression" => Task::Regression,
-        other => return Err(Error::Protocol(format!("an unknown task \"{other}\""))),
+        other => return Err(Error::protocol(format!("an unknown task \"{other}\""))),
     })
 }
 
@@ -346,13 +351,16 @@ impl Plan {
                 let ctx = secret.context();
                 let levels = ctx.data_primes() - 1;
                 if depth > levels {
-                    return Err(Error::OutOfRange(format!(
-                        "the model needs {depth} rescalings (a dense layer and a square per \
+                    return Err(Error::out_of_range(
+                        "depth",
+                        format!(
+                            "the model needs {depth} rescalings (a dense layer and a square per \
                          hidden layer, then the output layer); these keys (N = {}, chain {:?}) \
                          allow {levels}: make keys with --poly-degree 16384",
-                        ctx.degree(),
-                        ctx.params().chain
-                    )));
+                            ctx.degree(),
+                            ctx.params().chain
+                        ),
+                    ));
                 }
                 let slots = ctx.degree() / 2;
                 let layout = match choice {
@@ -370,11 +378,14 @@ impl Plan {
                 if layout == FEATURE_PACKED {
                     let block = packed::block(features);
                     if info.hidden_layers > 0 || levels < packed::DEPTH || block > slots {
-                        return Err(Error::OutOfRange(format!(
-                            "the feature-packed layout needs a model without hidden layers, \
+                        return Err(Error::out_of_range(
+                            "--layout",
+                            format!(
+                                "the feature-packed layout needs a model without hidden layers, \
                              {} levels and at most {slots} features",
-                            packed::DEPTH
-                        )));
+                                packed::DEPTH
+                            ),
+                        ));
                     }
                     let batch_rows = rows.min(slots / block);
                     return Ok(Plan {
@@ -458,9 +469,8 @@ impl Plan {
 fn evaluation_keys(secret: &SecretKey, dir: &Path) -> Result<EvaluationKeys> {
     let (theirs, eval) = EvaluationKeys::from_bytes(&key_file(dir, "evaluation.key")?)?;
     if eval.id() != secret.id() || theirs.params() != secret.context().params() {
-        return Err(Error::InvalidKey(format!(
-            "{}: evaluation.key is from another key set than secret.key",
-            dir.display()
+        return Err(Error::Key(KeyProblem::OtherKeySet(
+            "evaluation.key (beside secret.key)",
         )));
     }
     Ok(eval)
@@ -494,7 +504,7 @@ async fn register_rotations(
         client
             .register_keys(KeysUpload { keys: bytes })
             .await
-            .map_err(|s| veil_net::transport::call_failed("register rotation keys", &s))?;
+            .map_err(|s| veil_net::Error::call("register rotation keys", s))?;
     }
     Ok(sent)
 }
@@ -598,9 +608,9 @@ fn place(
     let seen = received
         .get_mut(batch)
         .and_then(|b| b.get_mut(k))
-        .ok_or_else(|| Error::Protocol(format!("a reply for batch {batch} output {k}")))?;
+        .ok_or_else(|| Error::protocol(format!("a reply for batch {batch} output {k}")))?;
     if *seen {
-        return Err(Error::Protocol(format!(
+        return Err(Error::protocol(format!(
             "two replies for batch {batch} output {k}"
         )));
     }
@@ -611,9 +621,7 @@ fn place(
         Keys::Ckks { secret } => {
             let ctx = secret.context();
             let [bytes] = reply.ciphertexts.as_slice() else {
-                return Err(Error::Protocol(
-                    "a CKKS reply of several ciphertexts".into(),
-                ));
+                return Err(Error::protocol("a CKKS reply of several ciphertexts"));
             };
             let ct = Ciphertext::from_bytes(ctx, bytes)?;
             let slots = decode(ctx, &secret.decrypt(&ct)?)?;
@@ -624,7 +632,7 @@ fn place(
         }
         Keys::Paillier(sk) => {
             if reply.ciphertexts.len() != count || reply.fraction_bits > 200 {
-                return Err(Error::Protocol(format!(
+                return Err(Error::protocol(format!(
                     "a Paillier reply of {} values at {} bits for {count} rows",
                     reply.ciphertexts.len(),
                     reply.fraction_bits

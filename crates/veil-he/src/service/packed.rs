@@ -65,10 +65,13 @@ pub fn evaluate(
     block: usize,
 ) -> Result<Vec<Ciphertext>> {
     if ct.level() < DEPTH {
-        return Err(Error::OutOfRange(format!(
-            "an input at level {}: the feature-packed layout needs {DEPTH}",
-            ct.level()
-        )));
+        return Err(Error::out_of_range(
+            "layout",
+            format!(
+                "an input at level {}: the feature-packed layout needs {DEPTH}",
+                ct.level()
+            ),
+        ));
     }
     let features = layer.weights.ncols();
     let mut mask = vec![0.0; rows * block];

@@ -28,7 +28,7 @@ use crate::ckks::eval::{EvaluationKeys, multiply, rescale};
 use crate::ckks::keys::KeyId;
 use crate::ckks::linear::{WeightedSum, add_constant};
 use crate::ckks::params::{Context, Parameters};
-use crate::error::{Error, Result};
+use crate::error::{CiphertextProblem, Error, KeyProblem, Result};
 use crate::paillier::{self, EncryptedNumber, FRACTION_BITS};
 
 /// An encrypted-inference service for one model.
@@ -147,9 +147,10 @@ fn context(n: u32) -> Result<Arc<Context>> {
         8192 => (0, Parameters::n8192()),
         16384 => (1, Parameters::n16384()),
         n => {
-            return Err(Error::OutOfRange(format!(
-                "CKKS with N = {n}: this service uses N = 8192 or 16384"
-            )));
+            return Err(Error::out_of_range(
+                "job",
+                format!("CKKS with N = {n}: this service uses N = 8192 or 16384"),
+            ));
         }
     };
     if let Some(ctx) = CONTEXTS[slot].get() {
@@ -178,7 +179,7 @@ impl Progress {
     fn new(open: &Open, features: usize, max_batch: usize) -> Result<Progress> {
         let (rows, batch_rows) = (open.rows as usize, open.batch_rows as usize);
         if rows == 0 || batch_rows == 0 || batch_rows > max_batch {
-            return Err(Error::Protocol(format!(
+            return Err(Error::protocol(format!(
                 "{rows} rows in batches of {batch_rows}: need at least one row, and batches \
                  of 1 to {max_batch} rows"
             )));
@@ -203,14 +204,12 @@ impl Progress {
     }
 
     /// Checks that `input` is the next one expected.
-    fn expect(&self, input: &Input) -> Result<()> {
+    fn require_next(&self, input: &Input) -> Result<()> {
         if self.batch >= self.batches() {
-            return Err(Error::Protocol(
-                "an input after the last batch of the job".into(),
-            ));
+            return Err(Error::protocol("an input after the last batch of the job"));
         }
         if (input.batch as usize, input.feature as usize) != (self.batch, self.feature) {
-            return Err(Error::Protocol(format!(
+            return Err(Error::protocol(format!(
                 "input for batch {} feature {} where batch {} feature {} was due",
                 input.batch, input.feature, self.batch, self.feature
             )));
@@ -257,7 +256,7 @@ struct PaillierJob {
 }
 
 fn bad(e: impl std::fmt::Display) -> Error {
-    Error::Protocol(e.to_string())
+    Error::protocol(e.to_string())
 }
 
 impl Job {
@@ -270,14 +269,17 @@ impl Job {
                 let ctx = context(open.poly_degree)?;
                 let levels = ctx.data_primes() - 1;
                 if circuit.depth() > levels {
-                    return Err(Error::OutOfRange(format!(
-                        "the model needs {} rescalings ({} dense layers and {} squares); the \
+                    return Err(Error::out_of_range(
+                        "job",
+                        format!(
+                            "the model needs {} rescalings ({} dense layers and {} squares); the \
                          chain {:?} allows {levels}: make keys with --poly-degree 16384",
-                        circuit.depth(),
-                        circuit.layers.len(),
-                        circuit.hidden_layers(),
-                        ctx.params().chain
-                    )));
+                            circuit.depth(),
+                            circuit.layers.len(),
+                            circuit.hidden_layers(),
+                            ctx.params().chain
+                        ),
+                    ));
                 }
                 if open.layout == FEATURE_PACKED {
                     return CkksJob::packed(circuit, open, ctx, peer, cache).map(Job::Ckks);
@@ -288,11 +290,11 @@ impl Job {
                 let keys = if circuit.hidden_layers() > 0 {
                     let (theirs, keys) = EvaluationKeys::from_bytes(&open.key)?;
                     if theirs.params() != ctx.params() {
-                        return Err(Error::InvalidKey(format!(
-                            "a relinearisation key for N = {}, in a job for N = {}",
-                            theirs.degree(),
-                            ctx.degree()
-                        )));
+                        return Err(Error::Key(KeyProblem::OtherDegree {
+                            what: "a relinearisation key",
+                            theirs: theirs.degree(),
+                            ours: ctx.degree(),
+                        }));
                     }
                     Some(Arc::new(keys))
                 } else {
@@ -309,8 +311,13 @@ impl Job {
                 }))
             }
             Scheme::Paillier => {
-                let n = BoxedUint::from_be_slice(&open.key, (open.key.len() * 8) as u32)
-                    .map_err(|_| Error::InvalidKey("an unreadable Paillier modulus".into()))?;
+                let n = BoxedUint::from_be_slice(&open.key, (open.key.len() * 8) as u32).map_err(
+                    |_| {
+                        Error::Key(KeyProblem::Malformed(
+                            "an unreadable Paillier modulus".into(),
+                        ))
+                    },
+                )?;
                 let key = paillier::PublicKey::from_modulus(n)?;
                 let progress = Progress::new(open, features, PAILLIER_BATCH_ROWS)?;
                 Ok(Job::Paillier(PaillierJob {
@@ -348,8 +355,8 @@ impl CkksJob {
         cache: &KeyCache,
     ) -> Result<CkksJob> {
         if circuit.hidden_layers() > 0 {
-            return Err(Error::Unevaluable(
-                "the feature-packed layout evaluates models without hidden layers".into(),
+            return Err(Error::unevaluable(
+                "the feature-packed layout evaluates models without hidden layers",
             ));
         }
         let slots = ctx.degree() / 2;
@@ -366,24 +373,22 @@ impl CkksJob {
             .as_slice()
             .try_into()
             .map_err(|_| bad("a key-set id of 16 bytes"))?;
-        let (theirs, keys) = cache.get(peer, KeyId(id)).ok_or_else(|| {
-            Error::InvalidKey("no rotation keys registered for this key set: register them".into())
-        })?;
+        let (theirs, keys) = cache
+            .get(peer, KeyId(id))
+            .ok_or_else(|| Error::Key(KeyProblem::NotRegistered))?;
         if theirs.params() != ctx.params() {
-            return Err(Error::InvalidKey(format!(
-                "rotation keys registered for N = {}, in a job for N = {}",
-                theirs.degree(),
-                ctx.degree()
-            )));
+            return Err(Error::Key(KeyProblem::OtherDegree {
+                what: "rotation keys",
+                theirs: theirs.degree(),
+                ours: ctx.degree(),
+            }));
         }
         let held = keys.rotation_steps(&ctx);
         if let Some(missing) = packed::rotations(block)
             .into_iter()
             .find(|s| !held.contains(s))
         {
-            return Err(Error::InvalidKey(format!(
-                "no rotation key registered for a rotation by {missing}"
-            )));
+            return Err(Error::Key(KeyProblem::NoRotation(missing as i64)));
         }
         let progress = Progress::new(open, 1, slots / block)?;
         Ok(CkksJob {
@@ -397,7 +402,7 @@ impl CkksJob {
     }
 
     fn input(&mut self, circuit: &Circuit, input: &Input) -> Result<Vec<ScoreReply>> {
-        self.progress.expect(input)?;
+        self.progress.require_next(input)?;
         let [bytes] = input.ciphertexts.as_slice() else {
             return Err(bad(format!(
                 "{} ciphertexts for one CKKS input (one per feature and batch)",
@@ -408,20 +413,21 @@ impl CkksJob {
         let ctx = &ctx;
         let ct = Ciphertext::from_bytes(ctx, bytes)?;
         if ct.level() < circuit.depth() {
-            return Err(Error::OutOfRange(format!(
-                "an input at level {}: the model needs {} rescalings (encrypt at level {} or \
+            return Err(Error::out_of_range(
+                "job",
+                format!(
+                    "an input at level {}: the model needs {} rescalings (encrypt at level {} or \
                  above)",
-                ct.level(),
-                circuit.depth(),
-                circuit.depth()
-            )));
+                    ct.level(),
+                    circuit.depth(),
+                    circuit.depth()
+                ),
+            ));
         }
         if let Some(keys) = &self.keys
             && keys.id() != ct.key
         {
-            return Err(Error::InvalidCiphertext(
-                "an input encrypted under another key set than the relinearisation key".into(),
-            ));
+            return Err(Error::Ciphertext(CiphertextProblem::OtherKeySet));
         }
         if let (Some(block), Some(keys)) = (self.block, &self.keys) {
             let rows = self.progress.rows_now();
@@ -477,9 +483,10 @@ impl CkksJob {
             })
             .collect::<Result<_>>()?;
         for layer in &circuit.layers[1..] {
-            let keys = self.keys.as_ref().ok_or_else(|| {
-                Error::InvalidKey("a model that squares needs a relinearisation key".into())
-            })?;
+            let keys = self
+                .keys
+                .as_ref()
+                .ok_or_else(|| Error::Key(KeyProblem::NoRelinearisation))?;
             let squared: Vec<Ciphertext> = a
                 .par_iter()
                 .map(|z| rescale(ctx, &multiply(ctx, keys, z, z)?))
@@ -519,7 +526,7 @@ fn replies(ctx: &Context, batch: u32, outputs: &[Ciphertext]) -> Vec<ScoreReply>
 
 impl PaillierJob {
     fn input(&mut self, circuit: &Circuit, input: &Input) -> Result<Vec<ScoreReply>> {
-        self.progress.expect(input)?;
+        self.progress.require_next(input)?;
         let rows = self.progress.rows_now();
         if input.ciphertexts.len() != rows {
             return Err(bad(format!(

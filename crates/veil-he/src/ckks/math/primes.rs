@@ -11,9 +11,10 @@ use crate::error::{Error, Result};
 /// `exclude`, in descending order.
 pub fn ntt_primes(bits: u32, n: usize, count: usize, exclude: &[u64]) -> Result<Vec<u64>> {
     if !(20..=61).contains(&bits) || !n.is_power_of_two() {
-        return Err(Error::OutOfRange(format!(
-            "primes of {bits} bits for N = {n}: bits must be 20–61 and N a power of two"
-        )));
+        return Err(Error::out_of_range(
+            "prime",
+            format!("primes of {bits} bits for N = {n}: bits must be 20–61 and N a power of two"),
+        ));
     }
     let step = 2 * n as u64;
     let mut candidate = (1u64 << bits) - step + 1;
@@ -21,9 +22,10 @@ pub fn ntt_primes(bits: u32, n: usize, count: usize, exclude: &[u64]) -> Result<
     let mut found = Vec::with_capacity(count);
     while found.len() < count {
         if candidate <= floor {
-            return Err(Error::OutOfRange(format!(
-                "fewer than {count} primes of {bits} bits are ≡ 1 mod {step}"
-            )));
+            return Err(Error::out_of_range(
+                "prime",
+                format!("fewer than {count} primes of {bits} bits are ≡ 1 mod {step}"),
+            ));
         }
         if !exclude.contains(&candidate) && is_prime(Flavor::Any, &U64::from_u64(candidate)) {
             found.push(candidate);
@@ -38,15 +40,15 @@ pub fn ntt_primes(bits: u32, n: usize, count: usize, exclude: &[u64]) -> Result<
 pub fn primitive_root(q: &Modulus, n: usize) -> Result<u64> {
     let order = 2 * n as u64;
     if !(q.value() - 1).is_multiple_of(order) {
-        return Err(Error::OutOfRange(format!(
-            "{} is not 1 mod {order}",
-            q.value()
-        )));
+        return Err(Error::out_of_range(
+            "prime",
+            format!("{} is not 1 mod {order}", q.value()),
+        ));
     }
     (2..q.value().min(1 << 20))
         .map(|g| q.pow(g, (q.value() - 1) / order))
         .find(|&psi| q.pow(psi, n as u64) == q.value() - 1)
-        .ok_or_else(|| Error::OutOfRange(format!("no primitive root mod {}", q.value())))
+        .ok_or_else(|| Error::out_of_range("prime", format!("no primitive root mod {}", q.value())))
 }
 
 #[cfg(test)]
