@@ -71,6 +71,32 @@ impl fmt::Debug for Sha256Digest {
     }
 }
 
+/// A file's digest and size, as `veil data digest` reports them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileDigest {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// SHA-256 of its content, hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+impl FileDigest {
+    /// Streams `path` through SHA-256 (any size, constant memory).
+    pub fn of(path: &Path) -> Result<FileDigest> {
+        let digest = Sha256Digest::of_file(path)?;
+        let bytes = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        Ok(FileDigest {
+            path: path.to_path_buf(),
+            sha256: digest.to_hex(),
+            bytes,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,71 @@
 //! `round(n · f)` go to the classes with the largest fractional remainders (ties to the smaller
 //! class index). A class never gives away its last training row.
 
+use std::path::{Path, PathBuf};
+
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use crate::atomic::Batch;
 use crate::error::{Error, Result};
+use crate::table::{Table, sorted_classes};
+
+/// What `veil data split` wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SplitFiles {
+    /// The training file.
+    pub train: PathBuf,
+    /// The test file.
+    pub test: PathBuf,
+    /// Rows in the training file.
+    pub train_rows: usize,
+    /// Rows in the test file.
+    pub test_rows: usize,
+    /// The seed of the split.
+    pub seed: u64,
+    /// Whether the split kept each class's share (a label was given).
+    pub stratified: bool,
+}
+
+/// Splits `table` into a training file and a test file, both written or neither (an
+/// existing file at either path keeps its content if anything fails). With `label`, the
+/// split is stratified by that column's classes.
+pub fn split_table(
+    table: &Table,
+    label: Option<&str>,
+    test_fraction: f64,
+    seed: u64,
+    (train, test): (&Path, &Path),
+) -> Result<SplitFiles> {
+    table.require_rows()?;
+    let strata = match label {
+        Some(label) => {
+            let labels = table.class_labels(label)?;
+            let classes = sorted_classes(&labels);
+            Some(
+                labels
+                    .iter()
+                    .map(|l| classes.iter().position(|c| c == l).unwrap_or(0))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        None => None,
+    };
+    let split = train_test_split(table.num_rows(), strata.as_deref(), test_fraction, seed)?;
+    let mut batch = Batch::new();
+    table.take(&split.train).save_in(&mut batch, train)?;
+    table.take(&split.test).save_in(&mut batch, test)?;
+    batch.commit()?;
+    Ok(SplitFiles {
+        train: train.to_path_buf(),
+        test: test.to_path_buf(),
+        train_rows: split.train.len(),
+        test_rows: split.test.len(),
+        seed,
+        stratified: label.is_some(),
+    })
+}
 
 /// Row indices of a split, each list sorted ascending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +169,26 @@ pub fn train_test_split(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_writes_both_files_or_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let (train, test) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+        std::fs::write(&train, b"the user's own file").unwrap();
+        let table = Table::load("builtin:breast-cancer").unwrap();
+        // The test path is a directory: nothing is written, the old train.csv is intact.
+        std::fs::create_dir(&test).unwrap();
+        let blocked = split_table(&table, Some("malignant"), 0.2, 42, (&train, &test));
+        assert!(blocked.is_err());
+        assert_eq!(std::fs::read(&train).unwrap(), b"the user's own file");
+        std::fs::remove_dir(&test).unwrap();
+        let done = split_table(&table, Some("malignant"), 0.2, 42, (&train, &test)).unwrap();
+        assert_eq!((done.train_rows, done.test_rows), (455, 114));
+        assert_eq!(
+            Table::load(&test.to_string_lossy()).unwrap().num_rows(),
+            114
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -5,6 +5,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use veil_core::table::{Column, Table, Values};
 use veil_dp::NoiseRng;
+use veil_dp::budget::Receipt;
 use veil_dp::query::{QueryOptions, prepare};
 
 const ROWS: usize = 10_000_000;
@@ -89,10 +90,9 @@ fn dp_sql(c: &mut Criterion) {
         group.bench_function(name, |b| {
             let mut rng = NoiseRng::from_os();
             b.iter(|| {
-                prepare(sql, &t, &options)
-                    .expect("prepares")
-                    .release(&mut rng)
-                    .expect("releases")
+                let query = prepare(sql, &t, &options).expect("prepares");
+                let receipt = Receipt::unbudgeted(query.cost());
+                query.release(receipt, &mut rng).expect("releases")
             })
         });
     }

@@ -1,48 +1,79 @@
-//! A persistent privacy budget per dataset, in SQLite.
+//! A persistent privacy budget per dataset, in SQLite, and the receipts that releases need.
 //!
 //! Each dataset is known by the SHA-256 of its content, so a renamed or copied file keeps
 //! its budget and a changed file gets a new one. A release is charged *before* any noise is
 //! drawn, in one `BEGIN IMMEDIATE` transaction that reads what was spent and records the new
 //! release: two processes can never both spend the last of a budget. Spending composes by
-//! basic composition (ε and δ add up), which holds for any mix of releases.
+//! basic composition (ε and δ add up), which holds for any mix of releases, and the sums are
+//! exact ([`PrivacyLoss`]): no rounding slack lets a release through that does not fit.
 //!
-//! Tables of `<DIR>/budget.db`:
+//! A charge returns a [`Receipt`], and a release (a DP query's
+//! [`crate::query::PreparedQuery::release`], DP-SGD's [`crate::sgd::fit`]) can only be made
+//! from one whose loss covers it. The only other way to a receipt is
+//! [`Receipt::unbudgeted`], whose name says what it gives up.
 //!
-//! * `budgets(dataset, name, epsilon, delta, created)` — the total allowed per dataset;
-//! * `releases(id, dataset, time, epsilon, delta, kind, description)` — every charge.
+//! `<DIR>/budget.db` (application id `VBDG`, schema version 1):
+//!
+//! * `budgets(dataset, name, epsilon, delta, created, epsilon_units, delta_units)` — the
+//!   total allowed per dataset;
+//! * `releases(id, dataset, time, epsilon, delta, kind, description, epsilon_units,
+//!   delta_units)` — every charge.
+//!
+//! The `*_units` columns hold the exact amounts (decimal integers: ε in 10⁻¹⁸, δ in 10⁻³⁰);
+//! `epsilon` and `delta` repeat them as floats for people reading the database. A database
+//! of schema version 0 (written before the exact columns) is upgraded on open: totals are
+//! read as the decimals they were set as, spent amounts are rounded up.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::loss::PrivacyLoss;
+
+/// `PRAGMA application_id` of a budget database: "VBDG".
+const APPLICATION_ID: i64 = 0x5642_4447;
+/// `PRAGMA user_version` this build writes and reads.
+const SCHEMA_VERSION: i64 = 1;
 
 /// A dataset's budget and what has been spent of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Budget {
+    /// The dataset's identity (the hex SHA-256 of its content).
+    pub dataset: String,
     /// The dataset's name when the budget was set (for people).
     pub name: String,
-    /// Total ε allowed.
-    pub epsilon: f64,
-    /// Total δ allowed.
-    pub delta: f64,
-    /// ε spent so far.
-    pub spent_epsilon: f64,
-    /// δ spent so far.
-    pub spent_delta: f64,
+    /// The total allowed.
+    pub total: PrivacyLoss,
+    /// What has been spent.
+    pub spent: PrivacyLoss,
     /// The releases charged, oldest first.
     pub releases: Vec<Release>,
 }
 
 impl Budget {
-    /// ε left (never negative).
-    pub fn remaining_epsilon(&self) -> f64 {
-        (self.epsilon - self.spent_epsilon).max(0.0)
+    /// What is left (never negative).
+    pub fn remaining(&self) -> PrivacyLoss {
+        self.total.saturating_sub(&self.spent)
     }
+}
 
-    /// δ left (never negative).
-    pub fn remaining_delta(&self) -> f64 {
-        (self.delta - self.spent_delta).max(0.0)
+impl Serialize for Budget {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let remaining = self.remaining();
+        let mut st = s.serialize_struct("Budget", 9)?;
+        st.serialize_field("dataset", &self.dataset)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("epsilon", &self.total.epsilon())?;
+        st.serialize_field("delta", &self.total.delta())?;
+        st.serialize_field("spent_epsilon", &self.spent.epsilon())?;
+        st.serialize_field("spent_delta", &self.spent.delta())?;
+        st.serialize_field("remaining_epsilon", &remaining.epsilon())?;
+        st.serialize_field("remaining_delta", &remaining.delta())?;
+        st.serialize_field("releases", &self.releases)?;
+        st.end()
     }
 }
 
@@ -51,23 +82,98 @@ impl Budget {
 pub struct Release {
     /// Seconds since the Unix epoch.
     pub time: u64,
-    /// ε charged.
-    pub epsilon: f64,
-    /// δ charged.
-    pub delta: f64,
-    /// What kind of release (`query`, `dp-sgd`, …).
+    /// What was charged.
+    pub loss: PrivacyLoss,
+    /// What kind of release (`dp-query`, `dp-sgd`, …).
     pub kind: String,
     /// What was released (the query text, the model file, …).
     pub description: String,
 }
 
+impl Serialize for Release {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Release", 5)?;
+        st.serialize_field("time", &self.time)?;
+        st.serialize_field("epsilon", &self.loss.epsilon())?;
+        st.serialize_field("delta", &self.loss.delta())?;
+        st.serialize_field("kind", &self.kind)?;
+        st.serialize_field("description", &self.description)?;
+        st.end()
+    }
+}
+
+/// Proof that a release's privacy loss was accounted for before any noise was drawn: charged
+/// to a budget ([`BudgetStore::charge`]) or explicitly released without one
+/// ([`Receipt::unbudgeted`]). A release consumes it.
+#[derive(Debug)]
+#[must_use = "a receipt is spent by the release it pays for"]
+pub struct Receipt {
+    loss: PrivacyLoss,
+    budget: Option<Budget>,
+}
+
+impl Receipt {
+    /// A release charged to no budget (`--no-budget`). Nothing records the loss and nothing
+    /// stops the same data from being released again, each time with a new loss: only for
+    /// data that is not sensitive, or whose releases are accounted elsewhere.
+    pub fn unbudgeted(loss: PrivacyLoss) -> Receipt {
+        Receipt { loss, budget: None }
+    }
+
+    /// The loss paid for.
+    pub fn loss(&self) -> PrivacyLoss {
+        self.loss
+    }
+
+    /// The budget as it stands after the charge (`None` for an unbudgeted release).
+    pub fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref()
+    }
+
+    /// Checks that this receipt pays for `cost`, and gives back the budget it was charged to.
+    pub(crate) fn redeem(self, cost: &PrivacyLoss) -> Result<Option<Budget>> {
+        if !self.loss.covers(cost) {
+            return Err(Error::invalid(
+                "receipt",
+                format!(
+                    "the receipt pays for {} but the release costs {cost}",
+                    self.loss
+                ),
+            ));
+        }
+        Ok(self.budget)
+    }
+}
+
+/// Where a release's privacy loss is accounted, for the operations that learn their cost
+/// only once they have read the data (DP-SGD) and charge it themselves, before any noise.
+pub enum Accounting<'a> {
+    /// Charged to the budget of `dataset` (a hex digest) in `store`; refused if it would
+    /// exceed it.
+    Budget {
+        /// The store.
+        store: &'a mut BudgetStore,
+        /// The dataset's identity.
+        dataset: &'a str,
+    },
+    /// Charged nowhere (see [`Receipt::unbudgeted`]).
+    Unbudgeted,
+}
+
+impl Accounting<'_> {
+    /// Charges `loss` for a release of `kind` described by `description`.
+    pub fn charge(self, loss: PrivacyLoss, kind: &str, description: &str) -> Result<Receipt> {
+        match self {
+            Accounting::Budget { store, dataset } => store.charge(dataset, loss, kind, description),
+            Accounting::Unbudgeted => Ok(Receipt::unbudgeted(loss)),
+        }
+    }
+}
+
 /// The budget store in a directory.
 pub struct BudgetStore {
     conn: Connection,
-}
-
-fn db(e: rusqlite::Error) -> Error {
-    Error::Storage(e)
 }
 
 fn now() -> u64 {
@@ -76,48 +182,98 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn check_amount(epsilon: f64, delta: f64) -> Result<()> {
-    if !(epsilon.is_finite() && epsilon >= 0.0) {
-        return Err(Error::invalid(
-            "epsilon",
-            format!("{epsilon} must be finite and ≥ 0"),
-        ));
-    }
-    if !(0.0..1.0).contains(&delta) {
-        return Err(Error::invalid(
-            "delta",
-            format!("{delta} must be in [0, 1)"),
-        ));
-    }
-    Ok(())
+/// The units of a loss as the two stored texts.
+fn unit_texts(loss: &PrivacyLoss) -> (String, String) {
+    let (e, d) = loss.units();
+    (e.to_string(), d.to_string())
+}
+
+fn parse_units(e: &str, d: &str) -> Result<PrivacyLoss> {
+    let bad = || {
+        Error::Corrupt(format!(
+            "stored privacy units \"{e}\", \"{d}\" are not integers"
+        ))
+    };
+    PrivacyLoss::from_units(e.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?)
 }
 
 impl BudgetStore {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir`; refuses a database of another
+    /// application or of a newer schema, and upgrades one of schema version 0.
     pub fn open(dir: &Path) -> Result<BudgetStore> {
         std::fs::create_dir_all(dir).map_err(|e| veil_core::Error::io(dir, e))?;
-        let conn = Connection::open(dir.join("budget.db")).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        conn.execute_batch(
+        let conn = Connection::open(dir.join("budget.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let mut store = BudgetStore { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let app: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if app != 0 && app != APPLICATION_ID {
+            return Err(Error::Corrupt(format!(
+                "budget.db belongs to another application (application id {app:#x})"
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(Error::Corrupt(format!(
+                "budget.db has schema version {version}; this Veil reads up to {SCHEMA_VERSION}: upgrade Veil"
+            )));
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS budgets (dataset TEXT PRIMARY KEY, name TEXT NOT NULL,
                  epsilon REAL NOT NULL, delta REAL NOT NULL, created INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS releases (id INTEGER PRIMARY KEY, dataset TEXT NOT NULL,
                  time INTEGER NOT NULL, epsilon REAL NOT NULL, delta REAL NOT NULL,
                  kind TEXT NOT NULL, description TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS releases_by_dataset ON releases (dataset, id);",
-        )
-        .map_err(db)?;
-        Ok(BudgetStore { conn })
+             CREATE INDEX IF NOT EXISTS releases_by_dataset ON releases (dataset, id);
+             ALTER TABLE budgets ADD COLUMN epsilon_units TEXT;
+             ALTER TABLE budgets ADD COLUMN delta_units TEXT;
+             ALTER TABLE releases ADD COLUMN epsilon_units TEXT;
+             ALTER TABLE releases ADD COLUMN delta_units TEXT;",
+        )?;
+        // Rows of version 0 had floats only: totals were typed by people (their decimals),
+        // charges were computed (rounded up).
+        for (table, exact) in [
+            (
+                "budgets",
+                PrivacyLoss::target as fn(f64, f64) -> Result<PrivacyLoss>,
+            ),
+            ("releases", PrivacyLoss::at_most),
+        ] {
+            let rows: Vec<(i64, f64, f64)> = tx
+                .prepare(&format!("SELECT rowid, epsilon, delta FROM {table}"))?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (rowid, e, d) in rows {
+                let (eu, du) = unit_texts(&exact(e, d)?);
+                tx.execute(
+                    &format!(
+                        "UPDATE {table} SET epsilon_units = ?1, delta_units = ?2 WHERE rowid = ?3"
+                    ),
+                    params![eu, du, rowid],
+                )?;
+            }
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(())
     }
 
-    /// Sets the total budget of `dataset` (a hex digest). Lowering it below what was already
-    /// spent is refused.
-    pub fn set(&mut self, dataset: &str, name: &str, epsilon: f64, delta: f64) -> Result<Budget> {
-        check_amount(epsilon, delta)?;
-        if epsilon == 0.0 {
+    /// Sets the total budget of `dataset` (a hex digest; `name` for people). Lowering it
+    /// below what was already spent is refused.
+    pub fn set(&mut self, dataset: &str, name: &str, total: PrivacyLoss) -> Result<Budget> {
+        if total.epsilon() == 0.0 {
             return Err(Error::invalid(
                 "epsilon",
                 "a budget of ε = 0 allows nothing",
@@ -125,159 +281,182 @@ impl BudgetStore {
         }
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let (spent_e, spent_d) = spent(&tx, dataset)?;
-        if spent_e > epsilon || spent_d > delta {
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let spent = spent(&tx, dataset)?;
+        if !total.covers(&spent) {
             return Err(Error::invalid(
                 "budget",
                 format!(
-                    "ε = {spent_e}, δ = {spent_d} are already spent on this dataset; the budget cannot be set below that"
+                    "{spent} is already spent on this dataset; the budget cannot be set below that"
                 ),
             ));
         }
+        let (eu, du) = unit_texts(&total);
         tx.execute(
-            "INSERT INTO budgets (dataset, name, epsilon, delta, created) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (dataset) DO UPDATE SET epsilon = ?3, delta = ?4",
-            params![dataset, name, epsilon, delta, now() as i64],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
+            "INSERT INTO budgets (dataset, name, epsilon, delta, created, epsilon_units, delta_units)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (dataset) DO UPDATE SET epsilon = ?3, delta = ?4, epsilon_units = ?6,
+                 delta_units = ?7",
+            params![dataset, name, total.epsilon(), total.delta(), now() as i64, eu, du],
+        )?;
+        tx.commit()?;
         self.show(dataset)?
             .ok_or_else(|| Error::Corrupt("the budget just set is missing".into()))
     }
 
     /// The budget of `dataset`, if one was set.
     pub fn show(&self, dataset: &str) -> Result<Option<Budget>> {
-        let row: Option<(String, f64, f64)> = self
+        let row: Option<(String, String, String)> = self
             .conn
             .query_row(
-                "SELECT name, epsilon, delta FROM budgets WHERE dataset = ?1",
+                "SELECT name, epsilon_units, delta_units FROM budgets WHERE dataset = ?1",
                 [dataset],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()
-            .map_err(db)?;
-        let Some((name, epsilon, delta)) = row else {
+            .optional()?;
+        let Some((name, eu, du)) = row else {
             return Ok(None);
         };
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT time, epsilon, delta, kind, description FROM releases
-                 WHERE dataset = ?1 ORDER BY id",
-            )
-            .map_err(db)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT time, epsilon_units, delta_units, kind, description FROM releases
+             WHERE dataset = ?1 ORDER BY id",
+        )?;
         let releases = stmt
             .query_map([dataset], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?.max(0) as u64,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(time, e, d, kind, description)| {
                 Ok(Release {
-                    time: r.get::<_, i64>(0)?.max(0) as u64,
-                    epsilon: r.get(1)?,
-                    delta: r.get(2)?,
-                    kind: r.get(3)?,
-                    description: r.get(4)?,
+                    time,
+                    loss: parse_units(&e, &d)?,
+                    kind,
+                    description,
                 })
             })
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db)?;
-        let (spent_epsilon, spent_delta) = spent(&self.conn, dataset)?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(Budget {
+            dataset: dataset.to_string(),
             name,
-            epsilon,
-            delta,
-            spent_epsilon,
-            spent_delta,
+            total: parse_units(&eu, &du)?,
+            spent: spent(&self.conn, dataset)?,
             releases,
         }))
     }
 
-    /// Charges a release of (ε, δ) to `dataset`, or refuses it — with what remains — if it
-    /// would exceed the budget or no budget was set. Call before drawing any noise.
+    /// Charges a release of `loss` to `dataset`, or refuses it — with what remains — if it
+    /// would exceed the budget or no budget was set. Returns the receipt the release needs.
     pub fn charge(
         &mut self,
         dataset: &str,
-        epsilon: f64,
-        delta: f64,
+        loss: PrivacyLoss,
         kind: &str,
         description: &str,
-    ) -> Result<Budget> {
-        check_amount(epsilon, delta)?;
+    ) -> Result<Receipt> {
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let total: Option<(f64, f64)> = tx
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let total: Option<(String, String)> = tx
             .query_row(
-                "SELECT epsilon, delta FROM budgets WHERE dataset = ?1",
+                "SELECT epsilon_units, delta_units FROM budgets WHERE dataset = ?1",
                 [dataset],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()
-            .map_err(db)?;
-        let Some((total_e, total_d)) = total else {
+            .optional()?;
+        let Some((eu, du)) = total else {
             return Err(Error::NoBudget {
                 dataset: dataset.to_string(),
             });
         };
-        let (spent_e, spent_d) = spent(&tx, dataset)?;
-        // A relative slack of 1e-12 lets a budget be spent exactly in parts whose float sum
-        // rounds a hair above the total; nothing larger passes.
-        if spent_e + epsilon > total_e * (1.0 + 1e-12) || spent_d + delta > total_d * (1.0 + 1e-12)
-        {
+        let total = parse_units(&eu, &du)?;
+        let spent = spent(&tx, dataset)?;
+        let after = spent.compose(loss)?;
+        if !total.covers(&after) {
+            let remaining = total.saturating_sub(&spent);
             return Err(Error::BudgetExceeded {
-                asked_epsilon: epsilon,
-                asked_delta: delta,
-                remaining_epsilon: (total_e - spent_e).max(0.0),
-                remaining_delta: (total_d - spent_d).max(0.0),
+                asked_epsilon: loss.epsilon(),
+                asked_delta: loss.delta(),
+                remaining_epsilon: remaining.epsilon(),
+                remaining_delta: remaining.delta(),
             });
         }
+        let (eu, du) = unit_texts(&loss);
         tx.execute(
-            "INSERT INTO releases (dataset, time, epsilon, delta, kind, description)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![dataset, now() as i64, epsilon, delta, kind, description],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        self.show(dataset)?
-            .ok_or_else(|| Error::Corrupt("the budget just charged is missing".into()))
+            "INSERT INTO releases (dataset, time, epsilon, delta, kind, description,
+                 epsilon_units, delta_units)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                dataset,
+                now() as i64,
+                loss.epsilon(),
+                loss.delta(),
+                kind,
+                description,
+                eu,
+                du
+            ],
+        )?;
+        tx.commit()?;
+        let budget = self
+            .show(dataset)?
+            .ok_or_else(|| Error::Corrupt("the budget just charged is missing".into()))?;
+        Ok(Receipt {
+            loss,
+            budget: Some(budget),
+        })
     }
 }
 
-fn spent(conn: &Connection, dataset: &str) -> Result<(f64, f64)> {
-    conn.query_row(
-        "SELECT COALESCE(SUM(epsilon), 0.0), COALESCE(SUM(delta), 0.0) FROM releases WHERE dataset = ?1",
-        [dataset],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .map_err(db)
+/// What has been spent on `dataset`: the exact sum of its charges.
+fn spent(conn: &Connection, dataset: &str) -> Result<PrivacyLoss> {
+    let mut stmt =
+        conn.prepare_cached("SELECT epsilon_units, delta_units FROM releases WHERE dataset = ?1")?;
+    let rows = stmt
+        .query_map([dataset], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.iter().try_fold(PrivacyLoss::ZERO, |total, (e, d)| {
+        total.compose(parse_units(e, d)?)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn loss(epsilon: f64, delta: f64) -> PrivacyLoss {
+        PrivacyLoss::target(epsilon, delta).unwrap()
+    }
+
     #[test]
-    fn charges_until_the_budget_is_spent_then_refuses_with_what_remains() {
+    fn charges_until_the_budget_is_spent_exactly_then_refuses_with_what_remains() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = BudgetStore::open(dir.path()).unwrap();
         assert!(matches!(
-            store.charge("abc", 0.1, 0.0, "query", "q"),
+            store.charge("abc", loss(0.1, 0.0), "query", "q"),
             Err(Error::NoBudget { .. })
         ));
-        store.set("abc", "patients.csv", 1.0, 1e-6).unwrap();
+        store.set("abc", "patients.csv", loss(1.0, 1e-6)).unwrap();
+        // Ten tenths spend ε = 1 exactly: every one fits, and nothing more does.
         for i in 0..10 {
-            store
-                .charge("abc", 0.1, 0.0, "query", &format!("q{i}"))
+            let receipt = store
+                .charge("abc", loss(0.1, 0.0), "query", &format!("q{i}"))
                 .unwrap();
+            assert_eq!(receipt.loss(), loss(0.1, 0.0));
         }
-        let refused = store.charge("abc", 0.05, 0.0, "query", "one too many");
-        match refused {
+        let smallest = PrivacyLoss::from_units(1, 0).unwrap();
+        match store.charge("abc", smallest, "query", "one unit too many") {
             Err(Error::BudgetExceeded {
                 remaining_epsilon, ..
-            }) => {
-                assert!(remaining_epsilon < 1e-9, "{remaining_epsilon}")
-            }
+            }) => assert_eq!(remaining_epsilon, 0.0),
             other => panic!("{other:?}"),
         }
         // Persisted: another connection sees the same spending.
@@ -285,18 +464,66 @@ mod tests {
         let mut store = BudgetStore::open(dir.path()).unwrap();
         let b = store.show("abc").unwrap().unwrap();
         assert_eq!(b.releases.len(), 10);
-        assert!((b.spent_epsilon - 1.0).abs() < 1e-9);
+        assert_eq!(b.spent, loss(1.0, 0.0));
         assert!(
-            store.set("abc", "patients.csv", 0.5, 1e-6).is_err(),
+            store.set("abc", "patients.csv", loss(0.5, 1e-6)).is_err(),
             "below what was spent"
         );
-        store.set("abc", "patients.csv", 2.0, 1e-6).unwrap();
-        store.charge("abc", 0.5, 1e-7, "dp-sgd", "model").unwrap();
+        store.set("abc", "patients.csv", loss(2.0, 1e-6)).unwrap();
+        let _ = store
+            .charge("abc", loss(0.5, 1e-7), "dp-sgd", "model")
+            .unwrap();
         assert!(
             store
-                .charge("abc", 0.1, 1e-6, "query", "δ too large")
+                .charge("abc", loss(0.1, 1e-6), "query", "δ too large")
                 .is_err()
         );
         assert!(store.show("other").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_receipt_pays_only_for_what_it_covers() {
+        let receipt = Receipt::unbudgeted(loss(0.5, 0.0));
+        assert!(receipt.redeem(&loss(0.6, 0.0)).is_err());
+        let receipt = Receipt::unbudgeted(loss(0.5, 0.0));
+        assert!(receipt.redeem(&loss(0.5, 0.0)).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_database_of_schema_0_is_upgraded_and_one_of_another_kind_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("budget.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE budgets (dataset TEXT PRIMARY KEY, name TEXT NOT NULL,
+                     epsilon REAL NOT NULL, delta REAL NOT NULL, created INTEGER NOT NULL);
+                 CREATE TABLE releases (id INTEGER PRIMARY KEY, dataset TEXT NOT NULL,
+                     time INTEGER NOT NULL, epsilon REAL NOT NULL, delta REAL NOT NULL,
+                     kind TEXT NOT NULL, description TEXT NOT NULL);
+                 INSERT INTO budgets VALUES ('abc', 'old.csv', 3.0, 1e-5, 0);
+                 INSERT INTO releases VALUES (1, 'abc', 0, 0.5, 0.0, 'dp-query', 'q');",
+            )
+            .unwrap();
+        }
+        let store = BudgetStore::open(dir.path()).unwrap();
+        let b = store.show("abc").unwrap().unwrap();
+        assert_eq!(b.total, loss(3.0, 1e-5));
+        assert_eq!(b.spent, PrivacyLoss::at_most(0.5, 0.0).unwrap());
+        drop(store);
+        let conn = Connection::open(dir.path().join("budget.db")).unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        drop(conn);
+        assert!(matches!(
+            BudgetStore::open(dir.path()),
+            Err(Error::Corrupt(_))
+        ));
+        let other = tempfile::tempdir().unwrap();
+        let conn = Connection::open(other.path().join("budget.db")).unwrap();
+        conn.pragma_update(None, "application_id", 42).unwrap();
+        drop(conn);
+        assert!(matches!(
+            BudgetStore::open(other.path()),
+            Err(Error::Corrupt(_))
+        ));
     }
 }

@@ -20,6 +20,7 @@
 pub mod accountant;
 pub mod budget;
 pub mod error;
+pub mod loss;
 pub mod mechanism;
 pub mod query;
 pub mod rng;
@@ -28,4 +29,5 @@ pub mod sgd;
 pub mod standardize;
 
 pub use error::{Error, Result};
+pub use loss::PrivacyLoss;
 pub use rng::NoiseRng;

@@ -22,14 +22,17 @@
 //! post-processing. The weights' initialisation and the batch order's seed are public.
 
 use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
+use serde::Serialize;
 use veil_ml::network::Network;
 use veil_ml::optim::Optimizer;
-use veil_ml::pipeline::{ModelConfig, Prepared};
-use veil_ml::train::{EpochStats, TrainConfig};
-use veil_ml::{Model, Task};
+use veil_ml::pipeline::{FitRequest, ModelConfig, Prepared, Trained};
+use veil_ml::train::{EpochStats, TrainConfig, TrainReport};
+use veil_ml::{Model, ModelKind, Task};
 
 use crate::accountant::{self, Accountant, SubsampledGaussian};
+use crate::budget::{Accounting, Budget};
 use crate::error::{Error, Result};
+use crate::loss::PrivacyLoss;
 use crate::mechanism::Gaussian;
 use crate::rng::NoiseRng;
 use crate::standardize::{StandardizationCost, private_standardizer};
@@ -189,13 +192,14 @@ struct Run<'a, 'v> {
 
 impl Run<'_, '_> {
     /// One DP-SGD gradient: the clipped per-record gradients of the sampled `rows`, summed,
-    /// plus the step's noise `draws`, divided by the expected batch size.
+    /// plus the step's noise `draws`, divided by the expected batch size; `None` when the
+    /// model has diverged (the sum is not finite).
     fn noisy_gradient(
         &self,
         net: &Network,
         rows: &[usize],
         draws: &[i128],
-    ) -> Result<(f64, Array1<f64>)> {
+    ) -> Result<Option<(f64, Array1<f64>)>> {
         let (loss, mut sum) = if rows.is_empty() {
             (0.0, Array1::zeros(net.num_params()))
         } else {
@@ -205,11 +209,14 @@ impl Run<'_, '_> {
                 net.clipped_gradient_sum(xb.view(), yb.view(), self.config.clip)?;
             (losses.sum(), clipped)
         };
+        if sum.iter().any(|g| !g.is_finite()) {
+            return Ok(None);
+        }
         let values = sum
             .as_slice_mut()
             .ok_or_else(|| Error::invalid("gradient", "not contiguous"))?;
         self.noise.add(values, draws)?;
-        Ok((loss, sum / self.config.train.batch_size as f64))
+        Ok(Some((loss, sum / self.config.train.batch_size as f64)))
     }
 
     /// The training loop: every step a Poisson sample, its noisy clipped gradient with the
@@ -233,14 +240,16 @@ impl Run<'_, '_> {
                 rows.clear();
                 rows.extend((0..n).filter(|_| rng.unit() < q));
                 let draws = next_noise(rng)?;
-                let (loss, grad) = self.noisy_gradient(net, &rows, &draws)?;
-                if grad.iter().any(|g| !g.is_finite()) {
+                let Some((loss, grad)) = self
+                    .noisy_gradient(net, &rows, &draws)?
+                    .filter(|(_, g)| g.iter().all(|v| v.is_finite()))
+                else {
                     return Err(veil_ml::Error::Diverged {
                         epoch,
-                        loss: (total + loss) / (seen + rows.len()).max(1) as f64,
+                        loss: f64::NAN,
                     }
                     .into());
-                }
+                };
                 optimizer.step(net.params_mut(), grad.view())?;
                 total += loss;
                 seen += rows.len();
@@ -256,73 +265,253 @@ impl Run<'_, '_> {
     }
 }
 
-/// A private training run: the model's shape, DP-SGD's settings and the privacy target.
+/// How much noise DP-SGD adds: calibrated to a target, or a fixed multiplier whose ε is
+/// then computed (and charged) before training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Noise {
+    /// The smallest σ whose whole run — standardisation statistics and steps — spends at most
+    /// this loss.
+    Target(PrivacyLoss),
+    /// A fixed noise multiplier σ; ε is reported at this δ.
+    Multiplier {
+        /// σ (> 0).
+        sigma: f64,
+        /// δ of the reported guarantee, in (0, 1).
+        delta: f64,
+    },
+}
+
+/// DP-SGD's settings on top of the model's.
+///
+/// | setting | valid values | default |
+/// |---|---|---|
+/// | `clip` | finite, > 0 | 1 |
+/// | `noise` | a target with ε > 0 and 0 < δ < 1, or σ > 0 | — |
+/// | `accountant` | RDP or PLD | PLD |
+/// | `standardization` | noise (σ_h, σ_m) > 0, or none to keep features as given | (40, 80) |
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrivateTraining {
-    /// Model kind, hidden layers, activation and the training loop's settings (the batch
-    /// size is the expected batch size B).
-    pub model: ModelConfig,
     /// Per-record clipping norm C.
     pub clip: f64,
-    /// The target ε (used to calibrate σ when `noise_multiplier` is `None`).
-    pub epsilon: f64,
-    /// δ.
-    pub delta: f64,
-    /// A fixed noise multiplier instead of calibrating one.
-    pub noise_multiplier: Option<f64>,
+    /// The noise.
+    pub noise: Noise,
     /// The accountant.
     pub accountant: Accountant,
     /// Noise (σ_h, σ_m) of the private standardisation; `None` keeps the features as given.
     pub standardization: Option<(f64, f64)>,
 }
 
-/// Trains a classification model with DP-SGD on `prepared` (whose features must be raw:
-/// `prepare(…, standardize = false)`): private standardisation, σ calibrated so that the
-/// whole run — statistics and steps — spends at most the target ε, then DP-SGD. Returns the
-/// model (carrying the private standardisation) and what was spent.
-pub fn train_private(
-    prepared: &Prepared,
-    config: &PrivateTraining,
-    rng: &mut NoiseRng,
-    on_epoch: impl FnMut(&EpochStats),
-) -> Result<(Model, DpSgdReport)> {
+impl PrivateTraining {
+    /// Noise (σ_h, σ_m) of the private standardisation by default (see
+    /// [`crate::standardize`]).
+    pub const STANDARDIZATION_NOISE: (f64, f64) = (40.0, 80.0);
+
+    /// The default settings with `noise`: clipping norm 1, the PLD accountant, and a private
+    /// standardisation.
+    pub fn new(noise: Noise) -> PrivateTraining {
+        PrivateTraining {
+            clip: 1.0,
+            noise,
+            accountant: Accountant::Pld,
+            standardization: Some(PrivateTraining::STANDARDIZATION_NOISE),
+        }
+    }
+}
+
+/// The training loop's defaults under DP-SGD, for `kind`: batches of 128 rows in
+/// expectation (Poisson sampling), 20 epochs, learning rate 0.05 (linear models) or 0.01
+/// (MLPs), no weight decay (the noise regularises).
+pub fn defaults(kind: Option<ModelKind>, seed: u64) -> ModelConfig {
+    let mut config = ModelConfig::defaults(kind, seed);
+    config.train.epochs = 20;
+    config.train.batch_size = 128;
+    config.train.lr = if kind == Some(ModelKind::Mlp) {
+        0.01
+    } else {
+        0.05
+    };
+    config.train.l2 = 0.0;
+    config
+}
+
+/// A DP-SGD run worked out before any noise is drawn: its schedule, noise and cost.
+struct Plan {
+    before: Option<f64>,
+    sampling_rate: f64,
+    steps: u64,
+    noise_multiplier: f64,
+    delta: f64,
+    cost: PrivacyLoss,
+}
+
+fn plan(prepared: &Prepared, config: &ModelConfig, private: &PrivateTraining) -> Result<Plan> {
     if prepared.task == Task::Regression {
         return Err(Error::invalid(
             "model",
             "DP-SGD here trains classifiers (logreg, softmax, mlp); regression targets would need private scaling too",
         ));
     }
+    let before = private.standardization.map(|(sigma_h, sigma_m)| {
+        StandardizationCost::new(prepared.features.len(), sigma_h, sigma_m).combined()
+    });
+    let (sampling_rate, steps) = schedule(prepared.x_train.nrows(), &config.train)?;
+    let (noise_multiplier, delta, cost) = match private.noise {
+        Noise::Target(target) => {
+            let delta = target.delta_floor();
+            let sigma = accountant::calibrate_after(
+                private.accountant,
+                sampling_rate,
+                steps,
+                before,
+                target.epsilon_floor(),
+                delta,
+            )?;
+            (sigma, delta, target)
+        }
+        Noise::Multiplier { sigma, delta } => {
+            let epsilon = accountant::epsilon_after(
+                private.accountant,
+                &SubsampledGaussian {
+                    sampling_rate,
+                    noise_multiplier: sigma,
+                    steps,
+                },
+                before,
+                delta,
+            )?;
+            (sigma, delta, PrivacyLoss::at_most(epsilon, delta)?)
+        }
+    };
+    Ok(Plan {
+        before,
+        sampling_rate,
+        steps,
+        noise_multiplier,
+        delta,
+        cost,
+    })
+}
+
+/// What `veil train --dp` reports: the training run, and what it spent.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrivatelyTrained {
+    /// The run, as plain training reports it.
+    #[serde(flatten)]
+    pub trained: Trained,
+    /// Always true: the model was trained with DP-SGD.
+    pub dp: bool,
+    /// ε spent (at `delta`), by the accountant, standardisation included.
+    pub epsilon_spent: f64,
+    /// δ of the guarantee.
+    pub delta: f64,
+    /// Noise multiplier σ.
+    pub noise_multiplier: f64,
+    /// Poisson sampling rate q.
+    pub sampling_rate: f64,
+    /// Steps taken.
+    pub steps: u64,
+    /// What was charged.
+    #[serde(skip)]
+    pub cost: PrivacyLoss,
+    /// The budget after the charge (`None` without a budget).
+    #[serde(skip)]
+    pub budget: Option<Budget>,
+}
+
+impl PrivatelyTrained {
+    /// What a provenance record of this release keeps: the run's settings and metrics, and
+    /// what it spent (sorted by key).
+    pub fn provenance(&self) -> Vec<(String, String)> {
+        let mut meta = self.trained.provenance();
+        meta.extend([
+            ("dp_epsilon".to_string(), self.epsilon_spent.to_string()),
+            ("dp_delta".to_string(), self.delta.to_string()),
+            (
+                "dp_noise_multiplier".to_string(),
+                self.noise_multiplier.to_string(),
+            ),
+            ("dp_steps".to_string(), self.steps.to_string()),
+        ]);
+        meta.sort();
+        meta
+    }
+}
+
+/// Trains a classifier with DP-SGD: all of `veil train --dp`. Loads the data with raw
+/// features, works out the schedule, the noise and what the run costs, charges that to
+/// `accounting` — before any noise is drawn, so a refused charge draws none — then
+/// standardises privately, trains, evaluates on the test rows and saves the model.
+pub fn fit(
+    request: &FitRequest<'_>,
+    private: &PrivateTraining,
+    accounting: Accounting<'_>,
+    rng: &mut NoiseRng,
+    on_epoch: impl FnMut(&EpochStats),
+) -> Result<PrivatelyTrained> {
+    let prepared = request.prepare(false)?;
+    let plan = plan(&prepared, &request.config, private)?;
+    let description = format!(
+        "veil train --model {} --dp",
+        request.config.kind.map_or("auto", |k| k.name())
+    );
+    let budget = accounting
+        .charge(plan.cost, "dp-sgd", &description)?
+        .redeem(&plan.cost)?;
+    let start = std::time::Instant::now();
+    let (model, report) = train_planned(&prepared, &request.config, private, &plan, rng, on_epoch)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let run = TrainReport {
+        epochs: report.epochs,
+        steps: report.steps as usize,
+        final_loss: report.final_loss,
+    };
+    let trained = Trained::finish(
+        model,
+        &prepared,
+        &run,
+        seconds,
+        request.config.train.seed,
+        request.out,
+    )?;
+    Ok(PrivatelyTrained {
+        trained,
+        dp: true,
+        epsilon_spent: report.epsilon,
+        delta: report.delta,
+        noise_multiplier: report.noise_multiplier,
+        sampling_rate: report.sampling_rate,
+        steps: report.steps,
+        cost: plan.cost,
+        budget,
+    })
+}
+
+/// The private standardisation and DP-SGD of a planned (and paid for) run.
+fn train_planned(
+    prepared: &Prepared,
+    config: &ModelConfig,
+    private: &PrivateTraining,
+    plan: &Plan,
+    rng: &mut NoiseRng,
+    on_epoch: impl FnMut(&EpochStats),
+) -> Result<(Model, DpSgdReport)> {
     let features = prepared.features.len();
-    let (standardizer, before) = match config.standardization {
-        Some((sigma_h, sigma_m)) => (
-            private_standardizer(prepared.x_train.view(), sigma_h, sigma_m, rng)?,
-            Some(StandardizationCost::new(features, sigma_h, sigma_m).combined()),
-        ),
-        None => (veil_core::Standardizer::identity(features), None),
+    let standardizer = match private.standardization {
+        Some((sigma_h, sigma_m)) => {
+            private_standardizer(prepared.x_train.view(), sigma_h, sigma_m, rng)?
+        }
+        None => veil_core::Standardizer::identity(features),
     };
     let x = standardizer.transform(prepared.x_train.view())?;
-    let train = &config.model.train;
-    let (q, steps) = schedule(x.nrows(), train)?;
-    let noise_multiplier = match config.noise_multiplier {
-        Some(s) => s,
-        None => accountant::calibrate_after(
-            config.accountant,
-            q,
-            steps,
-            before,
-            config.epsilon,
-            config.delta,
-        )?,
-    };
-    let (kind, arch) = config.model.architecture(prepared)?;
-    let mut network = Network::init(arch, train.seed)?;
+    let (kind, arch) = config.architecture(prepared)?;
+    let mut network = Network::init(arch, config.train.seed)?;
     let dp = DpSgdConfig {
-        train: train.clone(),
-        clip: config.clip,
-        noise_multiplier,
-        delta: config.delta,
-        accountant: config.accountant,
-        before,
+        train: config.train.clone(),
+        clip: private.clip,
+        noise_multiplier: plan.noise_multiplier,
+        delta: plan.delta,
+        accountant: private.accountant,
+        before: plan.before,
     };
     let report = fit_private(
         &mut network,
@@ -332,6 +521,10 @@ pub fn train_private(
         rng,
         on_epoch,
     )?;
+    debug_assert_eq!(
+        (report.sampling_rate, report.steps),
+        (plan.sampling_rate, plan.steps)
+    );
     let model = Model {
         kind,
         network,
@@ -346,6 +539,108 @@ pub fn train_private(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_is_charged_before_any_noise_and_refused_when_it_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("dp.model");
+        let request = FitRequest {
+            data: "builtin:breast-cancer",
+            test_data: None,
+            columns: veil_ml::pipeline::Columns {
+                label: "malignant".into(),
+                ..Default::default()
+            },
+            config: defaults(Some(ModelKind::Logreg), 42),
+            test_fraction: 0.2,
+            standardize: true,
+            out: &out,
+        };
+        let target = PrivacyLoss::target(1.0, 1e-5).unwrap();
+        let private = PrivateTraining::new(Noise::Target(target));
+        let mut store = crate::budget::BudgetStore::open(dir.path()).unwrap();
+        store
+            .set(
+                "bc",
+                "breast-cancer",
+                PrivacyLoss::target(1.5, 1e-5).unwrap(),
+            )
+            .unwrap();
+        let mut rng = NoiseRng::insecure_seeded(1);
+        let trained = fit(
+            &request,
+            &private,
+            Accounting::Budget {
+                store: &mut store,
+                dataset: "bc",
+            },
+            &mut rng,
+            |_| {},
+        )
+        .unwrap();
+        assert!(trained.epsilon_spent <= 1.0, "{}", trained.epsilon_spent);
+        assert_eq!(trained.cost, target);
+        assert_eq!(trained.budget.as_ref().unwrap().spent, target);
+        assert!(trained.trained.test_accuracy.unwrap() > 0.8);
+        // A second run no longer fits: refused before training, and no model is written.
+        std::fs::remove_file(&out).unwrap();
+        let refused = fit(
+            &request,
+            &private,
+            Accounting::Budget {
+                store: &mut store,
+                dataset: "bc",
+            },
+            &mut rng,
+            |_| panic!("no epoch may run"),
+        );
+        assert!(matches!(refused, Err(Error::BudgetExceeded { .. })));
+        assert!(!out.exists());
+        // A fixed multiplier is charged what the accountant computes for it.
+        let fixed = PrivateTraining::new(Noise::Multiplier {
+            sigma: 2.0,
+            delta: 1e-5,
+        });
+        let run = fit(&request, &fixed, Accounting::Unbudgeted, &mut rng, |_| {}).unwrap();
+        assert_eq!(
+            run.cost,
+            PrivacyLoss::at_most(run.epsilon_spent, 1e-5).unwrap()
+        );
+        assert!(run.budget.is_none());
+    }
+
+    #[test]
+    fn a_run_that_diverges_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("dp.model");
+        // Steps this large overflow the weights to infinities, whose sums are NaN.
+        let mut config = defaults(Some(ModelKind::Logreg), 42);
+        config.train.optimizer = veil_ml::OptimizerKind::Sgd;
+        config.train.lr = f64::MAX;
+        let request = FitRequest {
+            data: "builtin:breast-cancer",
+            test_data: None,
+            columns: veil_ml::pipeline::Columns {
+                label: "malignant".into(),
+                ..Default::default()
+            },
+            config,
+            test_fraction: 0.2,
+            standardize: true,
+            out: &out,
+        };
+        let private = PrivateTraining::new(Noise::Multiplier {
+            sigma: 1.0,
+            delta: 1e-5,
+        });
+        let mut rng = NoiseRng::insecure_seeded(2);
+        let err = fit(&request, &private, Accounting::Unbudgeted, &mut rng, |_| {}).unwrap_err();
+        assert!(
+            matches!(err, Error::Ml(veil_ml::Error::Diverged { .. })),
+            "{err}"
+        );
+        assert_eq!(err.kind(), veil_core::ErrorKind::Diverged);
+    }
     use ndarray::{Array2, Slice};
     use veil_ml::{Activation, Architecture, Output};
 

@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use veil_core::table::{Column, Table, Values};
-use veil_dp::NoiseRng;
+use veil_dp::budget::Receipt;
 use veil_dp::query::{Cell, Measurement, QueryOptions, QueryRelease, prepare};
+use veil_dp::{NoiseRng, PrivacyLoss};
 
 /// 600 people: id 0..600, sex alternating F/M, age 20 + (i mod 60), income i mod 100 (none
 /// for every 10th), two visits each.
@@ -53,7 +54,9 @@ fn options(epsilon: f64) -> QueryOptions {
 
 fn run(table: &Table, sql: &str, options: &QueryOptions, seed: u64) -> QueryRelease {
     let q = prepare(sql, table, options).unwrap();
-    q.release(&mut NoiseRng::insecure_seeded(seed)).unwrap()
+    let receipt = Receipt::unbudgeted(q.cost());
+    q.release(receipt, &mut NoiseRng::insecure_seeded(seed))
+        .unwrap()
 }
 
 fn value(c: &Cell) -> f64 {
@@ -137,12 +140,13 @@ fn the_budget_is_split_evenly_over_shared_measurements() {
             Measurement::Quantiles("age".into()),
         ]
     );
+    // Four equal shares of ε = 1, exactly.
     for s in q.shares() {
-        assert!((s.epsilon - 0.25).abs() < 1e-12);
+        assert_eq!(s.loss, PrivacyLoss::target(0.25, 0.0).unwrap());
     }
     assert_eq!(q.shares()[0].outputs.len(), 3);
     assert_eq!(q.shares()[3].sensitivity, 8.0, "4 levels × k = 2");
-    assert_eq!(q.cost(), (1.0, 0.0));
+    assert_eq!(q.cost(), PrivacyLoss::target(1.0, 0.0).unwrap());
 }
 
 #[test]
@@ -203,7 +207,7 @@ fn partition_selection_hides_small_groups_and_spends_delta() {
     };
     let sql = "SELECT sex, COUNT(*) FROM data GROUP BY sex";
     let q = prepare(sql, &t, &opts).unwrap();
-    assert_eq!(q.cost(), (1.0, 1e-6));
+    assert_eq!(q.cost(), PrivacyLoss::target(1.0, 1e-6).unwrap());
     assert_eq!(q.shares()[0].measurement, Measurement::Partitions);
     for seed in 0..50 {
         let r = run(&t, sql, &opts, seed);

@@ -4,7 +4,7 @@
 
 use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use serde::Serialize;
-use veil_core::{Standardizer, Table};
+use veil_core::{Column, Standardizer, Table, Values};
 
 use crate::error::{Error, Result};
 use crate::metrics::{Evaluation, argmax_rows};
@@ -72,6 +72,35 @@ impl Predictions {
             }
             Predictions::Values(_) => Vec::new(),
         }
+    }
+}
+
+impl Predictions {
+    /// The predictions as a table, the schema of `veil predict --out`: `predicted,probability`
+    /// (binary), `predicted,p_<class>...` (multiclass) or `prediction` (regression).
+    pub fn to_table(&self, task: &Task) -> Result<Table> {
+        let floats = |v: &[f64]| Values::Float(v.iter().copied().map(Some).collect());
+        let predicted = || {
+            Column::new(
+                "predicted",
+                Values::String(self.labels(task).into_iter().map(Some).collect()),
+            )
+        };
+        let columns = match self {
+            Predictions::Positive(p) => vec![predicted(), Column::new("probability", floats(p))],
+            Predictions::Classes(rows) => {
+                let mut columns = vec![predicted()];
+                for (j, class) in task.classes().iter().enumerate() {
+                    columns.push(Column::new(
+                        format!("p_{class}"),
+                        Values::Float(rows.iter().map(|r| r.get(j).copied()).collect()),
+                    ));
+                }
+                columns
+            }
+            Predictions::Values(v) => vec![Column::new("prediction", floats(v))],
+        };
+        Ok(Table::new("predictions", columns)?)
     }
 }
 

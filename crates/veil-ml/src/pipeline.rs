@@ -9,17 +9,21 @@
 //! suits any unit of measurement); the scaling is then folded into the output layer, so the
 //! saved network predicts raw values directly.
 
+use std::path::{Path, PathBuf};
+
 use ndarray::{Array1, Array2, Axis, Slice};
+use serde::Serialize;
 use veil_core::split::{Split, train_test_split};
 use veil_core::{Role, Standardizer, Table};
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::metrics::Evaluation;
+use crate::model::{Model, Predictions};
 use crate::network::{Architecture, Network};
 use crate::optim::OptimizerKind;
 use crate::task::{ModelKind, Task};
-use crate::train::{EpochStats, TrainConfig, TrainReport, fit};
+use crate::train::{self, EpochStats, TrainConfig, TrainReport};
 
 /// Which columns to use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,7 +241,7 @@ pub fn train(
     let report = if prepared.task == Task::Regression {
         let (mean, scale) = target_scaling(&prepared.y_train);
         let y = prepared.y_train.mapv(|v| (v - mean) / scale);
-        let report = fit(
+        let report = train::fit(
             &mut network,
             prepared.x_train.view(),
             y.view(),
@@ -247,7 +251,7 @@ pub fn train(
         fold_target_scaling(&mut network, mean, scale)?;
         report
     } else {
-        fit(
+        train::fit(
             &mut network,
             prepared.x_train.view(),
             prepared.y_train.view(),
@@ -264,6 +268,259 @@ pub fn train(
         task: prepared.task.clone(),
     };
     Ok((model, report))
+}
+
+/// What `veil train` is asked to do: the data, the columns, the model's settings, where the
+/// test rows come from, and where the model file goes.
+#[derive(Debug, Clone)]
+pub struct FitRequest<'a> {
+    /// Training data (a path or `builtin:NAME`).
+    pub data: &'a str,
+    /// Separate test data; `None` holds out `test_fraction` of `data` (stratified, seeded).
+    pub test_data: Option<&'a str>,
+    /// Which columns to use.
+    pub columns: Columns,
+    /// The model's shape and training settings.
+    pub config: ModelConfig,
+    /// The fraction held out when there is no `test_data`.
+    pub test_fraction: f64,
+    /// Standardise the features (fitted on the training rows).
+    pub standardize: bool,
+    /// Where the model file goes (written atomically).
+    pub out: &'a Path,
+}
+
+impl FitRequest<'_> {
+    /// Loads the data and prepares it; `standardize: false` keeps the features raw whatever
+    /// the request says (a training path that standardises in its own way).
+    pub fn prepare(&self, standardize: bool) -> Result<Prepared> {
+        let table = Table::load(self.data)?;
+        let test_table = self.test_data.map(Table::load).transpose()?;
+        let holdout = match &test_table {
+            Some(t) => Holdout::Table(t),
+            None => Holdout::Split {
+                fraction: self.test_fraction,
+                seed: self.config.train.seed,
+            },
+        };
+        prepare(
+            &table,
+            &self.columns,
+            self.config.kind,
+            holdout,
+            standardize && self.standardize,
+        )
+    }
+}
+
+/// A finished training run: the model (saved), and what `veil train` reports about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trained {
+    /// The model file written.
+    #[serde(rename = "model")]
+    pub path: PathBuf,
+    /// The model kind.
+    pub kind: &'static str,
+    /// The task.
+    pub task: &'static str,
+    /// The label column.
+    pub label: String,
+    /// The classes, in the model's order (empty for regression).
+    pub classes: Vec<String>,
+    /// Feature columns.
+    pub features: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Training rows.
+    pub train_rows: usize,
+    /// Test rows.
+    pub test_rows: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Mean training loss in the last epoch.
+    pub final_loss: f64,
+    /// The seed of the split, the initial weights and the batch order.
+    pub seed: u64,
+    /// Wall time of the training loop.
+    pub train_seconds: f64,
+    /// Test accuracy (classifiers).
+    pub test_accuracy: Option<f64>,
+    /// Test ROC AUC (binary).
+    pub test_auc: Option<f64>,
+    /// Test precision.
+    pub test_precision: Option<f64>,
+    /// Test recall.
+    pub test_recall: Option<f64>,
+    /// Test F1.
+    pub test_f1: Option<f64>,
+    /// Test log loss.
+    pub test_log_loss: Option<f64>,
+    /// Test confusion matrix, `[true][predicted]`.
+    pub test_confusion_matrix: Option<Vec<Vec<u64>>>,
+    /// Test mean squared error (regression).
+    pub test_mse: Option<f64>,
+    /// Test R² (regression).
+    pub test_r2: Option<f64>,
+    /// The model itself.
+    #[serde(skip)]
+    pub model: Model,
+    /// The test metrics.
+    #[serde(skip)]
+    pub test: Evaluation,
+}
+
+impl Trained {
+    /// Evaluates `model` (trained with `seed` in `seconds`) on `prepared`'s test rows and
+    /// saves it to `out`. When `prepared`
+    /// kept the features raw and the model standardises them itself (DP-SGD's private
+    /// standardisation), the test rows go through the model's standardisation.
+    pub fn finish(
+        model: Model,
+        prepared: &Prepared,
+        run: &TrainReport,
+        seconds: f64,
+        seed: u64,
+        out: &Path,
+    ) -> Result<Trained> {
+        let x_test = if model.standardizer == prepared.standardizer {
+            prepared.x_test.clone()
+        } else if prepared.standardizer == Standardizer::identity(prepared.features.len()) {
+            model.standardizer.transform(prepared.x_test.view())?
+        } else {
+            return Err(Error::config(
+                "standardisation",
+                "the model standardises features that were already standardised",
+            ));
+        };
+        let test = model.evaluate_inputs(x_test.view(), &prepared.y_test.to_vec())?;
+        crate::model_file::save(&model, out)?;
+        Ok(Trained {
+            path: out.to_path_buf(),
+            kind: model.kind.name(),
+            task: model.task.name(),
+            label: model.label.clone(),
+            classes: model.task.classes().to_vec(),
+            features: model.features.len(),
+            parameters: model.network.num_params(),
+            train_rows: prepared.x_train.nrows(),
+            test_rows: prepared.x_test.nrows(),
+            epochs: run.epochs,
+            final_loss: run.final_loss,
+            seed,
+            train_seconds: seconds,
+            test_accuracy: test.accuracy,
+            test_auc: test.auc,
+            test_precision: test.precision,
+            test_recall: test.recall,
+            test_f1: test.f1,
+            test_log_loss: test.log_loss,
+            test_confusion_matrix: test.confusion_matrix.clone(),
+            test_mse: test.mse,
+            test_r2: test.r2,
+            model,
+            test,
+        })
+    }
+
+    /// The settings and results a provenance record of this run keeps (sorted by key): the
+    /// model kind, label, seed, epochs, parameter count and the headline test metrics.
+    pub fn provenance(&self) -> Vec<(String, String)> {
+        let mut meta = vec![
+            ("model".to_string(), self.kind.to_string()),
+            ("label".to_string(), self.label.clone()),
+            ("seed".to_string(), self.seed.to_string()),
+            ("epochs".to_string(), self.epochs.to_string()),
+            ("parameters".to_string(), self.parameters.to_string()),
+        ];
+        let metrics = [
+            ("test_accuracy", self.test.accuracy),
+            ("test_auc", self.test.auc),
+            ("test_mse", self.test.mse),
+            ("test_r2", self.test.r2),
+        ];
+        for (name, value) in metrics {
+            if let Some(v) = value {
+                meta.push((name.to_string(), format!("{v:.6}")));
+            }
+        }
+        meta.sort();
+        meta
+    }
+}
+
+/// Loads, prepares, trains (calling `on_epoch` after every epoch), evaluates on the test rows
+/// and saves the model: all of `veil train` without `--dp`.
+pub fn fit(request: &FitRequest<'_>, on_epoch: impl FnMut(&EpochStats)) -> Result<Trained> {
+    let prepared = request.prepare(true)?;
+    let start = std::time::Instant::now();
+    let (model, run) = train(&prepared, &request.config, on_epoch)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let seed = request.config.train.seed;
+    Trained::finish(model, &prepared, &run, seconds, seed, request.out)
+}
+
+/// What `veil eval` reports: the metrics, the model file and its kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// The metrics.
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+    /// The model file.
+    pub model: PathBuf,
+    /// Its kind.
+    pub kind: &'static str,
+}
+
+/// Evaluates the model in `model` on the labelled table `data` (its label column, or `label`).
+pub fn evaluate(model: &Path, data: &str, label: Option<&str>) -> Result<EvalReport> {
+    let mut loaded = crate::model_file::load(model)?;
+    if let Some(label) = label {
+        loaded.label = label.to_string();
+    }
+    let evaluation = loaded.evaluate(&Table::load(data)?)?;
+    Ok(EvalReport {
+        evaluation,
+        model: model.to_path_buf(),
+        kind: loaded.kind.name(),
+    })
+}
+
+/// What `veil predict` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictReport {
+    /// The model file.
+    pub model: PathBuf,
+    /// Rows predicted.
+    pub rows: usize,
+    /// The classes, in the model's order (empty for regression).
+    pub classes: Vec<String>,
+    /// The predictions, row by row.
+    pub predictions: Predictions,
+    /// The predicted class of each row (empty for regression).
+    pub predicted: Vec<String>,
+    /// The predictions as a table (the `--out` file's content).
+    #[serde(skip)]
+    pub table: Table,
+}
+
+/// Predicts the rows of `data` with the model in `model`; with `out`, also writes the
+/// predictions there (CSV or Parquet, by extension).
+pub fn predict(model: &Path, data: &str, out: Option<&Path>) -> Result<PredictReport> {
+    let loaded = crate::model_file::load(model)?;
+    let table = Table::load(data)?;
+    let predictions = loaded.predict(&table)?;
+    let rows = predictions.to_table(&loaded.task)?;
+    if let Some(out) = out {
+        rows.save(out)?;
+    }
+    Ok(PredictReport {
+        model: model.to_path_buf(),
+        rows: table.num_rows(),
+        classes: loaded.task.classes().to_vec(),
+        predicted: predictions.labels(&loaded.task),
+        predictions,
+        table: rows,
+    })
 }
 
 fn target_scaling(y: &Array1<f64>) -> (f64, f64) {

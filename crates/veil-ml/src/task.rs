@@ -165,19 +165,7 @@ impl Task {
     }
 }
 
-/// Distinct labels, sorted numerically if all are numbers, else lexicographically.
-pub fn sorted_classes(labels: &[String]) -> Vec<String> {
-    let mut classes: Vec<String> = labels.to_vec();
-    classes.sort_unstable();
-    classes.dedup();
-    let numbers: Option<Vec<f64>> = classes.iter().map(|c| c.parse::<f64>().ok()).collect();
-    if let Some(numbers) = numbers {
-        let mut paired: Vec<(f64, String)> = numbers.into_iter().zip(classes).collect();
-        paired.sort_by(|a, b| a.0.total_cmp(&b.0));
-        classes = paired.into_iter().map(|p| p.1).collect();
-    }
-    classes
-}
+pub use veil_core::table::sorted_classes;
 
 #[cfg(test)]
 mod tests {

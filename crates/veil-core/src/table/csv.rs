@@ -18,7 +18,6 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 
 use super::{Column, Table, Values, check_names};
-use crate::atomic::write_atomic;
 use crate::error::{Error, Result, RowRef};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -269,17 +268,15 @@ fn infer(raw: &RawColumn) -> Values {
 }
 
 /// Writes `table` as CSV to `path`, atomically, gzip-compressed if `gzip`.
-pub(super) fn write_path(table: &Table, path: &Path, gzip: bool) -> Result<()> {
+pub(super) fn write_path<W: Write>(table: &Table, path: &Path, gzip: bool, out: W) -> Result<()> {
     let dest = path.display().to_string();
-    write_atomic(path, |out| {
-        if gzip {
-            let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-            write(table, &mut gz, &dest)?;
-            gz.try_finish().map_err(|e| Error::io(path, e))
-        } else {
-            write(table, out, &dest)
-        }
-    })
+    if gzip {
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        write(table, &mut gz, &dest)?;
+        gz.try_finish().map_err(|e| Error::io(path, e))
+    } else {
+        write(table, out, &dest)
+    }
 }
 
 /// Writes `table` as CSV. Floats use the shortest text that reads back to the same value.

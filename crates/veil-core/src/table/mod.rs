@@ -16,7 +16,7 @@ mod summary;
 use std::path::Path;
 
 pub use builtin::{BUILTINS, Builtin, find as find_builtin};
-pub use summary::ColumnSummary;
+pub use summary::{ColumnSummary, Exported, Inspection};
 
 use crate::error::{Error, Result, Role, RowRef, name_list};
 
@@ -207,10 +207,22 @@ impl Table {
     /// CSV when it ends in `.gz`, plain CSV otherwise. The file is written to a temporary name
     /// and renamed into place only once complete.
     pub fn save(&self, path: &Path) -> Result<()> {
+        crate::atomic::write_atomic(path, |out| self.write_file(path, out))
+    }
+
+    /// Adds the table to `batch` as `path` (format chosen as by [`Table::save`]): it is
+    /// written when the batch commits, together with the batch's other files.
+    pub fn save_in(&self, batch: &mut crate::atomic::Batch, path: &Path) -> Result<()> {
+        batch.add_with(path, crate::atomic::Visibility::Public, |out| {
+            self.write_file(path, out)
+        })
+    }
+
+    fn write_file(&self, path: &Path, out: &mut std::io::BufWriter<std::fs::File>) -> Result<()> {
         if has_extension(path, "parquet") {
-            parquet::write(self, path)
+            parquet::write(self, path, out)
         } else {
-            csv::write_path(self, path, has_extension(path, "gz"))
+            csv::write_path(self, path, has_extension(path, "gz"), out)
         }
     }
 
@@ -329,4 +341,18 @@ fn is_parquet(path: &Path) -> Result<bool> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let n = std::io::Read::read(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
     Ok(n == 4 && &magic == b"PAR1")
+}
+
+/// Distinct labels, sorted numerically if all are numbers, else lexicographically.
+pub fn sorted_classes(labels: &[String]) -> Vec<String> {
+    let mut classes: Vec<String> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let numbers: Option<Vec<f64>> = classes.iter().map(|c| c.parse::<f64>().ok()).collect();
+    if let Some(numbers) = numbers {
+        let mut paired: Vec<(f64, String)> = numbers.into_iter().zip(classes).collect();
+        paired.sort_by(|a, b| a.0.total_cmp(&b.0));
+        classes = paired.into_iter().map(|p| p.1).collect();
+    }
+    classes
 }

@@ -7,6 +7,7 @@
 //! `Int64`, `Float64`, `Boolean` and `Utf8`.
 
 use std::fs::File;
+use std::io::BufWriter;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,7 +26,6 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::{Column, Table, Values};
-use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 
 pub(super) fn read(path: &Path) -> Result<Table> {
@@ -153,7 +153,7 @@ fn append(values: &mut Values, array: &dyn Array, name: &str) -> std::result::Re
     Ok(())
 }
 
-pub(super) fn write(table: &Table, path: &Path) -> Result<()> {
+pub(super) fn write(table: &Table, path: &Path, out: &mut BufWriter<File>) -> Result<()> {
     let dest = path.display().to_string();
     let fail = |e: &dyn std::fmt::Display| Error::Parquet {
         file: dest.clone(),
@@ -183,12 +183,10 @@ pub(super) fn write(table: &Table, path: &Path) -> Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    write_atomic(path, |out| {
-        let mut writer = ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| fail(&e))?;
-        writer.write(&batch).map_err(|e| fail(&e))?;
-        writer.close().map_err(|e| fail(&e))?;
-        Ok(())
-    })
+    let mut writer = ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| fail(&e))?;
+    writer.write(&batch).map_err(|e| fail(&e))?;
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(())
 }
 
 #[cfg(test)]

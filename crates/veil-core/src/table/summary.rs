@@ -27,10 +27,51 @@ pub struct ColumnSummary {
     pub mean: Option<f64>,
 }
 
+/// What `veil data inspect` shows: the table's size and every column's statistics.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Inspection {
+    /// The table's source (a path or `builtin:NAME`).
+    pub source: String,
+    /// Data rows.
+    pub rows: usize,
+    /// Statistics of every column, in order.
+    pub columns: Vec<ColumnSummary>,
+}
+
+/// What `veil data export` wrote.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Exported {
+    /// The file written.
+    pub output: std::path::PathBuf,
+    /// Data rows.
+    pub rows: usize,
+    /// Columns.
+    pub columns: usize,
+}
+
 impl Table {
     /// Statistics of every column, in order.
     pub fn summarize(&self) -> Vec<ColumnSummary> {
         self.columns.iter().map(summarize).collect()
+    }
+
+    /// The table's size and column statistics.
+    pub fn inspect(&self) -> Inspection {
+        Inspection {
+            source: self.source.clone(),
+            rows: self.rows,
+            columns: self.summarize(),
+        }
+    }
+
+    /// Writes the table to `output` (CSV, gzip-compressed CSV or Parquet, by extension).
+    pub fn export(&self, output: &std::path::Path) -> crate::Result<Exported> {
+        self.save(output)?;
+        Ok(Exported {
+            output: output.to_path_buf(),
+            rows: self.rows,
+            columns: self.columns.len(),
+        })
     }
 }
 

@@ -14,68 +14,35 @@
 //! look better than it is.
 
 use crate::error::{Error, Result};
+use crate::loss::PrivacyLoss;
 
-/// A privacy guarantee (ε, δ).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EpsDelta {
-    /// ε ≥ 0.
-    pub epsilon: f64,
-    /// δ in [0, 1).
-    pub delta: f64,
+/// Basic composition: the sum of the ε and of the δ (exact, see [`PrivacyLoss::compose`]).
+pub fn basic(parts: &[PrivacyLoss]) -> Result<PrivacyLoss> {
+    parts
+        .iter()
+        .try_fold(PrivacyLoss::ZERO, |total, p| total.compose(*p))
 }
 
-fn check(eps: f64, delta: f64) -> Result<()> {
-    if !(eps.is_finite() && eps >= 0.0) {
-        return Err(Error::invalid(
-            "epsilon",
-            format!("{eps} must be finite and ≥ 0"),
-        ));
-    }
-    if !(0.0..1.0).contains(&delta) {
-        return Err(Error::invalid(
-            "delta",
-            format!("{delta} must be in [0, 1)"),
-        ));
-    }
-    Ok(())
-}
-
-/// Basic composition: the sum of the ε and of the δ.
-pub fn basic(parts: &[EpsDelta]) -> Result<EpsDelta> {
-    let mut total = EpsDelta {
-        epsilon: 0.0,
-        delta: 0.0,
-    };
-    for p in parts {
-        check(p.epsilon, p.delta)?;
-        total.epsilon += p.epsilon;
-        total.delta += p.delta;
-    }
-    total.epsilon = total.epsilon.next_up();
-    total.delta = total.delta.next_up().min(1.0);
-    Ok(total)
-}
-
-/// Advanced composition of `k` mechanisms that are each (ε, δ)-DP, with slack δ'.
-pub fn advanced(each: EpsDelta, k: u64, delta_slack: f64) -> Result<EpsDelta> {
-    check(each.epsilon, each.delta)?;
+/// Advanced composition of `k` mechanisms that are each `each`-DP, with slack δ'; the ε
+/// computed in floating point is rounded up.
+pub fn advanced(each: PrivacyLoss, k: u64, delta_slack: f64) -> Result<PrivacyLoss> {
     if !(delta_slack > 0.0 && delta_slack < 1.0) {
         return Err(Error::invalid(
             "delta'",
             format!("{delta_slack} must be in (0, 1)"),
         ));
     }
-    let (e, k) = (each.epsilon, k as f64);
+    let (e, k) = (each.epsilon(), k as f64);
     let epsilon = e * (2.0 * k * (1.0 / delta_slack).ln()).sqrt() + k * e * e.exp_m1();
-    Ok(EpsDelta {
-        epsilon: epsilon.next_up(),
-        delta: (k * each.delta + delta_slack).next_up().min(1.0),
-    })
+    PrivacyLoss::at_most(
+        epsilon.next_up(),
+        (k * each.delta() + delta_slack).next_up(),
+    )
 }
 
 /// ρ of a pure ε-DP mechanism as zCDP: ε²/2.
 pub fn pure_to_zcdp(epsilon: f64) -> Result<f64> {
-    check(epsilon, 0.0)?;
+    PrivacyLoss::at_most(epsilon, 0.0)?;
     Ok((epsilon * epsilon / 2.0).next_up())
 }
 
@@ -100,67 +67,25 @@ pub fn zcdp_to_dp_simple(rho: f64, delta: f64) -> Result<f64> {
 mod tests {
     use super::*;
 
+    fn loss(epsilon: f64, delta: f64) -> PrivacyLoss {
+        PrivacyLoss::target(epsilon, delta).unwrap()
+    }
+
     #[test]
     fn basic_composition_adds() {
-        let t = basic(&[
-            EpsDelta {
-                epsilon: 0.5,
-                delta: 1e-6,
-            },
-            EpsDelta {
-                epsilon: 0.25,
-                delta: 0.0,
-            },
-            EpsDelta {
-                epsilon: 1.0,
-                delta: 1e-6,
-            },
-        ])
-        .unwrap();
-        assert!(t.epsilon >= 1.75 && t.epsilon < 1.75 + 1e-12);
-        assert!(t.delta >= 2e-6 && t.delta < 2e-6 + 1e-18);
-        assert!(
-            basic(&[EpsDelta {
-                epsilon: -1.0,
-                delta: 0.0
-            }])
-            .is_err()
-        );
-        assert!(
-            basic(&[EpsDelta {
-                epsilon: 1.0,
-                delta: 1.0
-            }])
-            .is_err()
-        );
+        let t = basic(&[loss(0.5, 1e-6), loss(0.25, 0.0), loss(1.0, 1e-6)]).unwrap();
+        assert_eq!(t, loss(1.75, 2e-6));
+        assert!(basic(&[loss(0.0, 0.6), loss(0.0, 0.6)]).is_err());
     }
 
     #[test]
     fn advanced_composition_matches_the_theorem_and_beats_basic_for_many_small_steps() {
         // Dwork–Roth Theorem 3.20 with ε = 0.01, k = 10,000, δ' = 1e-6:
         // 0.01·√(20000·ln 1e6) + 10000·0.01·(e^0.01 − 1) = 5.2565 + 1.00502 = 6.2615.
-        let t = advanced(
-            EpsDelta {
-                epsilon: 0.01,
-                delta: 0.0,
-            },
-            10_000,
-            1e-6,
-        )
-        .unwrap();
-        assert!((t.epsilon - 6.26150).abs() < 1e-4, "{}", t.epsilon);
-        assert!(t.epsilon < 100.0, "basic composition would give 100");
-        assert!(
-            advanced(
-                EpsDelta {
-                    epsilon: 0.1,
-                    delta: 0.0
-                },
-                10,
-                0.0
-            )
-            .is_err()
-        );
+        let t = advanced(loss(0.01, 0.0), 10_000, 1e-6).unwrap();
+        assert!((t.epsilon() - 6.26150).abs() < 1e-4, "{}", t.epsilon());
+        assert!(t.epsilon() < 100.0, "basic composition would give 100");
+        assert!(advanced(loss(0.1, 0.0), 10, 0.0).is_err());
     }
 
     #[test]
@@ -170,5 +95,6 @@ mod tests {
         let e = zcdp_to_dp_simple(0.5, 1e-5).unwrap();
         assert!((e - 5.29848).abs() < 1e-4, "{e}");
         assert!(zcdp_to_dp_simple(0.5, 0.0).is_err());
+        assert!(pure_to_zcdp(-1.0).is_err());
     }
 }

@@ -61,7 +61,11 @@ use std::fmt;
 
 use veil_core::table::{Column, DataType, Table, Values};
 
+use serde::Serialize;
+
+use crate::budget::{Budget, Receipt};
 use crate::error::{Error, QueryError, Result};
+use crate::loss::PrivacyLoss;
 use crate::mechanism::{DiscreteLaplace, Laplace};
 use crate::rng::NoiseRng;
 use bound::{Codes, bound_contributions, dictionary, encode, encode_with_keys};
@@ -127,10 +131,8 @@ impl fmt::Display for Measurement {
 pub struct Share {
     /// What is measured.
     pub measurement: Measurement,
-    /// Its ε.
-    pub epsilon: f64,
-    /// Its δ (partition selection only).
-    pub delta: f64,
+    /// Its part of the loss: an equal share of ε, and all of δ for partition selection.
+    pub loss: PrivacyLoss,
     /// Its sensitivity to one privacy unit (L1).
     pub sensitivity: f64,
     /// The noise: "discrete Laplace" or "Laplace".
@@ -162,12 +164,110 @@ pub struct QueryRelease {
     pub rows: Vec<Vec<Cell>>,
     /// How the budget was split.
     pub shares: Vec<Share>,
-    /// ε spent.
-    pub epsilon: f64,
-    /// δ spent.
-    pub delta: f64,
+    /// What the release spent.
+    pub loss: PrivacyLoss,
     /// With partition selection: the threshold a group's noisy unit count had to reach.
     pub selection_threshold: Option<i64>,
+    /// The privacy unit column (`None`: each row).
+    pub privacy_unit: Option<String>,
+    /// The most rows a unit contributed.
+    pub max_contributions: u64,
+    /// The budget after the release was charged (`None` without a budget).
+    pub budget: Option<Budget>,
+}
+
+impl Serialize for Share {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Share", 6)?;
+        st.serialize_field("measurement", &self.measurement.to_string())?;
+        st.serialize_field("epsilon", &self.loss.epsilon())?;
+        st.serialize_field("delta", &self.loss.delta())?;
+        st.serialize_field("sensitivity", &self.sensitivity)?;
+        st.serialize_field("mechanism", self.mechanism)?;
+        st.serialize_field("outputs", &self.outputs)?;
+        st.end()
+    }
+}
+
+/// A released row: each column's key or estimate, by name.
+struct RowView<'a>(&'a [String], &'a [Cell]);
+
+impl Serialize for RowView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(Serialize)]
+        struct Estimate {
+            value: f64,
+            ci95: [f64; 2],
+        }
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, cell) in self.0.iter().zip(self.1) {
+            match cell {
+                Cell::Key(k) => map.serialize_entry(name, k)?,
+                Cell::Estimate { value, ci95 } => map.serialize_entry(
+                    name,
+                    &Estimate {
+                        value: *value,
+                        ci95: [ci95.0, ci95.1],
+                    },
+                )?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// The JSON of `veil dp query`: the released rows with their intervals, what was spent and
+/// how it was split, and the budget after the charge.
+impl Serialize for QueryRelease {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        #[derive(Serialize)]
+        struct Selection {
+            threshold: i64,
+        }
+        #[derive(Serialize)]
+        struct Left {
+            remaining_epsilon: f64,
+            remaining_delta: f64,
+            spent_epsilon: f64,
+            spent_delta: f64,
+        }
+        let rows: Vec<RowView<'_>> = self
+            .rows
+            .iter()
+            .map(|r| RowView(&self.columns, r))
+            .collect();
+        let mut st = s.serialize_struct("QueryRelease", 10)?;
+        st.serialize_field("columns", &self.columns)?;
+        st.serialize_field("rows", &rows)?;
+        st.serialize_field("epsilon", &self.loss.epsilon())?;
+        st.serialize_field("delta", &self.loss.delta())?;
+        st.serialize_field("confidence", &(1.0 - ALPHA))?;
+        st.serialize_field("budget_split", &self.shares)?;
+        st.serialize_field(
+            "partition_selection",
+            &self
+                .selection_threshold
+                .map(|threshold| Selection { threshold }),
+        )?;
+        st.serialize_field("privacy_unit", &self.privacy_unit)?;
+        st.serialize_field("max_contributions", &self.max_contributions)?;
+        if let Some(b) = &self.budget {
+            let remaining = b.remaining();
+            st.serialize_field(
+                "budget",
+                &Left {
+                    remaining_epsilon: remaining.epsilon(),
+                    remaining_delta: remaining.delta(),
+                    spent_epsilon: b.spent.epsilon(),
+                    spent_delta: b.spent.delta(),
+                },
+            )?;
+        }
+        st.end()
+    }
 }
 
 /// A query checked against a table, with its cost known, before any noise is drawn.
@@ -182,24 +282,8 @@ pub struct PreparedQuery<'t> {
     keys: Option<Vec<Vec<String>>>,
     bounds: HashMap<String, (f64, f64)>,
     shares: Vec<Share>,
-    epsilon: f64,
-    delta: f64,
-}
-
-fn check_privacy(epsilon: f64, delta: f64) -> Result<()> {
-    if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(Error::invalid(
-            "epsilon",
-            format!("{epsilon} must be positive"),
-        ));
-    }
-    if !(0.0..1.0).contains(&delta) {
-        return Err(Error::invalid(
-            "delta",
-            format!("{delta} must be in [0, 1)"),
-        ));
-    }
-    Ok(())
+    cost: PrivacyLoss,
+    privacy_unit: Option<String>,
 }
 
 fn needs_bounds(aggregate: Aggregate) -> bool {
@@ -235,6 +319,20 @@ fn measurements(aggregate: Aggregate, column: Option<&str>) -> Vec<Measurement> 
     }
 }
 
+/// Checks `sql`, charges what it costs to `accounting` (refused, before any noise, if the
+/// budget would be exceeded), and releases it: all of `veil dp query`.
+pub fn run(
+    sql: &str,
+    table: &Table,
+    options: &QueryOptions,
+    accounting: crate::budget::Accounting<'_>,
+    rng: &mut NoiseRng,
+) -> Result<QueryRelease> {
+    let prepared = prepare(sql, table, options)?;
+    let receipt = accounting.charge(prepared.cost(), "dp-query", sql)?;
+    prepared.release(receipt, rng)
+}
+
 /// Checks `sql` against `table` and `options` and works out what it costs. Nothing random
 /// happens here: a query that cannot run fails before any budget is charged.
 pub fn prepare<'t>(
@@ -242,7 +340,13 @@ pub fn prepare<'t>(
     table: &'t Table,
     options: &QueryOptions,
 ) -> Result<PreparedQuery<'t>> {
-    check_privacy(options.epsilon, options.delta)?;
+    if !(options.epsilon > 0.0) {
+        return Err(Error::invalid(
+            "epsilon",
+            format!("{} must be positive", options.epsilon),
+        ));
+    }
+    let asked = PrivacyLoss::target(options.epsilon, options.delta)?;
     if table.num_rows() >= u32::MAX as usize {
         return Err(QueryError::TooManyRows.into());
     }
@@ -302,8 +406,7 @@ pub fn prepare<'t>(
         }
         shares.push(Share {
             measurement: Measurement::Partitions,
-            epsilon: 0.0,
-            delta: options.delta,
+            loss: asked.delta_only(),
             sensitivity: k as f64,
             mechanism: "discrete Laplace",
             outputs: Vec::new(),
@@ -348,8 +451,7 @@ pub fn prepare<'t>(
                         "discrete Laplace"
                     },
                     measurement: m,
-                    epsilon: 0.0,
-                    delta: 0.0,
+                    loss: PrivacyLoss::ZERO,
                     sensitivity,
                     outputs: vec![o.name.clone()],
                 }),
@@ -359,10 +461,14 @@ pub fn prepare<'t>(
     if shares.is_empty() {
         return Err(QueryError::NoAggregate.into());
     }
-    let each = options.epsilon / shares.len() as f64;
+    // Equal shares of ε, rounded down: together they spend at most the query's ε.
+    let each = asked.epsilon_share(shares.len());
     for s in &mut shares {
-        s.epsilon = each;
+        s.loss = s.loss.compose(each)?;
     }
+    let cost = shares
+        .iter()
+        .try_fold(PrivacyLoss::ZERO, |total, s| total.compose(s.loss))?;
     let filter = select
         .filter
         .as_ref()
@@ -376,8 +482,8 @@ pub fn prepare<'t>(
         groups,
         keys,
         bounds,
-        epsilon: options.epsilon,
-        delta: if needs_selection { options.delta } else { 0.0 },
+        cost,
+        privacy_unit: unit.map(|u| u.name().to_string()),
         select,
         shares,
     })
@@ -485,9 +591,10 @@ fn ratio_range((a0, a1): (f64, f64), (b0, b1): (f64, f64)) -> (f64, f64) {
 }
 
 impl PreparedQuery<'_> {
-    /// (ε, δ) the query spends.
-    pub fn cost(&self) -> (f64, f64) {
-        (self.epsilon, self.delta)
+    /// What the query spends: at most the ε asked for (split exactly over the
+    /// measurements), and δ only for partition selection.
+    pub fn cost(&self) -> PrivacyLoss {
+        self.cost
     }
 
     /// How ε and δ are split over the measurements.
@@ -495,8 +602,10 @@ impl PreparedQuery<'_> {
         &self.shares
     }
 
-    /// Runs the query and draws the noise. Charge the budget before calling this.
-    pub fn release(mut self, rng: &mut NoiseRng) -> Result<QueryRelease> {
+    /// Runs the query and draws the noise, paid for by `receipt` (a budget's charge of at
+    /// least [`PreparedQuery::cost`], or an explicitly unbudgeted release).
+    pub fn release(mut self, receipt: Receipt, rng: &mut NoiseRng) -> Result<QueryRelease> {
+        let budget = receipt.redeem(&self.cost)?;
         let rows: Vec<u32> = match &self.filter {
             Some(f) => (0..self.table.num_rows() as u32)
                 .filter(|&r| f.eval(r as usize) == Some(true))
@@ -518,8 +627,14 @@ impl PreparedQuery<'_> {
         let mut noisy: HashMap<Measurement, Noisy> = HashMap::new();
         for s in &shares {
             if s.measurement != Measurement::Partitions {
-                let m =
-                    self.measure(&s.measurement, s.epsilon, &rows, &group_of, &selected, rng)?;
+                let m = self.measure(
+                    &s.measurement,
+                    s.loss.epsilon_floor(),
+                    &rows,
+                    &group_of,
+                    &selected,
+                    rng,
+                )?;
                 noisy.insert(s.measurement.clone(), m);
             }
         }
@@ -546,9 +661,11 @@ impl PreparedQuery<'_> {
             columns: self.select.outputs.iter().map(|o| o.name.clone()).collect(),
             rows: out_rows,
             shares,
-            epsilon: self.epsilon,
-            delta: self.delta,
+            loss: self.cost,
             selection_threshold: threshold,
+            privacy_unit: self.privacy_unit,
+            max_contributions: self.k,
+            budget,
         })
     }
 
@@ -666,11 +783,11 @@ impl PreparedQuery<'_> {
                 }
             }
         }
-        let noise = DiscreteLaplace::new(self.k, share.epsilon)?;
+        let noise = DiscreteLaplace::new(self.k, share.loss.epsilon_floor())?;
         // P[1 + Y ≥ τ] = e^{−(τ−1)/t} / (1 + e^{−1/t}) for the discrete Laplace of scale t;
         // at most δ/k for each of the ≤ k groups only one unit's presence creates.
         let t = noise.scale();
-        let per_group = share.delta / self.k as f64;
+        let per_group = share.loss.delta_floor() / self.k as f64;
         let above = (t * (1.0 / (per_group * (1.0 + (-1.0 / t).exp()))).ln())
             .ceil()
             .max(1.0);
