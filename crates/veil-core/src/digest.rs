@@ -42,6 +42,15 @@ impl Sha256Digest {
         Self::of_reader(file).map_err(|e| Error::io(path, e))
     }
 
+    /// SHA-256 of a data source as commands name it: a file, or `builtin:NAME` (the
+    /// embedded CSV's bytes).
+    pub fn of_source(spec: &str) -> Result<Self> {
+        match spec.strip_prefix("builtin:") {
+            Some(name) => Ok(Self::of_bytes(crate::table::find_builtin(name)?.csv())),
+            None => Self::of_file(Path::new(spec)),
+        }
+    }
+
     /// The digest as lowercase hex.
     pub fn to_hex(&self) -> String {
         self.to_string()

@@ -11,6 +11,8 @@
 //! * [`digest`] — streaming SHA-256 of any file.
 //! * [`atomic`] — writes that replace a file only when complete (mode 0600 for secrets).
 //! * [`random`] — bytes from the operating system's CSPRNG, for keys, nonces and salts.
+//! * [`time`] — Unix seconds and their RFC 3339 form.
+//! * [`error`] — the error vocabulary every crate shares ([`ErrorKind`]).
 //!
 //! ```
 //! use veil_core::{Table, Standardizer, split::train_test_split};
@@ -40,6 +42,7 @@ pub mod random;
 pub mod split;
 pub mod standardize;
 pub mod table;
+pub mod time;
 
 pub use digest::{Sha256Digest, hex};
 pub use error::{Error, ErrorKind, Result, Role, RowRef};

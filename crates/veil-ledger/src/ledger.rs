@@ -17,7 +17,7 @@ use crate::entry::Entry;
 use crate::error::{AuditFinding, Error, Result};
 use crate::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, root};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
-use crate::proof::TlogProof;
+use crate::proof::{ConsistencyProof, TlogProof};
 use crate::store::Store;
 
 const KEY_HEADER: &str = "veil-ledger-key v1";
@@ -162,6 +162,11 @@ impl Ledger {
             signer: None,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The ledger's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Opens the ledger in `dir` to read and append. The signing key is not read: see
@@ -401,11 +406,16 @@ impl Ledger {
         })
     }
 
-    /// A consistency proof from the tree of `old` entries to the current one:
-    /// `(new size, proof)`.
-    pub fn consistency(&self, old: u64) -> Result<(u64, Vec<Hash>)> {
-        let size = self.store.size()?;
-        Ok((size, consistency_proof(&self.store, old, size)?))
+    /// A consistency proof from the tree of `old` entries to the current one, with a newly
+    /// signed checkpoint of the current one.
+    pub fn consistency(&self, old: u64) -> Result<ConsistencyProof> {
+        let (checkpoint, note) = self.checkpoint()?;
+        Ok(ConsistencyProof {
+            old_size: old,
+            new_size: checkpoint.size,
+            hashes: consistency_proof(&self.store, old, checkpoint.size)?,
+            checkpoint: note,
+        })
     }
 }
 
@@ -476,9 +486,9 @@ mod tests {
         ledger.add(&entry("evaluation", "report", vec![m])).unwrap();
         assert!(ledger.checkpoint().is_err(), "open does not read the key");
         assert!(ledger.load_key().unwrap());
-        let (new_size, proof) = ledger.consistency(old_size).unwrap();
+        let proof = ledger.consistency(old_size).unwrap();
         let new_root = ledger.checkpoint().unwrap().0.root;
-        verify_consistency(old_size, new_size, &old_root, &new_root, &proof).unwrap();
+        verify_consistency(old_size, proof.new_size, &old_root, &new_root, &proof.hashes).unwrap();
         assert_eq!(ledger.entry(m).unwrap().parents, vec![d, t]);
         assert_eq!(ledger.audit(&vkey, &[]).unwrap(), None);
         assert!(

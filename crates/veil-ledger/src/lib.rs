@@ -52,15 +52,18 @@
 pub mod entry;
 pub mod error;
 pub mod ledger;
+pub mod lineage;
 pub mod manifest;
 pub mod merkle;
 pub mod model_signing;
 pub mod note;
 pub mod proof;
+pub mod report;
 pub mod store;
 
 pub use entry::{Entry, EntrySigner, Subject};
 pub use error::{AuditFinding, Error, ModelMismatch, ProofFailure, Result};
 pub use ledger::Ledger;
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
-pub use proof::TlogProof;
+pub use lineage::{Indexed, Lineage, Step};
+pub use proof::{ConsistencyProof, ExpectedSigner, TlogProof, Verified, verify_offline};

@@ -19,7 +19,7 @@
 //! accepted; the model is then re-hashed and must match the signed manifest file for file.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -28,14 +28,18 @@ use p256::ecdsa::{DerSignature, Signature};
 use p256::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use veil_core::atomic::{Batch, Visibility};
 use veil_core::hex;
 
 use crate::error::{Error, ModelMismatch, Result};
-use crate::manifest::{Manifest, Resource, digest_of};
+use crate::entry::Entry;
+use crate::ledger::Ledger;
+use crate::manifest::{Manifest, Resource, digest_of, subject_of, subject_of_ignoring};
 
 /// The bundle's media type.
 pub const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -93,14 +97,29 @@ impl SigningKey {
             .map_err(bad_key)
     }
 
-    /// The public key.
+    /// Reads a private key file (PKCS#8 or SEC1 PEM, unencrypted).
+    pub fn load(path: &Path) -> Result<SigningKey> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| veil_core::Error::io(path, e))?,
+        );
+        SigningKey::from_pem(&text)
+    }
+
+    /// The public half.
     pub fn verifying_key(&self) -> VerifyingKey {
         VerifyingKey(*self.0.verifying_key())
     }
 }
 
 impl VerifyingKey {
-    /// Reads an SPKI PEM public key (`PUBLIC KEY`).
+    /// Reads a public key file (SPKI PEM).
+    pub fn load(path: &Path) -> Result<VerifyingKey> {
+        VerifyingKey::from_pem(
+            &std::fs::read_to_string(path).map_err(|e| veil_core::Error::io(path, e))?,
+        )
+    }
+
+    /// Parses an SPKI PEM public key (`PUBLIC KEY`).
     pub fn from_pem(pem: &str) -> Result<VerifyingKey> {
         p256::ecdsa::VerifyingKey::from_public_key_pem(pem)
             .map(VerifyingKey)
@@ -341,6 +360,168 @@ pub fn verify(
             .to_string(),
         digest: subject_digest,
         files: resources.len(),
+    })
+}
+
+/// A new ECDSA P-256 signing key pair, as `veil key new --ecdsa-p256` writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewKey {
+    /// Always `ecdsa-p256`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The private key file (PKCS#8 PEM, mode 0600, unencrypted as the OpenSSF tool needs).
+    pub secret: PathBuf,
+    /// The public key file (SPKI PEM).
+    pub public: PathBuf,
+    /// The public key's hint, as bundles carry it.
+    pub key_hint: String,
+}
+
+/// Makes a signing key and writes `secret` and `public`, both or neither; an existing file at
+/// either is refused.
+pub fn new_key_pair(secret: &Path, public: &Path) -> Result<NewKey> {
+    if let Some(existing) = [secret, public].into_iter().find(|p| p.exists()) {
+        return Err(Error::invalid(
+            "-o",
+            format!(
+                "{} exists; a new key never replaces a file (remove it first or choose another name)",
+                existing.display()
+            ),
+        ));
+    }
+    let key = SigningKey::generate();
+    let mut batch = Batch::new();
+    batch.add(secret, Visibility::Secret, key.to_pem()?.as_bytes())?;
+    batch.add(public, Visibility::Public, key.verifying_key().to_pem()?.as_bytes())?;
+    batch.commit()?;
+    Ok(NewKey {
+        kind: "ecdsa-p256",
+        secret: secret.to_path_buf(),
+        public: public.to_path_buf(),
+        key_hint: key.verifying_key().hint()?,
+    })
+}
+
+/// What `veil ledger sign-model` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignedModel {
+    /// The bundle written.
+    pub bundle: PathBuf,
+    /// The subject's name.
+    pub name: String,
+    /// Files signed.
+    pub files: usize,
+    /// The subject digest, hex.
+    pub sha256: String,
+    /// The ledger entry recording the signature, if a ledger was given.
+    pub ledger_index: Option<u64>,
+}
+
+/// What `veil ledger verify-model` established.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelVerified {
+    /// Always true: a failed check is an error.
+    pub verified: bool,
+    /// The subject's name.
+    pub name: String,
+    /// The subject digest, hex.
+    pub sha256: String,
+    /// Files checked.
+    pub files: usize,
+}
+
+/// The path of `file` relative to `dir`, if `dir` is a directory that holds it: a bundle
+/// written inside the model is not part of what it signs.
+fn inside(dir: &Path, file: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let file = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .canonicalize()
+        .ok()?
+        .join(file.file_name()?);
+    let rel = file.strip_prefix(&dir).ok()?;
+    Some(rel.to_str()?.replace(std::path::MAIN_SEPARATOR, "/"))
+}
+
+/// Signs the model file or directory `model` with `key` into the bundle `out` (leaving out
+/// `ignore_paths` and the bundle itself), and, with a ledger, records a `signature` entry whose
+/// parent is the model's entry (found by digest).
+pub fn sign_path(
+    model: &Path,
+    key: &SigningKey,
+    out: &Path,
+    ignore_paths: &[String],
+    ledger: Option<&mut Ledger>,
+) -> Result<SignedModel> {
+    if let (Ok(a), Ok(b)) = (model.canonicalize(), out.canonicalize())
+        && a == b
+    {
+        return Err(Error::invalid(
+            "-o",
+            format!(
+                "{} is the model itself: write the bundle elsewhere",
+                out.display()
+            ),
+        ));
+    }
+    let mut ignore = ignore_paths.to_vec();
+    ignore.extend(inside(model, out));
+    let subject = subject_of_ignoring(model, &ignore)?;
+    let (bundle, manifest) = sign(model, &ignore, key)?;
+    let mut ledger = ledger;
+    // Find the model's entry before writing anything.
+    let parents: Vec<u64> = match ledger.as_mut() {
+        Some(l) => l.find_subject(&subject.sha256)?.into_iter().collect(),
+        None => Vec::new(),
+    };
+    veil_core::atomic::write_atomic_bytes(out, bundle.as_bytes())?;
+    let ledger_index = match ledger {
+        Some(ledger) => {
+            let entry = Entry {
+                kind: "signature".into(),
+                name: format!("model signature of {}", subject.name),
+                time: veil_core::time::unix_now(),
+                subjects: vec![subject_of(out)?],
+                parents,
+                meta: vec![
+                    ("bundle_subject_sha256".into(), veil_core::hex(&manifest.digest())),
+                    ("format".into(), PREDICATE_TYPE.into()),
+                    ("key_hint".into(), key.verifying_key().hint()?),
+                ],
+                signature: None,
+            };
+            Some(ledger.add(&entry)?.0)
+        }
+        None => None,
+    };
+    Ok(SignedModel {
+        bundle: out.to_path_buf(),
+        name: manifest.name.clone(),
+        files: manifest.resources.len(),
+        sha256: veil_core::hex(&manifest.digest()),
+        ledger_index,
+    })
+}
+
+/// Verifies the bundle file `bundle` against the model `model` (leaving out `ignore_paths`
+/// and the bundle itself) and the signer's public key.
+pub fn verify_path(
+    model: &Path,
+    bundle: &Path,
+    key: &VerifyingKey,
+    ignore_paths: &[String],
+) -> Result<ModelVerified> {
+    let text = std::fs::read_to_string(bundle).map_err(|e| veil_core::Error::io(bundle, e))?;
+    let mut ignore = ignore_paths.to_vec();
+    ignore.extend(inside(model, bundle));
+    let verified = verify(model, &text, key, &ignore)?;
+    Ok(ModelVerified {
+        verified: true,
+        name: verified.name,
+        sha256: veil_core::hex(&verified.digest),
+        files: verified.files,
     })
 }
 

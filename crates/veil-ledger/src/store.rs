@@ -29,6 +29,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::error::{Error, Result};
 use crate::merkle::{Hash, Subtrees, leaf_hash, node_hash};
 
+/// `PRAGMA application_id` of a ledger database: "VLGR".
+const APPLICATION_ID: i64 = 0x564c_4752;
+/// `PRAGMA user_version` this build writes and reads.
+const SCHEMA_VERSION: i64 = 1;
+
 /// A log store.
 pub struct Store {
     conn: Connection,
@@ -63,7 +68,43 @@ impl Store {
                  note TEXT NOT NULL);",
         )
         .map_err(db)?;
-        Ok(Store { conn })
+        let store = Store { conn };
+        if store.check_schema()? == 0 {
+            // A store from before schema versions has today's tables: mark it.
+            store
+                .conn
+                .pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(db)?;
+            store
+                .conn
+                .pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(db)?;
+        }
+        Ok(store)
+    }
+
+    /// Refuses a database of another application or of a newer schema; returns the version
+    /// found (0: one written before versions were recorded).
+    fn check_schema(&self) -> Result<i64> {
+        let app: i64 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(db)?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        if app != 0 && app != APPLICATION_ID {
+            return Err(Error::Corrupt(format!(
+                "ledger.db belongs to another application (application id {app:#x})"
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(Error::Corrupt(format!(
+                "ledger.db has schema version {version}; this Veil reads up to {SCHEMA_VERSION}: upgrade Veil"
+            )));
+        }
+        Ok(version)
     }
 
     /// Opens an existing store without writing to it (no schema, no pragmas that write).
@@ -76,7 +117,9 @@ impl Store {
         .map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(db)?;
-        Ok(Store { conn })
+        let store = Store { conn };
+        store.check_schema()?;
+        Ok(store)
     }
 
     /// Number of entries.
@@ -467,6 +510,28 @@ impl Subtrees for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_carries_its_schema_version_and_refuses_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        assert!(matches!(Store::open(&path), Err(Error::Corrupt(_))));
+        assert!(matches!(Store::open_read_only(&path), Err(Error::Corrupt(_))));
+        let other = dir.path().join("other.db");
+        let conn = Connection::open(&other).unwrap();
+        conn.pragma_update(None, "application_id", 7).unwrap();
+        drop(conn);
+        assert!(matches!(Store::open(&other), Err(Error::Corrupt(_))));
+    }
     use crate::merkle::{MemoryTree, inclusion_proof, root, verify_inclusion};
 
     #[test]
