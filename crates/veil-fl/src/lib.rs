@@ -13,6 +13,7 @@ pub mod coordinator;
 pub mod ddp;
 pub mod error;
 pub mod participant;
+pub mod process;
 pub mod proto;
 pub mod quantize;
 pub mod secagg;

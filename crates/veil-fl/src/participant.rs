@@ -23,7 +23,7 @@ use crate::quantize::{Quantizer, Wide};
 use crate::{secagg, wire};
 
 /// What a client did in a run (or until it dropped out).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ParticipantReport {
     /// Rounds whose every step it answered.
     pub rounds: usize,
@@ -31,6 +31,7 @@ pub struct ParticipantReport {
     pub bytes_sent: u64,
     /// True if the coordinator said the run was over; false if the client dropped out (a
     /// simulated dropout), and may join again.
+    #[serde(skip)]
     pub finished: bool,
 }
 

@@ -32,6 +32,15 @@ pub enum Partition {
     Dirichlet(f64),
 }
 
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Partition::Iid => f.write_str("iid"),
+            Partition::Dirichlet(alpha) => write!(f, "dirichlet:{alpha}"),
+        }
+    }
+}
+
 impl std::str::FromStr for Partition {
     type Err = Error;
 
@@ -170,6 +179,40 @@ pub struct SimulationReport {
     pub shard_rows: Vec<usize>,
     /// With distributed DP: ε spent at the target's δ, and each client's noise σ.
     pub dp: Option<(f64, f64)>,
+    /// What was simulated.
+    pub simulation: Simulation,
+}
+
+/// The JSON of `veil fl simulate`: what was measured, and the settings it was measured with.
+impl serde::Serialize for SimulationReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let sim = &self.simulation;
+        let secure = sim.plan.secure;
+        let mut st = s.serialize_struct("SimulationReport", 17)?;
+        st.serialize_field("test_accuracy", &self.test_accuracy)?;
+        st.serialize_field("centralised_accuracy", &self.centralised_accuracy)?;
+        st.serialize_field("rounds", &self.rounds)?;
+        st.serialize_field("aborted_rounds", &self.aborted_rounds)?;
+        st.serialize_field("dropped_clients", &self.dropped_clients)?;
+        st.serialize_field("bytes_sent_per_client", &self.bytes_sent_per_client)?;
+        st.serialize_field("round_seconds", &self.round_seconds)?;
+        st.serialize_field("clients", &sim.clients)?;
+        st.serialize_field("split", &sim.partition.to_string())?;
+        st.serialize_field("model", sim.plan.kind.name())?;
+        st.serialize_field("shard_rows", &self.shard_rows)?;
+        st.serialize_field("secagg", &secure.is_some())?;
+        st.serialize_field("secagg_neighbours", &secure.and_then(|s| s.neighbours))?;
+        st.serialize_field("aggregator", &sim.plan.aggregator.to_string())?;
+        st.serialize_field("mu", &sim.plan.mu)?;
+        st.serialize_field("dp_epsilon", &self.dp.map(|(epsilon, _)| epsilon))?;
+        st.serialize_field(
+            "dp_delta",
+            &self.dp.and(secure.and_then(|s| s.dp).map(|d| d.delta)),
+        )?;
+        st.serialize_field("dp_noise_sigma", &self.dp.map(|(_, sigma)| sigma))?;
+        st.end()
+    }
 }
 
 /// The certificate name of simulated client `k` (1-based).
@@ -301,6 +344,7 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
         shard_rows: shards.iter().map(Vec::len).collect(),
         dp: run.dp,
         model: run.model,
+        simulation: sim.clone(),
     })
 }
 

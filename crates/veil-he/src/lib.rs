@@ -12,6 +12,7 @@
 //! - [`circuit`]: a Veil model as additions and multiplications — the standardisation folded
 //!   into the first layer, square activations — or the reason it cannot be one.
 //! - [`service`]: the encrypted-inference service (gRPC over mutual TLS) and its client.
+//! - [`keyset`]: key sets on disk, written all or nothing.
 //! - [`timing`]: the time of each primitive, for `veil he bench`.
 //!
 //! **Threat model.** The party computing on ciphertexts holds only public material and
@@ -23,6 +24,7 @@
 pub mod circuit;
 pub mod ckks;
 pub mod error;
+pub mod keyset;
 pub mod paillier;
 pub mod service;
 pub mod timing;

@@ -66,7 +66,9 @@ async fn setup(model: &Model) -> Setup {
     let eval = sk.evaluation_keys().unwrap();
     std::fs::write(keys.join("evaluation.key"), eval.to_bytes(&ctx)).unwrap();
     let psk = veil_he::paillier::SecretKey::generate(2048).unwrap();
-    veil_he::paillier::write_secret(&keys.join("secret.json"), &psk).unwrap();
+    let mut batch = veil_core::atomic::Batch::new();
+    veil_he::paillier::stage_secret(&mut batch, &keys.join("secret.json"), &psk).unwrap();
+    batch.commit().unwrap();
 
     let limits = Limits::default();
     let service = Service::new(model, limits.max_message_bytes).unwrap();

@@ -488,7 +488,14 @@ mod tests {
         assert!(ledger.load_key().unwrap());
         let proof = ledger.consistency(old_size).unwrap();
         let new_root = ledger.checkpoint().unwrap().0.root;
-        verify_consistency(old_size, proof.new_size, &old_root, &new_root, &proof.hashes).unwrap();
+        verify_consistency(
+            old_size,
+            proof.new_size,
+            &old_root,
+            &new_root,
+            &proof.hashes,
+        )
+        .unwrap();
         assert_eq!(ledger.entry(m).unwrap().parents, vec![d, t]);
         assert_eq!(ledger.audit(&vkey, &[]).unwrap(), None);
         assert!(

@@ -294,7 +294,12 @@ mod tests {
         assert!(lineage.dot().contains("e3 -> e1;"));
         let json = serde_json::to_value(&lineage).unwrap();
         assert_eq!(json["entries"][0]["kind"], "model");
-        assert!(json["entries"][0]["time_utc"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            json["entries"][0]["time_utc"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
         assert!(Subject::of_source("-").is_err());
         assert_eq!(
             Subject::of_source("builtin:digits").unwrap().name,

@@ -36,8 +36,8 @@ use zeroize::Zeroizing;
 use veil_core::atomic::{Batch, Visibility};
 use veil_core::hex;
 
-use crate::error::{Error, ModelMismatch, Result};
 use crate::entry::Entry;
+use crate::error::{Error, ModelMismatch, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Manifest, Resource, digest_of, subject_of, subject_of_ignoring};
 
@@ -392,7 +392,11 @@ pub fn new_key_pair(secret: &Path, public: &Path) -> Result<NewKey> {
     let key = SigningKey::generate();
     let mut batch = Batch::new();
     batch.add(secret, Visibility::Secret, key.to_pem()?.as_bytes())?;
-    batch.add(public, Visibility::Public, key.verifying_key().to_pem()?.as_bytes())?;
+    batch.add(
+        public,
+        Visibility::Public,
+        key.verifying_key().to_pem()?.as_bytes(),
+    )?;
     batch.commit()?;
     Ok(NewKey {
         kind: "ecdsa-p256",
@@ -486,7 +490,10 @@ pub fn sign_path(
                 subjects: vec![subject_of(out)?],
                 parents,
                 meta: vec![
-                    ("bundle_subject_sha256".into(), veil_core::hex(&manifest.digest())),
+                    (
+                        "bundle_subject_sha256".into(),
+                        veil_core::hex(&manifest.digest()),
+                    ),
                     ("format".into(), PREDICATE_TYPE.into()),
                     ("key_hint".into(), key.verifying_key().hint()?),
                 ],

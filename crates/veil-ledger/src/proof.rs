@@ -288,13 +288,19 @@ impl ConsistencyProof {
                 .ok_or_else(|| bad("a proof hash is not 32 bytes of base64"))
         };
         if text.trim_start().starts_with('{') {
-            let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
             if let Some(format) = value.get("format")
                 && format != CONSISTENCY_HEADER
             {
                 return Err(bad("a format this Veil does not read"));
             }
-            let size = |key: &str| value.get(key).and_then(|v| v.as_u64()).ok_or_else(|| bad(key));
+            let size = |key: &str| {
+                value
+                    .get(key)
+                    .and_then(|v| v.as_u64())
+                    .ok_or_else(|| bad(key))
+            };
             return Ok(ConsistencyProof {
                 old_size: size("old_size")?,
                 new_size: size("new_size")?,
@@ -303,7 +309,10 @@ impl ConsistencyProof {
                     .and_then(|p| p.as_array())
                     .ok_or_else(|| bad("no \"proof\" list"))?
                     .iter()
-                    .map(|h| h.as_str().map_or_else(|| Err(bad("a proof hash is not text")), hash))
+                    .map(|h| {
+                        h.as_str()
+                            .map_or_else(|| Err(bad("a proof hash is not text")), hash)
+                    })
                     .collect::<Result<_>>()?,
                 checkpoint: value
                     .get("checkpoint")
@@ -428,7 +437,12 @@ mod tests {
         for name in ["a", "x", "c", "d", "e"] {
             add(&mut fork, name);
         }
-        assert!(fork.consistency(3).unwrap().verify(fork.verifier(), &old).is_err());
+        assert!(
+            fork.consistency(3)
+                .unwrap()
+                .verify(fork.verifier(), &old)
+                .is_err()
+        );
         for bad in [
             "",
             "veil.dev/consistency-proof@v2\nold 3\nnew 5\n\ncp\n",

@@ -525,7 +525,10 @@ mod tests {
             .unwrap();
         drop(conn);
         assert!(matches!(Store::open(&path), Err(Error::Corrupt(_))));
-        assert!(matches!(Store::open_read_only(&path), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            Store::open_read_only(&path),
+            Err(Error::Corrupt(_))
+        ));
         let other = dir.path().join("other.db");
         let conn = Connection::open(&other).unwrap();
         conn.pragma_update(None, "application_id", 7).unwrap();

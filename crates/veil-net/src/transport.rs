@@ -246,6 +246,29 @@ pub async fn connect_retrying(
     }
 }
 
+/// A server a client dials: where, the name its certificate must carry, and how long to
+/// keep trying while it cannot be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// HOST:PORT.
+    pub addr: ServerAddr,
+    /// The name the server's certificate must carry (`None`: the host of `addr`).
+    pub server_name: Option<String>,
+    /// How long to keep trying an unreachable server.
+    pub wait: Duration,
+}
+
+impl Peer {
+    /// A channel to the peer, authenticated both ways with `tls` (see [`connect_retrying`]).
+    pub async fn connect(&self, tls: &TlsIdentity, limits: &Limits) -> Result<Channel> {
+        let name = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| self.addr.host().to_string());
+        connect_retrying(&self.addr, &name, tls, limits, self.wait).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,26 @@ pub fn parse_recipients(recipients: &[String]) -> Result<Vec<age::x25519::Recipi
         .collect()
 }
 
+/// Age recipients from `--to` values: an `age1…` key, or a recipients file (one `age1…` per
+/// line; other lines, such as `#` comments, are skipped).
+pub fn recipients_from(specs: &[String]) -> Result<Vec<String>> {
+    let mut recipients = Vec::new();
+    for r in specs {
+        if r.starts_with("age1") {
+            recipients.push(r.clone());
+        } else {
+            let text = std::fs::read_to_string(r).map_err(|e| Error::io(r, e))?;
+            recipients.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| l.starts_with("age1"))
+                    .map(str::to_string),
+            );
+        }
+    }
+    Ok(recipients)
+}
+
 /// Encrypts `input` to age `recipients` (`age1...` strings).
 pub fn seal<R: Read, W: Write>(mut input: R, output: W, recipients: &[String]) -> Result<u64> {
     let parsed = parse_recipients(recipients)?;

@@ -29,6 +29,14 @@ pub enum Error {
         /// The file's recipients, as key ids (and `passphrase`).
         recipients: String,
     },
+    /// A protected key needs a passphrase and none could be had.
+    #[error("{file} is passphrase-protected: {why}")]
+    NoPassphrase {
+        /// The protected file.
+        file: String,
+        /// Why none could be had, and how to give one.
+        why: String,
+    },
     /// A passphrase stanza exists but the passphrase is wrong.
     #[error("wrong passphrase")]
     WrongPassphrase,
@@ -197,7 +205,7 @@ impl Error {
             Error::Unsigned | Error::WrongSigner { .. } | Error::BadSignature { .. } => {
                 ErrorKind::Signature
             }
-            Error::Invalid { .. } => ErrorKind::Usage,
+            Error::Invalid { .. } | Error::NoPassphrase { .. } => ErrorKind::Usage,
             Error::KeyFile { .. } | Error::Shares(_) => ErrorKind::Data,
             Error::AgeDecrypt(e) => match e {
                 age::DecryptError::NoMatchingKeys | age::DecryptError::KeyDecryptionFailed => {

@@ -27,7 +27,7 @@
 //!
 //! let keyring = Keyring { identities: vec![alice], passphrase: None };
 //! let mut plain = Vec::new();
-//! open(&sealed[..], &mut plain, &keyring, None)?;
+//! open(&sealed[..], &mut plain, &keyring)?;
 //! assert_eq!(plain, b"patient records");
 //! # Ok::<(), veil_vault::Error>(())
 //! ```
@@ -47,8 +47,10 @@
 
 pub mod aead;
 pub mod age_compat;
+pub mod bench;
 pub mod custody;
 pub mod error;
+pub mod files;
 pub mod header;
 pub mod identity;
 pub mod passphrase;
@@ -63,6 +65,6 @@ pub use identity::{Identity, KeyId, PublicIdentity};
 pub use passphrase::{KdfParams, Passphrase};
 pub use reader::SealedReader;
 pub use seal::{
-    Inspection, OpenSummary, SealOptions, SealSummary, inspect, open, rewrap, seal, seal_slice,
-    seal_slice_into,
+    Inspection, OpenSummary, SealOptions, SealSummary, inspect, open, open_verified, rewrap, seal,
+    seal_slice, seal_slice_into,
 };

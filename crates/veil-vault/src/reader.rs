@@ -5,7 +5,9 @@
 //! with its own index and finality, so a byte can be read from segment N without decrypting
 //! segments 0..N−1 — and still no unauthenticated byte is ever returned. The sender's
 //! signature covers the whole payload; [`SealedReader::verify_signature`] checks it by
-//! hashing every ciphertext segment (no decryption).
+//! hashing every ciphertext segment (no decryption), and from then on a segment is decrypted
+//! only if its ciphertext is the one the signature covered, so a file changed after the check
+//! yields an error, not unsigned bytes.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -24,6 +26,8 @@ pub struct SealedReader<R> {
     key: aead::Key,
     position: u64,
     cached: Option<(u64, Vec<u8>)>,
+    /// After a signature check: the hash of each ciphertext segment it covered.
+    pinned: Option<Vec<[u8; 32]>>,
 }
 
 impl<R: Read + Seek> SealedReader<R> {
@@ -42,6 +46,7 @@ impl<R: Read + Seek> SealedReader<R> {
             layout,
             position: 0,
             cached: None,
+            pinned: None,
         })
     }
 
@@ -60,20 +65,26 @@ impl<R: Read + Seek> SealedReader<R> {
         check_signer(&self.header, Some(signer))?;
         let io = |e| Error::io("sealed input", e);
         let mut digest = PayloadDigest::new();
+        let mut hashes = Vec::new();
         let mut buf = Vec::new();
         for i in 0..self.layout.segments {
             let (offset, len) = self.layout.segment(i);
             buf.resize(len, 0);
             self.inner.seek(SeekFrom::Start(offset)).map_err(io)?;
             self.inner.read_exact(&mut buf).map_err(io)?;
-            digest.push(&segment_hash(&buf));
+            let hash = segment_hash(&buf);
+            digest.push(&hash);
+            hashes.push(hash);
         }
         let mut signature = [0u8; 64];
         self.inner
             .seek(SeekFrom::Start(self.layout.trailer_offset()))
             .map_err(io)?;
         self.inner.read_exact(&mut signature).map_err(io)?;
-        signer.verify(&digest.signing_message(&self.header), &signature)
+        signer.verify(&digest.signing_message(&self.header), &signature)?;
+        self.cached = None;
+        self.pinned = Some(hashes);
+        Ok(())
     }
 
     /// Loads, authenticates and decrypts segment `i` into the cache.
@@ -85,6 +96,11 @@ impl<R: Read + Seek> SealedReader<R> {
             let io = |e| Error::io("sealed input", e);
             self.inner.seek(SeekFrom::Start(offset)).map_err(io)?;
             self.inner.read_exact(&mut buf).map_err(io)?;
+            if let Some(pinned) = &self.pinned
+                && usize::try_from(i).ok().and_then(|i| pinned.get(i)) != Some(&segment_hash(&buf))
+            {
+                return Err(Error::SegmentTampered { index: i });
+            }
             let n = self
                 .key
                 .open(nonce(i, i + 1 == self.layout.segments), b"", &mut buf)

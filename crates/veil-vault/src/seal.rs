@@ -6,8 +6,9 @@
 //! [`open`] writes a segment only after it has authenticated; a stream that is cut short is
 //! detected at its end, so callers that must not release any plaintext of a bad file write to
 //! a temporary file and keep it only on success (as the `veil` command does).
+//! [`open_verified`] checks the sender's signature before it decrypts anything.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use rayon::prelude::*;
 
@@ -19,7 +20,7 @@ use crate::header::{
 use crate::identity::{Identity, KeyId, PublicIdentity};
 use crate::passphrase::{KdfParams, Passphrase};
 use crate::payload::{
-    CipherSegments, PayloadDigest, PlainSegments, SegmentBuf, nonce, segment_hash,
+    CipherSegments, Layout, PayloadDigest, PlainSegments, SegmentBuf, nonce, segment_hash,
 };
 use crate::schedule::{FileKey, FileKeys};
 
@@ -349,17 +350,68 @@ pub(crate) fn check_signer(header: &Header, expected: Option<&PublicIdentity>) -
     }
 }
 
-/// Authenticates and decrypts a sealed stream into `output`. With `expect_signer`, the
-/// sender's signature must be present, by that identity, and valid.
-pub fn open<R: Read, W: Write>(
-    mut input: R,
-    mut output: W,
-    keyring: &Keyring,
-    expect_signer: Option<&PublicIdentity>,
-) -> Result<OpenSummary> {
+/// Authenticates and decrypts a sealed stream into `output`. A signature, if the file
+/// carries one, is not checked: to require one, use [`open_verified`].
+pub fn open<R: Read, W: Write>(mut input: R, output: W, keyring: &Keyring) -> Result<OpenSummary> {
     let header = Header::read_from(&mut input)?;
-    check_signer(&header, expect_signer)?;
     let (_, keys) = header.unlock(keyring)?;
+    decrypt(input, output, &header, &keys, None)
+}
+
+/// Opens a sealed file that must carry `signer`'s valid signature, and releases no byte of
+/// plaintext the signature does not cover.
+///
+/// A first pass over the ciphertext (no decryption) hashes every segment and checks the
+/// signature over those hashes; only then does a second pass decrypt, writing each segment
+/// after checking that its ciphertext is the one the first pass hashed. A file that changes
+/// between the passes fails at the first changed segment. With one handle and the
+/// signature checked first, nothing unverified reaches `output`, not even a prefix.
+pub fn open_verified<R: Read + Seek, W: Write>(
+    mut input: R,
+    output: W,
+    keyring: &Keyring,
+    signer: &PublicIdentity,
+) -> Result<OpenSummary> {
+    let io = |e| Error::io("sealed input", e);
+    let header = Header::read_from(&mut input)?;
+    check_signer(&header, Some(signer))?;
+    let (_, keys) = header.unlock(keyring)?;
+    let payload = input.stream_position().map_err(io)?;
+    let total = input.seek(SeekFrom::End(0)).map_err(io)?;
+    let layout = Layout::new(&header, total)?;
+    let mut digest = PayloadDigest::new();
+    let mut hashes = Vec::with_capacity(usize::try_from(layout.segments).unwrap_or(0));
+    let mut buf = Vec::new();
+    for i in 0..layout.segments {
+        let (offset, len) = layout.segment(i);
+        buf.resize(len, 0);
+        input.seek(SeekFrom::Start(offset)).map_err(io)?;
+        input.read_exact(&mut buf).map_err(io)?;
+        let hash = segment_hash(&buf);
+        digest.push(&hash);
+        hashes.push(hash);
+    }
+    let mut signature = [0u8; 64];
+    input
+        .seek(SeekFrom::Start(layout.trailer_offset()))
+        .map_err(io)?;
+    input.read_exact(&mut signature).map_err(io)?;
+    signer.verify(&digest.signing_message(&header), &signature)?;
+    input.seek(SeekFrom::Start(payload)).map_err(io)?;
+    let mut summary = decrypt(input, output, &header, &keys, Some(&hashes))?;
+    summary.signature_verified = true;
+    Ok(summary)
+}
+
+/// Authenticates and decrypts the payload after `header` into `output`; with `pinned`, each
+/// segment's ciphertext must hash to the value at its index (what a signature covered).
+fn decrypt<R: Read, W: Write>(
+    input: R,
+    mut output: W,
+    header: &Header,
+    keys: &FileKeys,
+    pinned: Option<&[[u8; 32]]>,
+) -> Result<OpenSummary> {
     let aes = aead::Key::new(&keys.payload);
     let size = header.segment_size as usize;
     let hold = if header.signer.is_some() {
@@ -370,7 +422,6 @@ pub fn open<R: Read, W: Write>(
     let mut segments = CipherSegments::new(input, size + TAG_LEN, hold);
     let batch = batch_len(size);
     let mut bufs: Vec<SegmentBuf> = (0..batch).map(|_| SegmentBuf::new(size)).collect();
-    let mut digest = expect_signer.map(|_| PayloadDigest::new());
     let mut summary = OpenSummary {
         plaintext_len: 0,
         segments: 0,
@@ -397,23 +448,23 @@ pub fn open<R: Read, W: Write>(
                 return Err(Error::BadLength(LengthProblem::FinalCutShort));
             }
         }
-        let hash = digest.is_some();
-        let results: Vec<Result<Option<[u8; 32]>>> = bufs[..count]
+        let results: Vec<Result<()>> = bufs[..count]
             .par_iter_mut()
             .enumerate()
             .map(|(j, buf)| {
                 let index = first + j as u64;
-                let h = hash.then(|| segment_hash(buf.bytes()));
+                if let Some(pinned) = pinned {
+                    let expected = usize::try_from(index).ok().and_then(|i| pinned.get(i));
+                    if expected != Some(&segment_hash(buf.bytes())) {
+                        return Err(Error::SegmentTampered { index });
+                    }
+                }
                 buf.open(&aes, nonce(index, finished && j + 1 == count))
-                    .map_err(|_| Error::SegmentTampered { index })?;
-                Ok(h)
+                    .map_err(|_| Error::SegmentTampered { index })
             })
             .collect();
         for (buf, result) in bufs[..count].iter().zip(results) {
-            let h = result?;
-            if let (Some(d), Some(h)) = (digest.as_mut(), h) {
-                d.push(&h);
-            }
+            result?;
             output
                 .write_all(buf.bytes())
                 .map_err(|e| Error::io("output", e))?;
@@ -425,10 +476,8 @@ pub fn open<R: Read, W: Write>(
     if rest.len() != hold {
         return Err(Error::BadLength(LengthProblem::StrayBytes(rest.len())));
     }
-    if let (Some(expected), Some(digest)) = (expect_signer, digest) {
-        let signature: [u8; 64] = rest.as_slice().try_into().expect("checked length");
-        expected.verify(&digest.signing_message(&header), &signature)?;
-        summary.signature_verified = true;
+    if pinned.is_some_and(|p| p.len() as u64 != summary.segments) {
+        return Err(Error::BadLength(LengthProblem::StrayBytes(0)));
     }
     output.flush().map_err(|e| Error::io("output", e))?;
     Ok(summary)

@@ -38,7 +38,86 @@ fn keyring(id: &Identity) -> Keyring {
 
 fn open(sealed: &[u8], keys: &Keyring, signer: Option<&PublicIdentity>) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    veil_vault::open(sealed, &mut out, keys, signer).map(|_| out)
+    match signer {
+        Some(signer) => {
+            veil_vault::open_verified(std::io::Cursor::new(sealed), &mut out, keys, signer)
+        }
+        None => veil_vault::open(sealed, &mut out, keys),
+    }
+    .map(|_| out)
+}
+
+/// A file whose bytes are `before` until the reader seeks for the `flip`-th time, and `after`
+/// from then on: a file changed between the signature check and the decryption.
+struct Changing {
+    before: std::io::Cursor<Vec<u8>>,
+    after: Vec<u8>,
+    seeks: usize,
+    flip: usize,
+}
+
+impl std::io::Read for Changing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.before.read(buf)
+    }
+}
+
+impl std::io::Seek for Changing {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.seeks += 1;
+        if self.seeks == self.flip {
+            let position = self.before.position();
+            self.before = std::io::Cursor::new(std::mem::take(&mut self.after));
+            self.before.set_position(position);
+        }
+        self.before.seek(to)
+    }
+}
+
+#[test]
+fn a_verified_open_writes_nothing_the_signature_does_not_cover() {
+    let (alice, mallory) = (Identity::generate(), Identity::generate());
+    let plain = data(3 * SEG as usize);
+    let sealed = seal_for(&plain, &[*alice.public()], Some(&alice));
+    // Signed by someone else: refused before a byte is written.
+    let mut out = Vec::new();
+    let err = veil_vault::open_verified(
+        std::io::Cursor::new(&sealed),
+        &mut out,
+        &keyring(&alice),
+        mallory.public(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::WrongSigner { .. }), "{err}");
+    assert!(out.is_empty());
+    // A bad signature (its last byte flipped): refused before a byte is written.
+    let mut forged = sealed.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let err = veil_vault::open_verified(
+        std::io::Cursor::new(&forged),
+        &mut out,
+        &keyring(&alice),
+        alice.public(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::BadSignature { .. }), "{err}");
+    assert!(out.is_empty());
+    // The file changes after the signature was checked (the last of the first pass's seeks
+    // back to the payload): the changed segment is not released.
+    let mut changed = sealed.clone();
+    let middle = header_len(&sealed) + SEG as usize + 16 + 5;
+    changed[middle] ^= 1;
+    let reader = Changing {
+        before: std::io::Cursor::new(sealed.clone()),
+        after: changed,
+        seeks: 0,
+        flip: 6,
+    };
+    let err =
+        veil_vault::open_verified(reader, &mut out, &keyring(&alice), alice.public()).unwrap_err();
+    assert!(matches!(err, Error::SegmentTampered { index: 1 }), "{err}");
+    assert!(plain.starts_with(&out) && out.len() < 2 * SEG as usize);
 }
 
 fn header_len(sealed: &[u8]) -> usize {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crypto_bigint::BoxedUint;
 use serde::{Deserialize, Serialize};
-use veil_core::atomic::{Visibility, write_atomic_with};
+use veil_core::atomic::{Batch, Visibility};
 use zeroize::Zeroizing;
 
 use super::{PublicKey, SecretKey};
@@ -54,8 +54,13 @@ fn from_hex(hex: &str, what: &str) -> Result<BoxedUint> {
     BoxedUint::from_be_slice(&bytes, (bytes.len() * 8) as u32).map_err(|_| bad())
 }
 
-fn write(path: &Path, visibility: Visibility, json: &impl Serialize) -> Result<()> {
-    write_atomic_with(path, visibility, |w| {
+fn stage(
+    batch: &mut Batch,
+    path: &Path,
+    visibility: Visibility,
+    json: &impl Serialize,
+) -> Result<()> {
+    batch.add_with(path, visibility, |w| {
         serde_json::to_writer_pretty(&mut *w, json)
             .map_err(|e| veil_core::Error::io(path, e.into()))?;
         Ok::<_, Error>(())
@@ -93,9 +98,10 @@ fn read<T: for<'de> Deserialize<'de>>(path: &Path, format: &str) -> Result<T> {
         .map_err(|e| Error::Key(KeyProblem::Malformed(format!("{}: {e}", path.display()))))
 }
 
-/// Writes the public key.
-pub fn write_public(path: &Path, key: &PublicKey) -> Result<()> {
-    write(
+/// Adds the public key's file to `batch`.
+pub fn stage_public(batch: &mut Batch, path: &Path, key: &PublicKey) -> Result<()> {
+    stage(
+        batch,
         path,
         Visibility::Public,
         &PublicFile {
@@ -107,8 +113,8 @@ pub fn write_public(path: &Path, key: &PublicKey) -> Result<()> {
     )
 }
 
-/// Writes the secret key (mode 0600).
-pub fn write_secret(path: &Path, key: &SecretKey) -> Result<()> {
+/// Adds the secret key's file (mode 0600) to `batch`.
+pub fn stage_secret(batch: &mut Batch, path: &Path, key: &SecretKey) -> Result<()> {
     let (p, q) = key.factors();
     let file = SecretFile {
         format: SECRET.into(),
@@ -117,7 +123,7 @@ pub fn write_secret(path: &Path, key: &SecretKey) -> Result<()> {
         p: to_hex(p),
         q: to_hex(q),
     };
-    let result = write(path, Visibility::Secret, &file);
+    let result = stage(batch, path, Visibility::Secret, &file);
     let (mut p, mut q) = (file.p, file.q);
     zeroize::Zeroize::zeroize(&mut p);
     zeroize::Zeroize::zeroize(&mut q);

@@ -25,7 +25,7 @@ mod keyfile;
 mod ring;
 
 pub use encoding::{EncryptedNumber, FRACTION_BITS};
-pub use keyfile::{read_public, read_secret, write_public, write_secret};
+pub use keyfile::{read_public, read_secret, stage_public, stage_secret};
 
 use crypto_bigint::rand_core::UnwrapErr;
 use crypto_bigint::{BoxedUint, ConcatenatingMul, RandomMod};
@@ -39,6 +39,12 @@ use ring::{Ring, resize};
 
 /// The modulus sizes Veil generates keys for.
 pub const KEY_BITS: [u32; 2] = [2048, 3072];
+
+/// The security level of a `bits`-bit modulus (NIST SP 800-57 Part 1, Table 2, as for RSA):
+/// 112 bits at 2048, 128 at 3072.
+pub fn security_bits(bits: u32) -> u32 {
+    if bits >= 3072 { 128 } else { 112 }
+}
 
 /// A Paillier public key: n, and arithmetic modulo n².
 #[derive(Clone, Debug)]

@@ -171,8 +171,10 @@ fn key_files_round_trip_and_the_secret_one_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let (public, secret) = (dir.path().join("key.pub"), dir.path().join("key.secret"));
     let sk = key();
-    write_public(&public, sk.public()).unwrap();
-    write_secret(&secret, sk).unwrap();
+    let mut batch = veil_core::atomic::Batch::new();
+    stage_public(&mut batch, &public, sk.public()).unwrap();
+    stage_secret(&mut batch, &secret, sk).unwrap();
+    batch.commit().unwrap();
     let pk = read_public(&public).unwrap();
     assert_eq!(&pk, sk.public());
     let again = read_secret(&secret).unwrap();

@@ -21,6 +21,7 @@ use crate::ckks::cipher::{Ciphertext, decode, encode};
 use crate::ckks::eval::EvaluationKeys;
 use crate::ckks::keys::SecretKey;
 use crate::error::{Error, KeyProblem, Result};
+use crate::keyset;
 use crate::paillier::{self, EncryptedNumber};
 
 /// How rows were laid out in ciphertexts.
@@ -141,6 +142,9 @@ pub struct Inference {
     pub encrypt_seconds: f64,
     /// Seconds from opening the job to the last reply (encryption overlaps the service's work).
     pub seconds: f64,
+    /// The service's address, when it was dialled by [`super::infer_at`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// The client's keys for one scheme.
@@ -161,8 +165,8 @@ fn key_file(dir: &Path, name: &str) -> Result<Vec<u8>> {
 /// Says so when `dir` holds the other scheme's key set (`veil he keygen --scheme`).
 fn other_scheme(dir: &Path, scheme: Scheme, e: Error) -> Error {
     let (theirs, flag) = match scheme {
-        Scheme::Ckks => ("secret.json", "--scheme paillier"),
-        Scheme::Paillier => ("secret.key", "--scheme ckks"),
+        Scheme::Ckks => (keyset::PAILLIER_SECRET, "--scheme paillier"),
+        Scheme::Paillier => (keyset::CKKS_SECRET, "--scheme ckks"),
     };
     if dir.join(theirs).exists() {
         return Error::Key(KeyProblem::OtherScheme {
@@ -182,12 +186,14 @@ impl Keys {
     fn load_scheme(scheme: Scheme, dir: &Path) -> Result<Keys> {
         match scheme {
             Scheme::Ckks => {
-                let secret =
-                    SecretKey::from_bytes(&zeroize::Zeroizing::new(key_file(dir, "secret.key")?))?;
+                let secret = SecretKey::from_bytes(&zeroize::Zeroizing::new(key_file(
+                    dir,
+                    keyset::CKKS_SECRET,
+                )?))?;
                 Ok(Keys::Ckks { secret })
             }
             Scheme::Paillier => Ok(Keys::Paillier(paillier::read_secret(
-                &dir.join("secret.json"),
+                &dir.join(keyset::PAILLIER_SECRET),
             )?)),
         }
     }
@@ -317,6 +323,7 @@ pub async fn infer(
         bytes_received,
         encrypt_seconds,
         seconds,
+        server: None,
     })
 }
 
@@ -467,7 +474,7 @@ impl Plan {
 
 /// The key set's evaluation keys (`evaluation.key`), checked to belong with `secret`.
 fn evaluation_keys(secret: &SecretKey, dir: &Path) -> Result<EvaluationKeys> {
-    let (theirs, eval) = EvaluationKeys::from_bytes(&key_file(dir, "evaluation.key")?)?;
+    let (theirs, eval) = EvaluationKeys::from_bytes(&key_file(dir, keyset::CKKS_EVALUATION)?)?;
     if eval.id() != secret.id() || theirs.params() != secret.context().params() {
         return Err(Error::Key(KeyProblem::OtherKeySet(
             "evaluation.key (beside secret.key)",

@@ -40,7 +40,93 @@ pub mod proto {
 pub use client::{Inference, InferenceOptions, Layout, LayoutChoice, choose_layout, infer};
 pub use server::Service;
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use veil_core::Table;
+use veil_net::transport::{Peer, bind, server, spawn};
+use veil_net::{Limits, TlsIdentity, probe};
+
 use crate::circuit::{Circuit, Scheme};
+use crate::error::Result;
+
+/// What `veil he serve` reports once it listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Serving {
+    /// The address listened on (the port the system chose, for port 0).
+    pub listening: String,
+    /// The model file served.
+    pub model: PathBuf,
+    /// The model kind.
+    pub kind: String,
+    /// Its feature columns.
+    pub features: usize,
+    /// Its outputs.
+    pub outputs: u32,
+    /// CKKS rescalings its evaluation spends.
+    pub depth: u32,
+    /// The schemes that can evaluate it.
+    pub schemes: Vec<String>,
+    /// For each other scheme, why not.
+    #[serde(skip)]
+    pub refusals: Vec<String>,
+}
+
+/// Serves the model in `model` for encrypted inference on `listen`, with mutual TLS as
+/// `tls` (and the probe service), until `stop` resolves; `ready` is told what is served once
+/// the service listens. Open jobs get up to five seconds to finish.
+pub async fn serve(
+    model: &Path,
+    listen: SocketAddr,
+    tls: &TlsIdentity,
+    limits: &Limits,
+    ready: impl FnOnce(&Serving),
+    stop: impl Future<Output = ()>,
+) -> Result<Serving> {
+    let loaded = veil_ml::model_file::load(model)?;
+    let service = Service::new(&loaded, limits.max_message_bytes)?;
+    let info = service.info().clone();
+    let incoming = bind(listen)?;
+    let listening = incoming
+        .local_addr()
+        .map_or(listen.to_string(), |a| a.to_string());
+    let router = server(tls, limits)?
+        .add_service(service.service())
+        .add_service(probe::service(limits));
+    let serving = spawn(router, incoming);
+    let report = Serving {
+        listening,
+        model: model.to_path_buf(),
+        kind: info.kind,
+        features: info.features.len(),
+        outputs: info.outputs,
+        depth: info.depth,
+        schemes: info.schemes,
+        refusals: info.refusals,
+    };
+    ready(&report);
+    stop.await;
+    serving.stop(Duration::from_secs(5)).await;
+    Ok(report)
+}
+
+/// Scores `table`'s rows on the service at `peer` (see [`infer`]): dials it with mutual TLS,
+/// waiting for it as the peer says.
+pub async fn infer_at(
+    peer: &Peer,
+    tls: &TlsIdentity,
+    limits: &Limits,
+    table: &Table,
+    options: &InferenceOptions,
+) -> Result<Inference> {
+    let channel = peer.connect(tls, limits).await?;
+    let mut inference = infer(channel, table, options).await?;
+    inference.server = Some(peer.addr.to_string());
+    Ok(inference)
+}
 
 /// Paillier rows per batch message.
 const PAILLIER_BATCH_ROWS: usize = 64;
