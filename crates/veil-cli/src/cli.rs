@@ -5,15 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use veil_ml::{Activation, ModelKind, OptimizerKind};
 
-const AFTER_HELP: &str = "\
+/// The top-level help after the commands; the exit codes are added from `exit::CODES`.
+pub const AFTER_HELP: &str = "\
 DATA is a CSV file (.csv, or gzip-compressed .csv.gz), a Parquet file (.parquet), or an
 embedded dataset: builtin:breast-cancer (label malignant), builtin:digits (label digit).
-
-Exit codes: 0 success, 1 internal error, 2 invalid arguments or options, 3 invalid input
-data, 4 file-system error, 5 invalid model file, 6 training diverged, 7 sealed file not
-intact (tampered, truncated, not a sealed file), 8 wrong key or passphrase, 9 signature
-check failed, 10 a ledger proof or audit does not verify, 11 a privacy budget would be
-exceeded or none is set.
 
 Examples:
   veil demo
@@ -25,9 +20,11 @@ Examples:
   veil vault seal --to alice.pub --sign me.key train.csv -o train.csv.veil
   veil vault open -i alice.key --expect-signer me.pub train.csv.veil -o train.csv";
 
-/// Veil keeps machine-learning data and models safe: sealed files, provenance, privacy.
+/// Veil keeps machine-learning data and models safe across their whole life: sealed files
+/// for named recipients, a signed provenance log, differentially private statistics and
+/// training, federated learning with secure aggregation, and inference on encrypted data.
 #[derive(Debug, Parser)]
-#[command(name = "veil", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "veil", version, propagate_version = true)]
 pub struct Cli {
     /// Print exactly one JSON object on stdout instead of a human report.
     #[arg(long, global = true)]
@@ -169,16 +166,16 @@ pub struct HeInferArgs {
     #[arg(long)]
     pub data: String,
     /// ckks or paillier (keys of that scheme must be in --keys).
-    #[arg(long, default_value = "ckks", value_parser = ["ckks", "paillier"])]
-    pub scheme: String,
+    #[arg(long, default_value = "ckks")]
+    pub scheme: veil_he::circuit::Scheme,
     /// Also write the predictions as CSV, as `veil predict --out` does.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// CKKS layout: auto (the cheaper for the model and the row count), row-per-slot (one
     /// feature of up to N/2 rows per ciphertext), or feature-packed (rows side by side,
     /// summed with rotations; linear models, few rows).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "row-per-slot", "feature-packed"])]
-    pub layout: String,
+    #[arg(long, default_value = "auto")]
+    pub layout: veil_he::service::LayoutChoice,
 }
 
 /// `veil he keygen` options.
@@ -188,8 +185,8 @@ pub struct HeKeygenArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// ckks (vectors of reals, multiplications, rotations) or paillier (sums).
-    #[arg(long, default_value = "ckks", value_parser = ["ckks", "paillier"])]
-    pub scheme: String,
+    #[arg(long, default_value = "ckks")]
+    pub scheme: veil_he::circuit::Scheme,
     /// CKKS ring degree: 8192 (two multiplications) or 16384 (six).
     #[arg(long, default_value_t = 8192)]
     pub poly_degree: usize,
@@ -395,7 +392,7 @@ pub struct FlJoinArgs {
 pub struct ClientTlsArgs {
     /// The server, HOST:PORT.
     #[arg(long)]
-    pub server: String,
+    pub server: veil_net::transport::ServerAddr,
     /// PKI directory with ca.pem, NAME.pem and NAME.key.
     #[arg(long)]
     pub tls: PathBuf,
@@ -424,7 +421,7 @@ pub struct FlSimulateArgs {
     pub clients: usize,
     /// How rows are dealt: iid or dirichlet:ALPHA.
     #[arg(long, default_value = "iid")]
-    pub split: String,
+    pub split: veil_fl::simulate::Partition,
     /// Clients asked to train each round [default: all].
     #[arg(long)]
     pub clients_per_round: Option<usize>,
@@ -496,8 +493,8 @@ pub struct DpSgdParams {
     pub delta: f64,
     /// rdp (Rényi DP, as Google's dp_accounting RdpAccountant) or pld (privacy loss
     /// distributions: tight, slower).
-    #[arg(long, default_value = "rdp", value_parser = ["rdp", "pld"])]
-    pub accountant: String,
+    #[arg(long, default_value = "rdp")]
+    pub accountant: veil_dp::accountant::Accountant,
 }
 
 /// `veil dp budget ...`
@@ -588,11 +585,12 @@ Each privacy unit (a --privacy-unit value; else each row) keeps at most --max-co
 rows. GROUP BY releases every key of --keys; without keys, groups are found by partition
 selection, which needs --delta. ε is split evenly over the noisy measurements; the split is
 printed. Intervals hold the noise-free answer on the clamped, bounded data with
-probability 95%. With --budget the query is refused, before any noise, if it would
-exceed the dataset's budget (see `veil dp budget`).
+probability 95%. The query is charged to the dataset's budget (--budget DIR, or the
+directory in VEIL_BUDGET; see `veil dp budget`) and refused, before any noise, if it would
+exceed it; --no-budget releases without any budget.
 
 Examples:
-  veil dp query --data builtin:breast-cancer --epsilon 1 \\
+  veil dp query --data builtin:breast-cancer --epsilon 1 --no-budget \\
     --sql \"SELECT malignant, COUNT(*), AVG(radius_mean) FROM data GROUP BY malignant\" \\
     --keys malignant=0,1 --bounds radius_mean=5:30
   veil dp query --data visits.csv --privacy-unit patient_id --max-contributions 5 \\
@@ -624,9 +622,8 @@ pub struct DpQueryArgs {
     /// The public keys of a GROUP BY column, all released. Repeat for more columns.
     #[arg(long, value_name = "COL=A,B,...", value_parser = parse_keys)]
     pub keys: Vec<(String, Vec<String>)>,
-    /// Charge the query to the dataset's budget in DIR (refused if it would exceed it).
-    #[arg(long, value_name = "DIR")]
-    pub budget: Option<PathBuf>,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
     #[command(flatten)]
     pub ledger: LedgerArgs,
 }
@@ -1072,7 +1069,7 @@ Examples:
         expect_signer: Option<PathBuf>,
         /// Only the plaintext bytes OFFSET..OFFSET+LEN.
         #[arg(long, value_name = "OFFSET:LEN")]
-        range: Option<String>,
+        range: Option<veil_vault::files::ByteRange>,
         #[command(flatten)]
         key_passphrase: KeyPassphraseArgs,
         #[command(flatten)]
@@ -1206,13 +1203,14 @@ them, so `veil eval` and `veil predict` take raw data.
 With --dp the defaults change: batches of 128 rows in expectation (Poisson sampling), 20
 epochs, learning rate 0.05 (linear models) or 0.01 (MLPs), clipping norm 1, no L2; the
 features are standardised from noisy statistics, and σ is calibrated so that the whole run
-spends at most --epsilon.
+spends at most --epsilon. The run is charged to the training data's budget (--budget DIR or
+VEIL_BUDGET) before any training, or, with --no-budget, to none.
 
 Examples:
   veil train --data builtin:breast-cancer --label malignant --seed 42 --out bc.model
   veil train --data builtin:digits --label digit --model mlp --hidden 64,32 --out digits.model
   veil train --data train.csv --test-data test.csv --label outcome --drop patient_id --out m.model --json
-  veil train --data builtin:breast-cancer --label malignant --dp --epsilon 1 --delta 1e-5 --out dp.model")]
+  veil train --data builtin:breast-cancer --label malignant --dp --epsilon 1 --delta 1e-5 --budget dp-budget/ --out dp.model")]
 pub struct TrainArgs {
     /// Training data (path or builtin:NAME).
     #[arg(long)]
@@ -1299,17 +1297,25 @@ pub struct DpTrainArgs {
     pub noise_multiplier: Option<f64>,
     /// The accountant that calibrates the noise: pld (privacy loss distributions, tight) or
     /// rdp (Rényi DP, looser: about 12% more noise for the same ε).
-    #[arg(long, requires = "dp", default_value = "pld", value_parser = ["rdp", "pld"])]
-    pub accountant: String,
-    /// Charge (--epsilon, --delta) to the training data's budget in DIR first; refused,
-    /// before any training, if it would exceed it (see `veil dp budget`).
-    #[arg(
-        long,
-        value_name = "DIR",
-        requires = "dp",
-        conflicts_with = "noise_multiplier"
-    )]
+    #[arg(long, requires = "dp", default_value = "pld")]
+    pub accountant: veil_dp::accountant::Accountant,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// Where a differentially private release is charged.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// Charge the release to the data's budget in DIR (see `veil dp budget`): refused,
+    /// before any noise is drawn, if it would exceed it.
+    #[arg(long, value_name = "DIR", env = "VEIL_BUDGET")]
     pub budget: Option<PathBuf>,
+    /// Release without charging any budget (overrides VEIL_BUDGET). Nothing then records
+    /// what was spent or stops the same data from being released again and again, each
+    /// time with more privacy lost: only for data that is not sensitive, or whose releases
+    /// are accounted elsewhere.
+    #[arg(long)]
+    pub no_budget: bool,
 }
 
 /// `veil eval`

@@ -197,6 +197,7 @@ fn dp_sgd_training_reports_what_it_spent() {
                 "--label",
                 "malignant",
                 "--dp",
+                "--no-budget",
                 "--epsilon",
                 epsilon,
                 "--delta",
@@ -248,6 +249,7 @@ fn dp_sgd_training_reports_what_it_spent() {
             "--model",
             "linear",
             "--dp",
+            "--no-budget",
             "--epsilon",
             "1",
             "--delta",
@@ -267,6 +269,7 @@ fn dp_sgd_training_reports_what_it_spent() {
             "--label",
             "malignant",
             "--dp",
+            "--no-budget",
             "--out",
             "x.model",
         ],
@@ -301,6 +304,7 @@ fn dp_query_releases_bounded_answers_with_intervals_and_its_split() {
         &[
             "dp",
             "query",
+            "--no-budget",
             "--data",
             "visits.csv",
             "--sql",
@@ -340,6 +344,7 @@ fn dp_query_releases_bounded_answers_with_intervals_and_its_split() {
     let args = [
         "dp",
         "query",
+        "--no-budget",
         "--data",
         "visits.csv",
         "--sql",
@@ -390,6 +395,7 @@ fn dp_query_refuses_what_it_cannot_protect() {
         vec![
             "dp",
             "query",
+            "--no-budget",
             "--data",
             "visits.csv",
             "--epsilon",
@@ -443,6 +449,7 @@ fn dp_query_refuses_what_it_cannot_protect() {
         &[
             "dp",
             "query",
+            "--no-budget",
             "--data",
             "nope.csv",
             "--epsilon",
@@ -597,8 +604,87 @@ fn dp_sgd_is_charged_to_the_training_data_budget_before_training() {
     );
     assert_eq!(shown["releases"][0]["kind"], "dp-sgd");
     assert_eq!(shown["spent_epsilon"], 2.0);
-    // A fixed noise multiplier spends an ε known only afterwards: not with --budget.
+    // A fixed noise multiplier is charged the ε the accountant computes for it, before
+    // training: σ = 2 over this run spends more than is left, so it is refused.
     let mut fixed = train("1", "c.model");
     fixed.extend(["--noise-multiplier", "2"]);
-    fails(p, &fixed, 2, "--noise-multiplier");
+    fails(p, &fixed, 11, "the privacy budget would be exceeded");
+    assert!(!p.join("c.model").exists());
+}
+
+#[test]
+fn a_release_needs_a_budget_or_an_explicit_no_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = dir.path();
+    visits(p);
+    let query = [
+        "dp",
+        "query",
+        "--data",
+        "visits.csv",
+        "--epsilon",
+        "1",
+        "--sql",
+        "SELECT COUNT(*) FROM data",
+    ];
+    fails(p, &query, 2, "--no-budget");
+    let train = [
+        "train",
+        "--data",
+        "visits.csv",
+        "--label",
+        "sex",
+        "--dp",
+        "--epsilon",
+        "1",
+        "--delta",
+        "1e-5",
+        "--out",
+        "m.model",
+    ];
+    fails(p, &train, 2, "--no-budget");
+    assert!(!p.join("m.model").exists());
+    // VEIL_BUDGET names the budget directory: the query is charged there.
+    ok_json(
+        p,
+        &[
+            "dp",
+            "budget",
+            "set",
+            "--data",
+            "visits.csv",
+            "--epsilon",
+            "1",
+            "--delta",
+            "0",
+            "--budget",
+            "b",
+        ],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(query)
+        .arg("--json")
+        .env("VEIL_BUDGET", p.join("b"))
+        .current_dir(p)
+        .output()
+        .expect("veil runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = ok_json(
+        p,
+        &[
+            "dp",
+            "budget",
+            "show",
+            "--data",
+            "visits.csv",
+            "--budget",
+            "b",
+        ],
+    );
+    assert_eq!(shown["spent_epsilon"], 1.0);
+    assert_eq!(shown["releases"][0]["kind"], "dp-query");
 }

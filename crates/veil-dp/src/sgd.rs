@@ -477,7 +477,9 @@ pub fn fit(
         trained,
         dp: true,
         epsilon_spent: report.epsilon,
-        delta: report.delta,
+        // The guarantee holds at the calibrated δ, at most the one charged; this is the one
+        // charged, as the user gave it.
+        delta: plan.cost.delta(),
         noise_multiplier: report.noise_multiplier,
         sampling_rate: report.sampling_rate,
         steps: report.steps,

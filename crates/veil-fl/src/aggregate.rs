@@ -53,13 +53,16 @@ impl FromStr for Aggregator {
 }
 
 impl Aggregator {
-    /// The same rule trimming `trim` from each side if it is a trimmed mean; `None` if
-    /// `trim` is outside [0, 0.5).
-    pub fn with_trim(self, trim: f64) -> Option<Aggregator> {
+    /// The same rule trimming `trim` from each side if it is a trimmed mean; `trim` must be
+    /// in [0, 0.5).
+    pub fn with_trim(self, trim: f64) -> crate::Result<Aggregator> {
         if !(0.0..0.5).contains(&trim) {
-            return None;
+            return Err(crate::Error::InvalidParameter {
+                name: "trim",
+                why: format!("{trim} must be at least 0 and below 0.5"),
+            });
         }
-        Some(match self {
+        Ok(match self {
             Aggregator::TrimmedMean { .. } => Aggregator::TrimmedMean { trim },
             other => other,
         })
@@ -159,11 +162,15 @@ mod tests {
     fn names_and_trim_fractions_are_checked() {
         assert_eq!("median".parse(), Ok(Aggregator::Median));
         assert_eq!(
-            "trimmed-mean".parse::<Aggregator>().unwrap().with_trim(0.1),
-            Some(Aggregator::TrimmedMean { trim: 0.1 })
+            "trimmed-mean"
+                .parse::<Aggregator>()
+                .unwrap()
+                .with_trim(0.1)
+                .unwrap(),
+            Aggregator::TrimmedMean { trim: 0.1 }
         );
         assert!("krum".parse::<Aggregator>().is_err());
-        assert_eq!(Aggregator::Median.with_trim(0.5), None);
+        assert!(Aggregator::Median.with_trim(0.5).is_err());
         assert_eq!(Aggregator::Median.to_string(), "median");
     }
 }

@@ -484,7 +484,7 @@ impl Coordinator {
         let graph = secagg::Graph::for_round(secure.neighbours, n);
         let threshold = secure.threshold(n);
         let abort = |e: &Error| {
-            tracing::warn!("secure aggregation: {e}");
+            tracing::info!("secure aggregation: {e}");
             Ok(None)
         };
         if n < threshold {

@@ -222,6 +222,12 @@ fn client_name(k: usize) -> String {
 
 /// Runs `sim`.
 pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
+    if !(0.0..1.0).contains(&sim.dropout) {
+        return Err(Error::InvalidParameter {
+            name: "dropout",
+            why: format!("{} is not a probability below 1", sim.dropout),
+        });
+    }
     let table = Table::load(&sim.data)?;
     let task = Task::infer(&table, &sim.label, Some(sim.plan.kind))?;
     let y = task.encode(&table, &sim.label)?;

@@ -66,7 +66,7 @@ impl KeySpec {
             Scheme::Ckks => Err(Error::out_of_range(
                 "--poly-degree",
                 format!(
-                    "{poly_degree}: CKKS keys are made for N = 8192 (two multiplications) or 16384 (six), at 128-bit security"
+                    "{poly_degree}: CKKS keys are made for N = 8192 or 16384 (two or six multiplications), at 128-bit security"
                 ),
             )),
             Scheme::Paillier => Err(Error::out_of_range(

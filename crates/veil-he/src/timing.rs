@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::paillier::SecretKey as PaillierSecretKey;
 
 /// Medians of one CKKS parameter set, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct CkksTimes {
     /// Encode and encrypt N/2 values.
     pub encrypt_ms: f64,
@@ -29,7 +29,7 @@ pub struct CkksTimes {
 }
 
 /// Medians of Paillier-2048, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PaillierTimes {
     /// Encrypt (fresh randomness).
     pub encrypt_ms: f64,
@@ -37,6 +37,46 @@ pub struct PaillierTimes {
     pub decrypt_ms: f64,
     /// Homomorphic addition.
     pub add_ms: f64,
+}
+
+/// What `veil he bench` reports: every primitive's median, by scheme and parameter set.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Times {
+    /// CKKS.
+    pub ckks: CkksSets,
+    /// Paillier.
+    pub paillier: PaillierSets,
+}
+
+/// CKKS times by ring degree.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CkksSets {
+    /// N = 8192.
+    #[serde(rename = "8192")]
+    pub n8192: CkksTimes,
+    /// N = 16384.
+    #[serde(rename = "16384")]
+    pub n16384: CkksTimes,
+}
+
+/// Paillier times by modulus size.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PaillierSets {
+    /// 2048-bit n.
+    #[serde(rename = "2048")]
+    pub n2048: PaillierTimes,
+}
+
+impl Times {
+    /// The report of the three measurements.
+    pub fn new(n8192: CkksTimes, n16384: CkksTimes, paillier2048: PaillierTimes) -> Times {
+        Times {
+            ckks: CkksSets { n8192, n16384 },
+            paillier: PaillierSets {
+                n2048: paillier2048,
+            },
+        }
+    }
 }
 
 /// The median time of `reps` runs of `f`, in milliseconds.

@@ -24,6 +24,14 @@ pub enum Error {
         /// The log's size.
         size: u64,
     },
+    /// A new entry names a parent the log does not have.
+    #[error("parent entry {parent} does not exist (the log has {size} entries)")]
+    UnknownParent {
+        /// The parent named.
+        parent: u64,
+        /// The log's size.
+        size: u64,
+    },
     /// A directory that holds no ledger.
     #[error("{dir} holds no ledger (no ledger.db; create one with `veil ledger init`)")]
     NoLedger {
@@ -103,6 +111,7 @@ impl Error {
         match self {
             Error::Invalid { .. }
             | Error::UnknownEntry { .. }
+            | Error::UnknownParent { .. }
             | Error::NoLedger { .. }
             | Error::LedgerExists { .. }
             | Error::KeyLocked => ErrorKind::Usage,

@@ -251,7 +251,7 @@ impl Ledger {
                 ));
             }
             if let Some(p) = entry.parents.iter().find(|&&p| p >= size) {
-                return Err(Error::UnknownEntry { index: *p, size });
+                return Err(Error::UnknownParent { parent: *p, size });
             }
             entry.verify_signature()?;
             encoded.push(entry.encode()?);

@@ -199,6 +199,16 @@ impl ModelConfig {
         }
     }
 
+    /// These settings with `optimizer`, at its default learning rate when that is not
+    /// Adam's (SGD with momentum: 0.1).
+    pub fn with_optimizer(mut self, optimizer: OptimizerKind) -> Self {
+        if optimizer == OptimizerKind::Sgd && self.train.optimizer != OptimizerKind::Sgd {
+            self.train.lr = 0.1;
+        }
+        self.train.optimizer = optimizer;
+        self
+    }
+
     /// The network shape for `prepared`'s task.
     pub fn architecture(&self, prepared: &Prepared) -> Result<(ModelKind, Architecture)> {
         let kind = self

@@ -28,9 +28,10 @@ use crate::error::{Error, Result};
 const CA_NAME: &str = "Veil development CA";
 
 /// The files of a PKI directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PkiFiles {
     /// The certificate (`.pem`).
+    #[serde(rename = "certificate")]
     pub cert: PathBuf,
     /// Its private key (`.key`, PKCS#8 PEM, mode 0600).
     pub key: PathBuf,

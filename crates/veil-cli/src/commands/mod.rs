@@ -1,4 +1,5 @@
-//! One module per command family; each turns parsed arguments into library calls and output.
+//! One module per command family; each turns parsed arguments into a library call and
+//! renders the report it returns.
 
 mod data;
 mod demo;
@@ -9,9 +10,11 @@ mod key;
 mod ledger;
 mod model;
 mod pki;
-mod provenance;
-mod secrets;
 mod vault;
+
+use std::path::Path;
+
+use veil_ledger::{Ledger, Step};
 
 use crate::cli::{Cli, Command};
 
@@ -31,4 +34,34 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Fl(cmd) => fl::run(cmd, cli.json),
         Command::He(cmd) => he::run(cmd, cli.json),
     }
+}
+
+/// Opens the `--ledger DIR` of a command before any work, so that a bad directory loses
+/// nothing; with it, the command's inputs and outputs must be files (not `-`).
+fn open_ledger(dir: Option<&Path>, files: &[&str]) -> anyhow::Result<Option<Ledger>> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    if files.contains(&"-") {
+        veil_ledger::Subject::of_source("-")?;
+    }
+    Ok(Some(Ledger::open(dir)?))
+}
+
+/// Records the step `step` builds in `ledger`, if there is one; returns the entry's index.
+fn record(
+    ledger: Option<&mut Ledger>,
+    step: impl FnOnce() -> veil_ledger::Result<Step>,
+) -> anyhow::Result<Option<u64>> {
+    match ledger {
+        Some(ledger) => Ok(Some(veil_ledger::lineage::record(ledger, step()?)?)),
+        None => Ok(None),
+    }
+}
+
+/// The tokio runtime of the network commands.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

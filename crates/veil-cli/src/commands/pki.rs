@@ -1,14 +1,13 @@
 //! `veil pki init | issue`
 
-use serde_json::json;
 use veil_net::pki::{self, Extra};
 
 use crate::cli::PkiCommand;
-use crate::report;
+use crate::report::show;
 
 pub fn run(cmd: &PkiCommand, json: bool) -> anyhow::Result<()> {
-    let (files, what) = match cmd {
-        PkiCommand::Init { dir, force } => (pki::init(dir, *force)?, "certificate authority"),
+    let files = match cmd {
+        PkiCommand::Init { dir, force } => pki::init(dir, *force)?,
         PkiCommand::Issue {
             dir,
             name,
@@ -20,20 +19,23 @@ pub fn run(cmd: &PkiCommand, json: bool) -> anyhow::Result<()> {
                 dns: dns.clone(),
                 ips: ips.clone(),
             };
-            (pki::issue(dir, name, &extra, *force)?, "certificate")
+            pki::issue(dir, name, &extra, *force)?
         }
     };
-    if json {
-        report::json(&json!({
-            "certificate": files.cert.display().to_string(),
-            "key": files.key.display().to_string(),
-        }))
-    } else {
+    show(json, &files, |f| {
+        let what = match cmd {
+            PkiCommand::Init { .. } => "certificate authority",
+            PkiCommand::Issue { .. } => "certificate",
+        };
+        println!("{what}: {}", f.cert.display());
         println!(
-            "{what}: {} (key {}, mode 0600)",
-            files.cert.display(),
-            files.key.display()
+            "key: {} (mode 0600, unprotected: it can act as this party; keep it on the party's machine only{})",
+            f.key.display(),
+            if matches!(cmd, PkiCommand::Init { .. }) {
+                ", or offline: it can mint any identity in the deployment"
+            } else {
+                ""
+            }
         );
-        Ok(())
-    }
+    })
 }

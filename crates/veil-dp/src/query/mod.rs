@@ -218,6 +218,34 @@ impl Serialize for RowView<'_> {
     }
 }
 
+impl QueryRelease {
+    /// What a provenance record of the release keeps: the query, what it spent, the privacy
+    /// unit, the digest of the released values and, up to 1 MiB, the values themselves.
+    pub fn provenance(&self, sql: &str) -> Vec<(String, String)> {
+        let body = serde_json::to_string(self).unwrap_or_default();
+        let mut meta = vec![
+            ("sql".to_string(), sql.to_string()),
+            ("epsilon".to_string(), self.loss.epsilon().to_string()),
+            ("delta".to_string(), self.loss.delta().to_string()),
+            (
+                "release_sha256".to_string(),
+                veil_core::Sha256Digest::of_bytes(body.as_bytes()).to_hex(),
+            ),
+        ];
+        if body.len() <= 1 << 20 {
+            meta.push(("release".to_string(), body));
+        }
+        if let Some(unit) = &self.privacy_unit {
+            meta.push(("privacy_unit".to_string(), unit.clone()));
+            meta.push((
+                "max_contributions".to_string(),
+                self.max_contributions.to_string(),
+            ));
+        }
+        meta
+    }
+}
+
 /// The JSON of `veil dp query`: the released rows with their intervals, what was spent and
 /// how it was split, and the budget after the charge.
 impl Serialize for QueryRelease {
@@ -340,13 +368,13 @@ pub fn prepare<'t>(
     table: &'t Table,
     options: &QueryOptions,
 ) -> Result<PreparedQuery<'t>> {
-    if !(options.epsilon > 0.0) {
+    let asked = PrivacyLoss::target(options.epsilon, options.delta)?;
+    if asked.epsilon() == 0.0 {
         return Err(Error::invalid(
             "epsilon",
             format!("{} must be positive", options.epsilon),
         ));
     }
-    let asked = PrivacyLoss::target(options.epsilon, options.delta)?;
     if table.num_rows() >= u32::MAX as usize {
         return Err(QueryError::TooManyRows.into());
     }

@@ -242,7 +242,7 @@ fn rotate_by_key(
     let key = keys
         .galois
         .get(&g)
-        .ok_or(Error::Key(KeyProblem::NoRotation(k as i64)))?;
+        .ok_or(Error::Key(KeyProblem::NoRotation(k)))?;
     let c0 = automorphism(ctx, &a.c[0], g);
     let c1 = automorphism(ctx, &a.c[1], g);
     let [mut u0, u1] = key.switch(ctx, &c1);
