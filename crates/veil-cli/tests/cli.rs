@@ -1,94 +1,62 @@
 //! End-to-end tests that run the built `veil` binary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{ok_json, run, s, stderr};
 use serde_json::Value;
 
-fn veil(args: &[&str]) -> Output {
-    veil_in(Path::new("."), args)
-}
-
-fn veil_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the veil binary runs")
-}
-
-/// Runs a `--json` command that must succeed and returns its single JSON object.
-fn json(args: &[&str]) -> Value {
-    let out = veil(args);
-    assert!(
-        out.status.success(),
-        "veil {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("UTF-8 output");
-    assert_eq!(
-        text.trim().lines().count(),
-        1,
-        "exactly one JSON line: {text}"
-    );
-    serde_json::from_str(&text).expect("stdout is one JSON object")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 temp path")
+fn veil(args: &[&str]) -> std::process::Output {
+    run(Path::new("."), args)
 }
 
 #[test]
 fn logistic_regression_meets_the_quality_target() {
     let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "bc.model");
-    let r = json(&[
-        "train",
-        "--data",
-        "builtin:breast-cancer",
-        "--label",
-        "malignant",
-        "--seed",
-        "42",
-        "--out",
-        s(&model),
-        "--json",
-    ]);
+    let model = dir.path().join("bc.model");
+    let r = ok_json(
+        Path::new("."),
+        &[
+            "train",
+            "--data",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--seed",
+            "42",
+            "--out",
+            s(&model),
+        ],
+    );
     assert_eq!(r["kind"], "logreg");
     let acc = r["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.95, "test accuracy {acc}");
     let auc = r["test_auc"].as_f64().unwrap();
     assert!((0.95..=1.0).contains(&auc), "test AUC {auc}");
     assert_eq!(r["test_rows"], 114);
-    assert!(r["train_seconds"].as_f64().unwrap() >= 0.0);
 }
 
 #[test]
 fn mlp_on_digits_meets_the_quality_target() {
     let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "digits.model");
-    let r = json(&[
-        "train",
-        "--data",
-        "builtin:digits",
-        "--label",
-        "digit",
-        "--model",
-        "mlp",
-        "--seed",
-        "42",
-        "--out",
-        s(&model),
-        "--json",
-    ]);
+    let model = dir.path().join("digits.model");
+    let r = ok_json(
+        Path::new("."),
+        &[
+            "train",
+            "--data",
+            "builtin:digits",
+            "--label",
+            "digit",
+            "--model",
+            "mlp",
+            "--seed",
+            "42",
+            "--out",
+            s(&model),
+        ],
+    );
     let acc = r["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.95, "test accuracy {acc}");
     assert!(
@@ -101,61 +69,70 @@ fn mlp_on_digits_meets_the_quality_target() {
 fn train_eval_predict_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test, model, preds) = (
-        path(&dir, "train.csv"),
-        path(&dir, "test.parquet"),
-        path(&dir, "m.model"),
-        path(&dir, "preds.csv"),
+        dir.path().join("train.csv"),
+        dir.path().join("test.parquet"),
+        dir.path().join("m.model"),
+        dir.path().join("preds.csv"),
     );
-    let split = json(&[
-        "data",
-        "split",
-        "builtin:breast-cancer",
-        "--label",
-        "malignant",
-        "--train",
-        s(&train),
-        "--test",
-        s(&test),
-        "--json",
-    ]);
+    let split = ok_json(
+        Path::new("."),
+        &[
+            "data",
+            "split",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+        ],
+    );
     assert_eq!(
         (split["train_rows"].as_u64(), split["test_rows"].as_u64()),
         (Some(455), Some(114))
     );
 
-    let trained = json(&[
-        "train",
-        "--data",
-        s(&train),
-        "--test-data",
-        s(&test),
-        "--label",
-        "malignant",
-        "--out",
-        s(&model),
-        "--json",
-    ]);
-    let evaluated = json(&["eval", "--model", s(&model), "--data", s(&test), "--json"]);
+    let trained = ok_json(
+        Path::new("."),
+        &[
+            "train",
+            "--data",
+            s(&train),
+            "--test-data",
+            s(&test),
+            "--label",
+            "malignant",
+            "--out",
+            s(&model),
+        ],
+    );
+    let evaluated = ok_json(
+        Path::new("."),
+        &["eval", "--model", s(&model), "--data", s(&test)],
+    );
     // The model file alone (with its standardisation) reproduces the training-time test metrics.
     assert_eq!(evaluated["accuracy"], trained["test_accuracy"]);
     assert_eq!(evaluated["auc"], trained["test_auc"]);
     assert_eq!(evaluated["rows"], 114);
 
-    let predicted = json(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&test),
-        "--out",
-        s(&preds),
-        "--json",
-    ]);
+    let predicted = ok_json(
+        Path::new("."),
+        &[
+            "predict",
+            "--model",
+            s(&model),
+            "--data",
+            s(&test),
+            "--out",
+            s(&preds),
+        ],
+    );
     let p = predicted["predictions"].as_array().unwrap();
     assert_eq!(p.len(), 114);
     assert!(p.iter().all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap())));
     // Predicted classes agree with the accuracy reported by eval.
-    let labels = json(&["data", "inspect", s(&test), "--json"]);
+    let labels = ok_json(Path::new("."), &["data", "inspect", s(&test)]);
     assert_eq!(labels["rows"], 114);
     let csv = std::fs::read_to_string(&preds).unwrap();
     let mut lines = csv.lines();
@@ -163,51 +140,54 @@ fn train_eval_predict_round_trip() {
     assert_eq!(lines.count(), 114);
 
     // A regression model predicts values, and eval reports MSE.
-    let lin = path(&dir, "lin.model");
-    let r = json(&[
-        "train",
-        "--data",
-        s(&train),
-        "--label",
-        "perimeter_mean",
-        "--features",
-        "radius_mean,texture_mean",
-        "--model",
-        "linear",
-        "--out",
-        s(&lin),
-        "--json",
-    ]);
+    let lin = dir.path().join("lin.model");
+    let r = ok_json(
+        Path::new("."),
+        &[
+            "train",
+            "--data",
+            s(&train),
+            "--label",
+            "perimeter_mean",
+            "--features",
+            "radius_mean,texture_mean",
+            "--model",
+            "linear",
+            "--out",
+            s(&lin),
+        ],
+    );
     // Perimeter is nearly proportional to radius.
     assert!(r["test_r2"].as_f64().unwrap() > 0.99, "{r}");
-    let e = json(&["eval", "--model", s(&lin), "--data", s(&test), "--json"]);
+    let e = ok_json(
+        Path::new("."),
+        &["eval", "--model", s(&lin), "--data", s(&test)],
+    );
     assert!(e["mse"].as_f64().is_some() && e.get("accuracy").is_none());
 }
 
 #[test]
 fn multiclass_predictions_are_class_probabilities() {
     let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "softmax.model");
-    json(&[
-        "train",
-        "--data",
-        "builtin:digits",
-        "--label",
-        "digit",
-        "--epochs",
-        "5",
-        "--out",
-        s(&model),
-        "--json",
-    ]);
-    let r = json(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        "builtin:digits",
-        "--json",
-    ]);
+    let model = dir.path().join("softmax.model");
+    ok_json(
+        Path::new("."),
+        &[
+            "train",
+            "--data",
+            "builtin:digits",
+            "--label",
+            "digit",
+            "--epochs",
+            "5",
+            "--out",
+            s(&model),
+        ],
+    );
+    let r = ok_json(
+        Path::new("."),
+        &["predict", "--model", s(&model), "--data", "builtin:digits"],
+    );
     let rows = r["predictions"].as_array().unwrap();
     assert_eq!(rows.len(), 1797);
     for row in rows.iter().take(50) {
@@ -224,7 +204,7 @@ fn multiclass_predictions_are_class_probabilities() {
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
-    let p = path(dir, name);
+    let p = dir.path().join(name);
     std::fs::write(&p, text).expect("writes a test file");
     p
 }
@@ -246,7 +226,7 @@ fn assert_fails(args: &[&str], code: i32, needles: &[&str], out: &Path) {
 #[test]
 fn bad_input_fails_cleanly_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "m.model");
+    let model = dir.path().join("m.model");
     let ragged = write(&dir, "ragged.csv", "a,b,y\n1,2,0\n3,4,1\n5,1\n7,8,0\n");
     assert_fails(
         &[
@@ -291,7 +271,7 @@ fn bad_input_fails_cleanly_and_writes_nothing() {
         &["label column \"outcome\" not found", "a, b, y"],
         &model,
     );
-    let missing = path(&dir, "nope.csv");
+    let missing = dir.path().join("nope.csv");
     assert_fails(
         &[
             "train",
@@ -350,19 +330,21 @@ fn failure_keeps_an_existing_output_file() {
 
 /// Trains a small breast-cancer model (2 epochs) in `dir` and returns its path.
 fn quick_model(dir: &tempfile::TempDir) -> PathBuf {
-    let model = path(dir, "m.model");
-    json(&[
-        "train",
-        "--data",
-        "builtin:breast-cancer",
-        "--label",
-        "malignant",
-        "--epochs",
-        "2",
-        "--out",
-        s(&model),
-        "--json",
-    ]);
+    let model = dir.path().join("m.model");
+    ok_json(
+        Path::new("."),
+        &[
+            "train",
+            "--data",
+            "builtin:breast-cancer",
+            "--label",
+            "malignant",
+            "--epochs",
+            "2",
+            "--out",
+            s(&model),
+        ],
+    );
     model
 }
 
@@ -388,7 +370,7 @@ fn predict_needs_the_model_features() {
     let dir = tempfile::tempdir().unwrap();
     let model = quick_model(&dir);
     let other = write(&dir, "other.csv", "radius_mean,x\n1,2\n");
-    let out = path(&dir, "p.csv");
+    let out = dir.path().join("p.csv");
     assert_fails(
         &[
             "predict",
@@ -408,7 +390,10 @@ fn predict_needs_the_model_features() {
 #[test]
 fn inspect_and_export_csv_gzip_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
-    let r = json(&["data", "inspect", "builtin:breast-cancer", "--json"]);
+    let r = ok_json(
+        Path::new("."),
+        &["data", "inspect", "builtin:breast-cancer"],
+    );
     assert_eq!(r["rows"], 569);
     let cols = r["columns"].as_array().unwrap();
     assert_eq!(cols.len(), 31);
@@ -419,16 +404,12 @@ fn inspect_and_export_csv_gzip_and_parquet() {
     );
     assert!((label["mean"].as_f64().unwrap() - 212.0 / 569.0).abs() < 1e-12);
 
-    let pq = path(&dir, "bc.parquet");
-    json(&[
-        "data",
-        "export",
-        "builtin:breast-cancer",
-        "-o",
-        s(&pq),
-        "--json",
-    ]);
-    let from_parquet = json(&["data", "inspect", s(&pq), "--json"]);
+    let pq = dir.path().join("bc.parquet");
+    ok_json(
+        Path::new("."),
+        &["data", "export", "builtin:breast-cancer", "-o", s(&pq)],
+    );
+    let from_parquet = ok_json(Path::new("."), &["data", "inspect", s(&pq)]);
     assert_eq!(from_parquet["columns"], r["columns"]);
 
     // gzip-compressed CSV, with CRLF line ends and quoting.
@@ -436,9 +417,9 @@ fn inspect_and_export_csv_gzip_and_parquet() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut enc, csv.as_bytes()).unwrap();
     let gz = enc.finish().unwrap();
-    let gz_path = path(&dir, "t.csv.gz");
+    let gz_path = dir.path().join("t.csv.gz");
     std::fs::write(&gz_path, gz).unwrap();
-    let t = json(&["data", "inspect", s(&gz_path), "--json"]);
+    let t = ok_json(Path::new("."), &["data", "inspect", s(&gz_path)]);
     assert_eq!(t["rows"], 2);
     assert_eq!(t["columns"][1]["name"], "note, free text");
     assert_eq!(t["columns"][1]["missing"], 1);
@@ -448,22 +429,22 @@ fn inspect_and_export_csv_gzip_and_parquet() {
 fn digest_of_files() {
     let dir = tempfile::tempdir().unwrap();
     let abc = write(&dir, "abc.txt", "abc");
-    let r = json(&["data", "digest", s(&abc), "--json"]);
+    let r = ok_json(Path::new("."), &["data", "digest", s(&abc)]);
     // FIPS 180-4 example: SHA-256("abc").
     assert_eq!(
         r["files"][0]["sha256"],
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     assert_eq!(r["files"][0]["bytes"], 3);
-    let o = veil(&["data", "digest", s(&path(&dir, "missing"))]);
+    let o = veil(&["data", "digest", s(&dir.path().join("missing"))]);
     assert_eq!(o.status.code(), Some(4));
 }
 
 #[test]
 fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = || {
-        let o = Command::new(env!("CARGO_BIN_EXE_veil"))
+    let demo = || {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
             .args(["demo", "--json"])
             .env("TMPDIR", tmp.path())
             .current_dir(tmp.path())
@@ -472,7 +453,7 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
         assert!(o.status.success(), "{}", stderr(&o));
         serde_json::from_slice::<Value>(&o.stdout).unwrap()
     };
-    let (a, b) = (run(), run());
+    let (a, b) = (demo(), demo());
     assert_eq!(a["ok"], true);
     // Everything but the DP stage is deterministic; its noise comes from the OS.
     let stages = |v: &Value| v["stages"].as_array().unwrap()[..4].to_vec();
@@ -542,16 +523,16 @@ fn demo_runs_twice_with_the_same_result_and_leaves_nothing() {
         "--file",
         "breast-cancer.model",
     ];
-    assert!(veil_in(&kept, &verify).status.success());
+    assert!(run(&kept, &verify).status.success());
     assert!(veil(&["demo", "--dir", s(&kept)]).status.success());
-    let list = veil_in(&kept, &["ledger", "list", "provenance", "--json"]);
+    let list = run(&kept, &["ledger", "list", "provenance", "--json"]);
     let list: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(
         list["size"], 16,
         "9 entries, then 7: the datasets are found again, not logged twice"
     );
     assert!(
-        veil_in(&kept, &verify).status.success(),
+        run(&kept, &verify).status.success(),
         "the second run proves its own model"
     );
 }
@@ -596,7 +577,7 @@ fn usage_errors_exit_two() {
         Some(2)
     );
     let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "m.model");
+    let model = dir.path().join("m.model");
     assert_fails(
         &[
             "train",
@@ -629,4 +610,97 @@ fn usage_errors_exit_two() {
         &["test fraction"],
         &model,
     );
+}
+
+#[test]
+fn help_says_what_veil_does_and_lists_every_exit_code() {
+    let o = veil(&["--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        help.starts_with("Veil keeps machine-learning data"),
+        "{help}"
+    );
+    assert!(!help.contains("level 4"), "{help}");
+    for code in 1..=12 {
+        assert!(
+            help.contains(&format!("\n  {code:>2}  ")),
+            "exit code {code} missing: {help}"
+        );
+    }
+    assert!(help.contains("  12  a network peer"), "{help}");
+    assert!(help.contains("   6  training diverged"), "{help}");
+}
+
+#[test]
+fn each_failure_exits_with_the_code_of_its_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let code = |args: &[&str]| run(p, args).status.code();
+    // DP-SGD steps so large that the weights overflow: training diverged.
+    let diverge = [
+        "train",
+        "--data",
+        "builtin:breast-cancer",
+        "--label",
+        "malignant",
+        "--dp",
+        "--no-budget",
+        "--epsilon",
+        "1",
+        "--delta",
+        "1e-5",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1.7e308",
+        "--out",
+        "d.model",
+    ];
+    assert_eq!(code(&diverge), Some(6), "{}", stderr(&run(p, &diverge)));
+    assert!(!p.join("d.model").exists());
+    // A missing data file is a file-system error, in federated simulation too.
+    let simulate = [
+        "fl",
+        "simulate",
+        "--data",
+        "missing.csv",
+        "--label",
+        "y",
+        "--clients",
+        "2",
+    ];
+    assert_eq!(code(&simulate), Some(4), "{}", stderr(&run(p, &simulate)));
+    // An age file opened with another identity: the wrong key.
+    use age::secrecy::ExposeSecret;
+    let (alice, eve) = (
+        age::x25519::Identity::generate(),
+        age::x25519::Identity::generate(),
+    );
+    std::fs::write(p.join("plain.txt"), b"hello").unwrap();
+    std::fs::write(p.join("eve.txt"), eve.to_string().expose_secret()).unwrap();
+    let recipient = alice.to_public().to_string();
+    let seal = [
+        "vault",
+        "seal",
+        "--format",
+        "age",
+        "--to",
+        &recipient,
+        "plain.txt",
+        "-o",
+        "sealed.age",
+    ];
+    assert_eq!(code(&seal), Some(0), "{}", stderr(&run(p, &seal)));
+    let open = [
+        "vault",
+        "open",
+        "-i",
+        "eve.txt",
+        "sealed.age",
+        "-o",
+        "out.txt",
+    ];
+    assert_eq!(code(&open), Some(8), "{}", stderr(&run(p, &open)));
+    assert!(!p.join("out.txt").exists());
 }

@@ -59,6 +59,34 @@ impl Budget {
     }
 }
 
+/// What was spent of what, then each release.
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{}: ε {:.6} of {} spent, {:.6} left; δ {:.3e} of {:.3e} spent ({} releases)",
+            self.name,
+            self.spent.epsilon(),
+            self.total.epsilon(),
+            self.remaining().epsilon(),
+            self.spent.delta(),
+            self.total.delta(),
+            self.releases.len()
+        )?;
+        for r in &self.releases {
+            writeln!(
+                f,
+                "  ε {:.6} δ {:.3e}  {}: {}",
+                r.loss.epsilon(),
+                r.loss.delta(),
+                r.kind,
+                r.description
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl Serialize for Budget {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;

@@ -183,6 +183,41 @@ pub struct SimulationReport {
     pub simulation: Simulation,
 }
 
+/// The outcome for people: accuracy beside the centralised model's, then the costs.
+impl std::fmt::Display for SimulationReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plan = &self.simulation.plan;
+        let secure = if plan.secure.is_some() {
+            " with secure aggregation"
+        } else {
+            ""
+        };
+        let aggregator = match plan.aggregator {
+            crate::aggregate::Aggregator::Mean => String::new(),
+            other => format!(" ({other})"),
+        };
+        writeln!(
+            f,
+            "federated {}{secure}{aggregator}: test accuracy {:.4} (centralised {:.4}) after {} rounds over {} clients ({})",
+            plan.kind,
+            self.test_accuracy,
+            self.centralised_accuracy,
+            self.rounds,
+            self.simulation.clients,
+            self.simulation.partition
+        )?;
+        writeln!(
+            f,
+            "  rows per client {:?}; {:.1} KB sent per client; {:.3} s per round; {} aborted rounds, {} dropped clients",
+            self.shard_rows,
+            self.bytes_sent_per_client / 1e3,
+            self.round_seconds,
+            self.aborted_rounds,
+            self.dropped_clients
+        )
+    }
+}
+
 /// The JSON of `veil fl simulate`: what was measured, and the settings it was measured with.
 impl serde::Serialize for SimulationReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

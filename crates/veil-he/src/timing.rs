@@ -67,6 +67,32 @@ pub struct PaillierSets {
     pub n2048: PaillierTimes,
 }
 
+/// A table of medians, one parameter set per line.
+impl std::fmt::Display for Times {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "medians in ms          encrypt  mul+relin+rescale  rotate  decrypt"
+        )?;
+        for (name, c) in [
+            ("CKKS N = 8192", &self.ckks.n8192),
+            ("CKKS N = 16384", &self.ckks.n16384),
+        ] {
+            writeln!(
+                f,
+                "{name:<20} {:>9.3} {:>18.3} {:>7.3} {:>8.3}",
+                c.encrypt_ms, c.mul_relin_rescale_ms, c.rotate_ms, c.decrypt_ms
+            )?;
+        }
+        let p = &self.paillier.n2048;
+        writeln!(
+            f,
+            "Paillier-2048        {:>9.3}   (add {:.4})              {:>8.3}",
+            p.encrypt_ms, p.add_ms, p.decrypt_ms
+        )
+    }
+}
+
 impl Times {
     /// The report of the three measurements.
     pub fn new(n8192: CkksTimes, n16384: CkksTimes, paillier2048: PaillierTimes) -> Times {

@@ -77,6 +77,51 @@ pub struct EntryView {
     pub raw: String,
 }
 
+/// The entry for people: kind, name, time, subjects, parents, metadata, signer and leaf.
+impl std::fmt::Display for EntryView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (index, e) = (self.entry.index, &self.entry.entry);
+        writeln!(f, "entry {index}: {} \"{}\"", e.kind, e.name)?;
+        writeln!(
+            f,
+            "  time     {} ({})",
+            veil_core::time::rfc3339(e.time),
+            e.time
+        )?;
+        for s in &e.subjects {
+            writeln!(f, "  subject  {}  {}", veil_core::hex(&s.sha256), s.name)?;
+        }
+        if !e.parents.is_empty() {
+            let parents: Vec<String> = e.parents.iter().map(u64::to_string).collect();
+            writeln!(f, "  parents  {}", parents.join(", "))?;
+        }
+        for (k, v) in &e.meta {
+            writeln!(f, "  meta     {k}={v}")?;
+        }
+        if let Some(s) = &e.signature {
+            writeln!(f, "  signed   by key id {}", veil_core::hex(&s.key_id))?;
+        }
+        writeln!(f, "  leaf     {}", self.leaf_hash)
+    }
+}
+
+/// One line per entry: index, time, kind, name and parents.
+impl std::fmt::Display for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for Indexed { index, entry: e } in &self.entries {
+            let parents: Vec<String> = e.parents.iter().map(u64::to_string).collect();
+            let parents = if parents.is_empty() {
+                String::new()
+            } else {
+                format!("  ← {}", parents.join(", "))
+            };
+            let time = veil_core::time::rfc3339(e.time);
+            writeln!(f, "{index:>6}  {time}  {:<12} {}{parents}", e.kind, e.name)?;
+        }
+        Ok(())
+    }
+}
+
 /// Every entry of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listing {

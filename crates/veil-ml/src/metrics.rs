@@ -160,6 +160,36 @@ pub struct Evaluation {
     pub r2: Option<f64>,
 }
 
+/// The headline metrics for people: `(N rows): accuracy … AUC … precision … recall … F1 …`,
+/// or MSE and R² for regression.
+impl std::fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
+        if self.mse.is_some() {
+            return write!(
+                f,
+                "({} rows): MSE {}  R² {}",
+                self.rows,
+                m(self.mse),
+                m(self.r2)
+            );
+        }
+        let auc = self
+            .auc
+            .map(|a| format!("  AUC {a:.3}"))
+            .unwrap_or_default();
+        write!(
+            f,
+            "({} rows): accuracy {}{auc}  precision {}  recall {}  F1 {}",
+            self.rows,
+            m(self.accuracy),
+            m(self.precision),
+            m(self.recall),
+            m(self.f1)
+        )
+    }
+}
+
 impl Evaluation {
     /// Metrics of class probabilities `probs` (one column per class) against `truth`.
     /// With two classes, class 1 is the positive class.

@@ -42,6 +42,36 @@ pub struct SealSpeed {
     pub seal_slice_single_thread_fraction_of_raw: f64,
 }
 
+/// The four measurements, one line each.
+impl std::fmt::Display for SealSpeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "raw AES-256-GCM (aws-lc-rs), 1 core:  {:.2} GiB/s in place, {:.2} GiB/s out of place",
+            self.raw, self.raw_out_of_place
+        )?;
+        writeln!(
+            f,
+            "veil seal in memory, 1 thread:        {:.2} GiB/s ({:.0}% of raw)",
+            self.seal_single,
+            100.0 * self.single_thread_fraction_of_raw
+        )?;
+        writeln!(
+            f,
+            "veil seal in memory, {} threads:       {:.2} GiB/s",
+            self.cores, self.seal_all
+        )?;
+        writeln!(
+            f,
+            "veil seal_slice (no copies), 1 thread: {:.2} GiB/s ({:.0}% of raw); {} threads: {:.2} GiB/s",
+            self.slice_single,
+            100.0 * self.seal_slice_single_thread_fraction_of_raw,
+            self.cores,
+            self.slice_all
+        )
+    }
+}
+
 /// Best-of-three throughput in GiB/s of `f` over `bytes`; `f`'s first error stops it.
 fn throughput(bytes: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     let mut best = 0.0f64;

@@ -11,28 +11,7 @@ pub fn run(cmd: &DataCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Inspect { data } => {
             let inspection = Table::load(data)?.inspect();
-            show(json, &inspection, |r| {
-                println!("{data}: {} rows × {} columns", r.rows, r.columns.len());
-                let width = r.columns.iter().map(|s| s.name.chars().count()).max();
-                let width = width.unwrap_or(6).max(6);
-                println!(
-                    "{:<width$}  {:<8} {:>8} {:>9} {:>12} {:>12} {:>12}",
-                    "column", "type", "missing", "distinct", "min", "max", "mean"
-                );
-                let num = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"));
-                for s in &r.columns {
-                    println!(
-                        "{:<width$}  {:<8} {:>8} {:>9} {:>12} {:>12} {:>12}",
-                        s.name,
-                        s.data_type,
-                        s.missing,
-                        s.distinct,
-                        num(s.min),
-                        num(s.max),
-                        num(s.mean)
-                    );
-                }
-            })
+            show(json, &inspection, |r| print!("{r}"))
         }
         DataCommand::Digest { files } => {
             #[derive(serde::Serialize)]

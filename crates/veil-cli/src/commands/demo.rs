@@ -616,63 +616,23 @@ fn encrypted_stage(
     report: &mut DemoReport,
     say: &dyn Fn(String),
 ) -> anyhow::Result<Value> {
-    use veil_he::keyset::{KeySpec, generate};
-    use veil_he::service::{InferenceOptions, LayoutChoice, infer_at, serve};
-    use veil_net::transport::{Peer, ServerAddr};
-    use veil_net::{Limits, TlsIdentity};
-
+    use veil_he::service::{InferenceOptions, LayoutChoice, score_on_loopback};
     let keys = dir.join("clinic-keys");
-    let spec = KeySpec::Ckks { degree: 8192 };
-    generate(&keys, spec, true)?;
-    let pki_dir = dir.join("he-pki");
-    veil_net::pki::loopback(&pki_dir, "scorer", &["clinic"])?;
+    let spec = veil_he::keyset::KeySpec::Ckks { degree: 8192 };
+    veil_he::keyset::generate(&keys, spec, true)?;
     let model = model_file::load(model_path)?;
     let table = Table::load(test)?;
     let Predictions::Positive(plain) = model.predict(&table)? else {
         anyhow::bail!("a binary model gave non-binary predictions");
     };
-    let limits = Limits::default();
     let options = InferenceOptions {
         scheme: veil_he::circuit::Scheme::Ckks,
-        keys: keys.clone(),
-        max_message_bytes: limits.max_message_bytes,
+        keys,
+        max_message_bytes: veil_net::Limits::default().max_message_bytes,
         layout: LayoutChoice::Auto,
     };
-    let (scorer, clinic) = (
-        TlsIdentity::load(&pki_dir, "scorer")?,
-        TlsIdentity::load(&pki_dir, "clinic")?,
-    );
-    let result = runtime()?.block_on(async {
-        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<String>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let loopback = (std::net::Ipv4Addr::LOCALHOST, 0).into();
-        let serving = serve(
-            model_path,
-            loopback,
-            &scorer,
-            &limits,
-            |s| {
-                let _ = addr_tx.send(s.listening.clone());
-            },
-            async {
-                let _ = stop_rx.await;
-            },
-        );
-        let client = async {
-            let addr: ServerAddr = addr_rx.await?.parse()?;
-            let peer = Peer {
-                addr,
-                server_name: Some("127.0.0.1".into()),
-                wait: std::time::Duration::from_secs(10),
-            };
-            let result = infer_at(&peer, &clinic, &limits, &table, &options).await;
-            let _ = stop_tx.send(());
-            anyhow::Ok(result?)
-        };
-        let (served, result) = tokio::join!(serving, client);
-        served?;
-        result
-    })?;
+    let pki = dir.join("he-pki");
+    let result = runtime()?.block_on(score_on_loopback(model_path, &table, &options, &pki))?;
     let Predictions::Positive(encrypted) = &result.predictions else {
         anyhow::bail!("the service gave non-binary predictions");
     };

@@ -4,7 +4,7 @@ use serde::Serialize;
 use veil_core::Table;
 use veil_dp::accountant::{self, SubsampledGaussian};
 use veil_dp::budget::{Accounting, Budget, BudgetStore};
-use veil_dp::query::{Cell, QueryOptions, QueryRelease};
+use veil_dp::query::QueryOptions;
 use veil_dp::{NoiseRng, PrivacyLoss};
 use veil_ledger::{Step, Subject};
 
@@ -151,28 +151,7 @@ fn budget(cmd: &BudgetCommand, json: bool) -> anyhow::Result<()> {
                 })?
         }
     };
-    show(json, &b, |b| {
-        let remaining = b.remaining();
-        println!(
-            "{}: ε {:.6} of {} spent, {:.6} left; δ {:.3e} of {:.3e} spent ({} releases)",
-            b.name,
-            b.spent.epsilon(),
-            b.total.epsilon(),
-            remaining.epsilon(),
-            b.spent.delta(),
-            b.total.delta(),
-            b.releases.len()
-        );
-        for r in &b.releases {
-            println!(
-                "  ε {:.6} δ {:.3e}  {}: {}",
-                r.loss.epsilon(),
-                r.loss.delta(),
-                r.kind,
-                r.description
-            );
-        }
-    })
+    show(json, &b, |b| print!("{b}"))
 }
 
 /// Runs a DP SQL query: checks it, charges the budget, then draws the noise.
@@ -210,91 +189,8 @@ fn query(args: &DpQueryArgs, json: bool) -> anyhow::Result<()> {
         ledger_index: index,
     };
     show(json, &recorded, |_| {
-        print_release(&release);
+        print!("{release}");
         println!("{}", charged(release.budget.as_ref(), &args.data));
         report::say_recorded(index);
     })
-}
-
-/// A number for people: integers as such, others to 4 significant decimals.
-fn number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.4}")
-    }
-}
-
-fn print_release(r: &QueryRelease) {
-    let cells: Vec<Vec<String>> = r
-        .rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .map(|c| match c {
-                    Cell::Key(k) => k.clone().unwrap_or_else(|| "NULL".into()),
-                    Cell::Estimate { value, ci95 } => {
-                        format!(
-                            "{} [{}, {}]",
-                            number(*value),
-                            number(ci95.0),
-                            number(ci95.1)
-                        )
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = (0..r.columns.len())
-        .map(|j| {
-            cells
-                .iter()
-                .map(|row| row[j].chars().count())
-                .chain([r.columns[j].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |items: &[String]| {
-        items
-            .iter()
-            .zip(&widths)
-            .map(|(s, w)| format!("{s:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    println!("{}", line(&r.columns));
-    for row in &cells {
-        println!("{}", line(row));
-    }
-    if r.rows.is_empty() {
-        println!("(no group passed partition selection)");
-    }
-    println!(
-        "values with 95% intervals for the noise; ε = {} δ = {} spent, split:",
-        r.loss.epsilon(),
-        r.loss.delta()
-    );
-    for s in &r.shares {
-        let used = if s.outputs.is_empty() {
-            String::new()
-        } else {
-            format!(" → {}", s.outputs.join(", "))
-        };
-        let delta = if s.loss.delta() > 0.0 {
-            format!(" δ {:e}", s.loss.delta())
-        } else {
-            String::new()
-        };
-        println!(
-            "  ε {:.4}{delta}  {} ({} noise, sensitivity {}){used}",
-            s.loss.epsilon(),
-            s.measurement,
-            s.mechanism,
-            number(s.sensitivity)
-        );
-    }
-    if let Some(t) = r.selection_threshold {
-        println!("  groups released when their noisy count of units reached {t}");
-    }
 }

@@ -32,35 +32,7 @@ pub fn run(cmd: &FlCommand, json: bool) -> anyhow::Result<()> {
                 dropout: args.dropout,
             };
             let r = runtime()?.block_on(simulate(&sim))?;
-            show(json, &r, |r| {
-                let plan = &r.simulation.plan;
-                println!(
-                    "federated {}{}{}: test accuracy {:.4} (centralised {:.4}) after {} rounds over {} clients ({})",
-                    plan.kind,
-                    if plan.secure.is_some() {
-                        " with secure aggregation"
-                    } else {
-                        ""
-                    },
-                    match plan.aggregator {
-                        veil_fl::aggregate::Aggregator::Mean => String::new(),
-                        other => format!(" ({other})"),
-                    },
-                    r.test_accuracy,
-                    r.centralised_accuracy,
-                    r.rounds,
-                    r.simulation.clients,
-                    r.simulation.partition
-                );
-                println!(
-                    "  rows per client {:?}; {:.1} KB sent per client; {:.3} s per round; {} aborted rounds, {} dropped clients",
-                    r.shard_rows,
-                    r.bytes_sent_per_client / 1e3,
-                    r.round_seconds,
-                    r.aborted_rounds,
-                    r.dropped_clients
-                );
-            })
+            show(json, &r, |r| print!("{r}"))
         }
         FlCommand::Serve(args) => {
             let limits = Limits::default();

@@ -44,23 +44,7 @@ pub fn run(cmd: &HeCommand, json: bool) -> anyhow::Result<()> {
             progress("Paillier-2048");
             let paillier = timing::paillier(args.repeat)?;
             let times = timing::Times::new(small, large, paillier);
-            show(json, &times, |t| {
-                println!("medians in ms          encrypt  mul+relin+rescale  rotate  decrypt");
-                for (name, c) in [
-                    ("CKKS N = 8192", &t.ckks.n8192),
-                    ("CKKS N = 16384", &t.ckks.n16384),
-                ] {
-                    println!(
-                        "{name:<20} {:>9.3} {:>18.3} {:>7.3} {:>8.3}",
-                        c.encrypt_ms, c.mul_relin_rescale_ms, c.rotate_ms, c.decrypt_ms
-                    );
-                }
-                let p = &t.paillier.n2048;
-                println!(
-                    "Paillier-2048        {:>9.3}   (add {:.4})              {:>8.3}",
-                    p.encrypt_ms, p.add_ms, p.decrypt_ms
-                );
-            })
+            show(json, &times, |t| print!("{t}"))
         }
         HeCommand::Serve(args) => {
             let limits = Limits::default();

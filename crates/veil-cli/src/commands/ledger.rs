@@ -84,7 +84,7 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
             let text = if json {
                 format!("{}\n", serde_json::to_string(&view)?)
             } else {
-                describe(&view.entry.entry, view.entry.index, &view.leaf_hash)
+                view.to_string()
             };
             write_out(out.as_deref(), text.as_bytes())
         }
@@ -162,23 +162,7 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
         }
         LedgerCommand::List { dir } => {
             let listing = Ledger::open_read_only(dir)?.list()?;
-            show(json, &listing, |l| {
-                for e in &l.entries {
-                    let parents: Vec<String> = e.entry.parents.iter().map(u64::to_string).collect();
-                    println!(
-                        "{:>6}  {}  {:<12} {}{}",
-                        e.index,
-                        veil_core::time::rfc3339(e.entry.time),
-                        e.entry.kind,
-                        e.entry.name,
-                        if parents.is_empty() {
-                            String::new()
-                        } else {
-                            format!("  ← {}", parents.join(", "))
-                        }
-                    );
-                }
-            })
+            show(json, &listing, |l| print!("{l}"))
         }
         LedgerCommand::Audit {
             dir,
@@ -374,35 +358,4 @@ fn open_signing(dir: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<Le
         ledger.unlock(&text)?;
     }
     Ok(ledger)
-}
-
-fn describe(entry: &Entry, index: u64, leaf: &str) -> String {
-    let mut out = format!("entry {index}: {} \"{}\"\n", entry.kind, entry.name);
-    out.push_str(&format!(
-        "  time     {} ({})\n",
-        veil_core::time::rfc3339(entry.time),
-        entry.time
-    ));
-    for s in &entry.subjects {
-        out.push_str(&format!(
-            "  subject  {}  {}\n",
-            veil_core::hex(&s.sha256),
-            s.name
-        ));
-    }
-    if !entry.parents.is_empty() {
-        let parents: Vec<String> = entry.parents.iter().map(u64::to_string).collect();
-        out.push_str(&format!("  parents  {}\n", parents.join(", ")));
-    }
-    for (k, v) in &entry.meta {
-        out.push_str(&format!("  meta     {k}={v}\n"));
-    }
-    if let Some(s) = &entry.signature {
-        out.push_str(&format!(
-            "  signed   by key id {}\n",
-            veil_core::hex(&s.key_id)
-        ));
-    }
-    out.push_str(&format!("  leaf     {leaf}\n"));
-    out
 }

@@ -150,24 +150,7 @@ fn say_trained(args: &TrainArgs, t: &Trained, index: Option<u64>) {
 
 /// Prints the headline metrics of an evaluation.
 pub(super) fn print_evaluation(what: &str, e: &Evaluation) {
-    if e.mse.is_some() {
-        println!(
-            "{what} ({} rows): MSE {}  R² {}",
-            e.rows,
-            report::metric(e.mse),
-            report::metric(e.r2)
-        );
-    } else {
-        let auc = e.auc.map(|a| format!("  AUC {a:.3}")).unwrap_or_default();
-        println!(
-            "{what} ({} rows): accuracy {}{auc}  precision {}  recall {}  F1 {}",
-            e.rows,
-            report::metric(e.accuracy),
-            report::metric(e.precision),
-            report::metric(e.recall),
-            report::metric(e.f1)
-        );
-    }
+    println!("{what} {e}");
 }
 
 pub fn eval(args: &EvalArgs, json: bool) -> anyhow::Result<()> {

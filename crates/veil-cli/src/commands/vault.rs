@@ -190,28 +190,7 @@ pub fn run(cmd: &VaultCommand, json: bool) -> anyhow::Result<()> {
         }
         VaultCommand::Bench { mib } => {
             let speed = veil_vault::bench::seal_speed(*mib)?;
-            show(json, &speed, |s| {
-                println!(
-                    "raw AES-256-GCM (aws-lc-rs), 1 core:  {:.2} GiB/s in place, {:.2} GiB/s out of place",
-                    s.raw, s.raw_out_of_place
-                );
-                println!(
-                    "veil seal in memory, 1 thread:        {:.2} GiB/s ({:.0}% of raw)",
-                    s.seal_single,
-                    100.0 * s.single_thread_fraction_of_raw
-                );
-                println!(
-                    "veil seal in memory, {} threads:       {:.2} GiB/s",
-                    s.cores, s.seal_all
-                );
-                println!(
-                    "veil seal_slice (no copies), 1 thread: {:.2} GiB/s ({:.0}% of raw); {} threads: {:.2} GiB/s",
-                    s.slice_single,
-                    100.0 * s.seal_slice_single_thread_fraction_of_raw,
-                    s.cores,
-                    s.slice_all
-                );
-            })
+            show(json, &speed, |s| print!("{s}"))
         }
     }
 }

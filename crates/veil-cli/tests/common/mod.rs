@@ -16,6 +16,16 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("veil runs")
 }
 
+/// The standard error of a run, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A path as the `&str` an argument list takes.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
 /// Runs a command that must succeed; returns its stdout.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
     let o = run(dir, args);

@@ -38,6 +38,41 @@ pub struct Inspection {
     pub columns: Vec<ColumnSummary>,
 }
 
+/// The table's size, then one line of statistics per column.
+impl std::fmt::Display for Inspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{}: {} rows × {} columns",
+            self.source,
+            self.rows,
+            self.columns.len()
+        )?;
+        let width = self.columns.iter().map(|s| s.name.chars().count()).max();
+        let width = width.unwrap_or(6).max(6);
+        writeln!(
+            f,
+            "{:<width$}  {:<8} {:>8} {:>9} {:>12} {:>12} {:>12}",
+            "column", "type", "missing", "distinct", "min", "max", "mean"
+        )?;
+        let num = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"));
+        for s in &self.columns {
+            writeln!(
+                f,
+                "{:<width$}  {:<8} {:>8} {:>9} {:>12} {:>12} {:>12}",
+                s.name,
+                s.data_type,
+                s.missing,
+                s.distinct,
+                num(s.min),
+                num(s.max),
+                num(s.mean)
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// What `veil data export` wrote.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Exported {

@@ -218,6 +218,89 @@ impl Serialize for RowView<'_> {
     }
 }
 
+/// A number for people: integers as such, others to 4 significant decimals.
+fn shown(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// The released rows as an aligned table, each value with its 95% interval, then what was
+/// spent and how it was split.
+impl fmt::Display for QueryRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|c| match c {
+                        Cell::Key(k) => k.clone().unwrap_or_else(|| "NULL".into()),
+                        Cell::Estimate { value, ci95 } => {
+                            format!("{} [{}, {}]", shown(*value), shown(ci95.0), shown(ci95.1))
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let widths: Vec<usize> = (0..self.columns.len())
+            .map(|j| {
+                let widest = cells.iter().map(|row| row[j].chars().count()).max();
+                widest.unwrap_or(0).max(self.columns[j].chars().count())
+            })
+            .collect();
+        let line = |items: &[String]| {
+            let padded: Vec<String> = items
+                .iter()
+                .zip(&widths)
+                .map(|(s, w)| format!("{s:<w$}"))
+                .collect();
+            padded.join("  ")
+        };
+        writeln!(f, "{}", line(&self.columns))?;
+        for row in &cells {
+            writeln!(f, "{}", line(row))?;
+        }
+        if self.rows.is_empty() {
+            writeln!(f, "(no group passed partition selection)")?;
+        }
+        writeln!(
+            f,
+            "values with 95% intervals for the noise; {} spent, split:",
+            self.loss
+        )?;
+        for s in &self.shares {
+            let used = if s.outputs.is_empty() {
+                String::new()
+            } else {
+                format!(" → {}", s.outputs.join(", "))
+            };
+            let delta = if s.loss.delta() > 0.0 {
+                format!(" δ {:e}", s.loss.delta())
+            } else {
+                String::new()
+            };
+            writeln!(
+                f,
+                "  ε {:.4}{delta}  {} ({} noise, sensitivity {}){used}",
+                s.loss.epsilon(),
+                s.measurement,
+                s.mechanism,
+                shown(s.sensitivity)
+            )?;
+        }
+        if let Some(t) = self.selection_threshold {
+            writeln!(
+                f,
+                "  groups released when their noisy count of units reached {t}"
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl QueryRelease {
     /// What a provenance record of the release keeps: the query, what it spent, the privacy
     /// unit, the digest of the released values and, up to 1 MiB, the values themselves.

@@ -51,7 +51,7 @@ use veil_net::transport::{Peer, bind, server, spawn};
 use veil_net::{Limits, TlsIdentity, probe};
 
 use crate::circuit::{Circuit, Scheme};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What `veil he serve` reports once it listens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,6 +111,58 @@ pub async fn serve(
     stop.await;
     serving.stop(Duration::from_secs(5)).await;
     Ok(report)
+}
+
+/// Serves the model in `model` on a free loopback port, in this process, and scores
+/// `table`'s rows on it with the key set in `options` — both sides over mutual TLS with a
+/// throwaway PKI made in `pki_dir`: the whole encrypted-inference round trip on one machine
+/// (the demo, tests).
+pub async fn score_on_loopback(
+    model: &Path,
+    table: &Table,
+    options: &InferenceOptions,
+    pki_dir: &Path,
+) -> Result<Inference> {
+    veil_net::pki::loopback(pki_dir, "scorer", &["clinic"])?;
+    let limits = Limits {
+        max_message_bytes: options.max_message_bytes,
+        ..Limits::default()
+    };
+    let (scorer, clinic) = (
+        TlsIdentity::load(pki_dir, "scorer")?,
+        TlsIdentity::load(pki_dir, "clinic")?,
+    );
+    let (listening_tx, listening_rx) = tokio::sync::oneshot::channel::<String>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let loopback = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+    let serving = serve(
+        model,
+        loopback,
+        &scorer,
+        &limits,
+        |s| {
+            let _ = listening_tx.send(s.listening.clone());
+        },
+        async {
+            let _ = stop_rx.await;
+        },
+    );
+    let client = async {
+        let addr = listening_rx
+            .await
+            .map_err(|_| Error::protocol("the service stopped before it listened"))?;
+        let peer = Peer {
+            addr: addr.parse()?,
+            server_name: Some("scorer".into()),
+            wait: Duration::from_secs(10),
+        };
+        let inference = infer_at(&peer, &clinic, &limits, table, options).await;
+        let _ = stop_tx.send(());
+        inference
+    };
+    let (served, inference) = tokio::join!(serving, client);
+    served?;
+    inference
 }
 
 /// Scores `table`'s rows on the service at `peer` (see [`infer`]): dials it with mutual TLS,
