@@ -6,16 +6,16 @@
 //! with u ternary and e₀, e₁ Gaussian. Sums keep the scale; a product with a plaintext
 //! multiplies the scales (rescaling, next, divides by a prime to bring it back).
 
-use super::keys::{KeyId, PublicKey, SecretKey, fresh_rng, gaussian, ternary, uniform};
+use super::keys::{KeyId, PublicKey, SecretKey, fresh_rng, gaussian, secret, ternary, uniform};
 use super::params::Context;
-use super::poly::RnsPoly;
+use super::poly::{Ntt, RnsPoly};
 use crate::error::{CiphertextProblem, Error, Result};
 
 /// An encoded vector: a polynomial in NTT form over the first `level + 1` data primes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plaintext {
     /// m.
-    pub poly: RnsPoly,
+    pub poly: RnsPoly<Ntt>,
     /// Δ: the factor the values were multiplied by.
     pub scale: f64,
 }
@@ -24,7 +24,7 @@ pub struct Plaintext {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ciphertext {
     /// c₀ and c₁.
-    pub c: [RnsPoly; 2],
+    pub c: [RnsPoly<Ntt>; 2],
     /// Δ of the encrypted values.
     pub scale: f64,
     /// The key set it was encrypted under.
@@ -34,7 +34,7 @@ pub struct Ciphertext {
 impl Ciphertext {
     /// The level: how many rescalings are left (primes in use − 1).
     pub fn level(&self) -> usize {
-        self.c[0].primes.len() - 1
+        self.c[0].primes().len() - 1
     }
 }
 
@@ -81,17 +81,17 @@ pub fn encode(ctx: &Context, values: &[f64], level: usize, scale: f64) -> Result
         })
         .collect::<Result<_>>()?;
     let primes: Vec<usize> = (0..=level).collect();
-    let mut poly = RnsPoly::from_i128(ctx, &primes, &scaled);
-    poly.ntt(ctx);
+    let poly = RnsPoly::from_i128(ctx, &primes, &scaled)?.ntt(ctx)?;
     Ok(Plaintext { poly, scale })
 }
 
 /// The values of a plaintext: the real parts of its slots, divided by its scale.
 pub fn decode(ctx: &Context, pt: &Plaintext) -> Result<Vec<f64>> {
-    let mut poly = pt.poly.clone();
-    poly.intt(ctx);
-    let coeffs: Vec<f64> = poly
-        .to_centered_f64(ctx)
+    let coeffs: Vec<f64> = pt
+        .poly
+        .clone()
+        .intt(ctx)?
+        .to_centered_f64(ctx)?
         .into_iter()
         .map(|c| c / pt.scale)
         .collect();
@@ -99,7 +99,7 @@ pub fn decode(ctx: &Context, pt: &Plaintext) -> Result<Vec<f64>> {
 }
 
 fn same_shape(a: &Ciphertext, b_primes: &[usize], b_scale: f64) -> Result<()> {
-    if a.c[0].primes != b_primes {
+    if a.c[0].primes() != b_primes {
         return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
             "operands at levels {} and {}: bring them to one level first",
             a.level(),
@@ -120,21 +120,18 @@ impl PublicKey {
     /// Encrypts `pt`.
     pub fn encrypt(&self, pt: &Plaintext) -> Result<Ciphertext> {
         let ctx = &self.ctx;
-        let primes = pt.poly.primes.clone();
+        let primes = pt.poly.primes();
         let count = primes.len();
-        let mut u = RnsPoly::from_signed(ctx, &primes, &ternary(ctx.degree(), &mut fresh_rng()));
-        u.ntt(ctx);
-        let mut e0 = RnsPoly::from_signed(ctx, &primes, &gaussian(ctx.degree())?);
-        let mut e1 = RnsPoly::from_signed(ctx, &primes, &gaussian(ctx.degree())?);
-        e0.ntt(ctx);
-        e1.ntt(ctx);
-        let mut c0 = self.b.truncated(count);
-        c0.mul_assign(ctx, &u);
-        c0.add_assign(ctx, &e0);
-        c0.add_assign(ctx, &pt.poly);
-        let mut c1 = self.a.truncated(count);
-        c1.mul_assign(ctx, &u);
-        c1.add_assign(ctx, &e1);
+        let u = secret(ctx, primes, &ternary(ctx.degree(), &mut fresh_rng()))?;
+        let e0 = secret(ctx, primes, &gaussian(ctx.degree())?)?;
+        let e1 = secret(ctx, primes, &gaussian(ctx.degree())?)?;
+        let mut c0 = self.b.truncated(count)?;
+        c0.mul_assign(ctx, &u)?;
+        c0.add_assign(ctx, &e0)?;
+        c0.add_assign(ctx, &pt.poly)?;
+        let mut c1 = self.a.truncated(count)?;
+        c1.mul_assign(ctx, &u)?;
+        c1.add_assign(ctx, &e1)?;
         Ok(Ciphertext {
             c: [c0, c1],
             scale: pt.scale,
@@ -157,15 +154,16 @@ impl SecretKey {
     pub(crate) fn encrypt_seeded(&self, pt: &Plaintext, seed: [u8; 32]) -> Result<Ciphertext> {
         use rand::SeedableRng;
         let ctx = &self.ctx;
-        let primes = pt.poly.primes.clone();
-        let a = uniform(ctx, &primes, &mut rand_chacha::ChaCha20Rng::from_seed(seed));
-        let mut e = RnsPoly::from_signed(ctx, &primes, &gaussian(ctx.degree())?);
-        e.ntt(ctx);
+        let primes = pt.poly.primes();
+        // Checked before `uniform` indexes the chain with them.
+        pt.poly.check_context(ctx)?;
+        let a = uniform(ctx, primes, &mut rand_chacha::ChaCha20Rng::from_seed(seed));
+        let e = secret(ctx, primes, &gaussian(ctx.degree())?)?;
         let mut c0 = a.clone();
-        c0.mul_assign(ctx, &self.over(primes.len()));
+        c0.mul_assign_leading(ctx, &self.s)?;
         c0.neg_assign(ctx);
-        c0.add_assign(ctx, &e);
-        c0.add_assign(ctx, &pt.poly);
+        c0.add_assign(ctx, &e)?;
+        c0.add_assign(ctx, &pt.poly)?;
         Ok(Ciphertext {
             c: [c0, a],
             scale: pt.scale,
@@ -179,14 +177,14 @@ impl SecretKey {
         if ct.key != self.id {
             return Err(Error::Ciphertext(CiphertextProblem::OtherKeySet));
         }
-        if ct.c[1].primes != ct.c[0].primes || ct.c[0].primes.len() > ctx.data_primes() {
+        if ct.c[1].primes() != ct.c[0].primes() || ct.c[0].primes().len() > ctx.data_primes() {
             return Err(Error::Ciphertext(CiphertextProblem::OtherParameters(
                 "its primes are not these parameters'".into(),
             )));
         }
         let mut m = ct.c[1].clone();
-        m.mul_assign(ctx, &self.over(ct.c[0].primes.len()));
-        m.add_assign(ctx, &ct.c[0]);
+        m.mul_assign_leading(ctx, &self.s)?;
+        m.add_assign(ctx, &ct.c[0])?;
         Ok(Plaintext {
             poly: m,
             scale: ct.scale,
@@ -205,27 +203,27 @@ pub(crate) fn same_key(a: &Ciphertext, b: &Ciphertext) -> Result<()> {
 /// E(a + b).
 pub fn add(ctx: &Context, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
     same_key(a, b)?;
-    same_shape(a, &b.c[0].primes, b.scale)?;
+    same_shape(a, b.c[0].primes(), b.scale)?;
     let mut out = a.clone();
-    out.c[0].add_assign(ctx, &b.c[0]);
-    out.c[1].add_assign(ctx, &b.c[1]);
+    out.c[0].add_assign(ctx, &b.c[0])?;
+    out.c[1].add_assign(ctx, &b.c[1])?;
     Ok(out)
 }
 
 /// E(a + p) for a plaintext p at the same level and scale.
 pub fn add_plain(ctx: &Context, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext> {
-    same_shape(a, &p.poly.primes, p.scale)?;
+    same_shape(a, p.poly.primes(), p.scale)?;
     let mut out = a.clone();
-    out.c[0].add_assign(ctx, &p.poly);
+    out.c[0].add_assign(ctx, &p.poly)?;
     Ok(out)
 }
 
 /// E(a·p) slot-wise for a plaintext p at the same level; the scales multiply.
 pub fn mul_plain(ctx: &Context, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext> {
-    same_shape(a, &p.poly.primes, a.scale)?;
+    same_shape(a, p.poly.primes(), a.scale)?;
     let mut out = a.clone();
-    out.c[0].mul_assign(ctx, &p.poly);
-    out.c[1].mul_assign(ctx, &p.poly);
+    out.c[0].mul_assign(ctx, &p.poly)?;
+    out.c[1].mul_assign(ctx, &p.poly)?;
     out.scale = a.scale * p.scale;
     Ok(out)
 }
@@ -295,6 +293,30 @@ mod tests {
             let want: Vec<f64> = x.iter().zip(w).map(|(a, b)| a * b).collect();
             prop_assert!(max_error(&got[..x.len()], &want) < 1e-5, "{}", max_error(&got[..x.len()], &want));
         }
+    }
+
+    /// A ciphertext whose halves are over different primes (its fields are public) was
+    /// caught only by a `debug_assert`: a release build added the limbs it could pair and
+    /// returned a ciphertext that decrypts to garbage.
+    #[test]
+    fn halves_over_other_primes_are_an_error_in_release_builds() {
+        let ctx = context();
+        let (_, pk) = keys();
+        let scale = ctx.scale();
+        let top = pk.encrypt(&encode(ctx, &[1.0], 2, scale).unwrap()).unwrap();
+        let low = pk.encrypt(&encode(ctx, &[1.0], 1, scale).unwrap()).unwrap();
+        let odd = Ciphertext {
+            c: [low.c[0].clone(), top.c[1].clone()],
+            ..low.clone()
+        };
+        let unlike = |r: Result<Ciphertext>| {
+            matches!(r, Err(Error::Ciphertext(CiphertextProblem::Unlike(_))))
+        };
+        assert!(unlike(add(ctx, &odd, &low)), "a sum");
+        assert!(unlike(add(ctx, &low, &odd)), "a sum");
+        let p = encode(ctx, &[2.0], 1, scale).unwrap();
+        assert!(unlike(mul_plain(ctx, &odd, &p)), "a plaintext product");
+        assert!(add(ctx, &low, &low).is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::encoding::GENERATOR;
 use super::keys::{KeyId, SecretKey};
 use super::keyswitch::{KeySwitchKey, rescale as mod_down};
 use super::params::Context;
-use super::poly::RnsPoly;
+use super::poly::{Ntt, RnsPoly, SecretPoly};
 use crate::error::{CiphertextProblem, Error, KeyProblem, Result};
 
 /// The keys a server needs to multiply and rotate: public, safe to share.
@@ -110,7 +110,7 @@ fn galois_element(n: usize, k: i64) -> usize {
 
 /// σ_g applied to a polynomial in NTT form: evaluation at ψ^e becomes evaluation at
 /// ψ^(e·g), a permutation of the bit-reversed evaluation points.
-fn automorphism(ctx: &Context, x: &RnsPoly, g: usize) -> RnsPoly {
+fn automorphism(ctx: &Context, x: &RnsPoly<Ntt>, g: usize) -> RnsPoly<Ntt> {
     let n = ctx.degree();
     let source = ctx.galois_permutation(g, || {
         let bits = n.trailing_zeros();
@@ -123,32 +123,28 @@ fn automorphism(ctx: &Context, x: &RnsPoly, g: usize) -> RnsPoly {
             })
             .collect()
     });
-    RnsPoly {
-        primes: x.primes.clone(),
-        limbs: x
-            .limbs
+    RnsPoly::from_parts(
+        x.primes().to_vec(),
+        x.limbs()
             .iter()
             .map(|limb| source.iter().map(|&s| limb[s]).collect())
             .collect(),
-    }
+    )
 }
 
 impl SecretKey {
     /// The relinearisation key and Galois keys for all rotations left by 2^i.
     pub fn evaluation_keys(&self) -> Result<EvaluationKeys> {
         let ctx = &self.ctx;
-        let mut s2 = self.s.clone();
-        s2.mul_assign(ctx, &self.s);
+        let s2 = SecretPoly::new(RnsPoly::product(ctx, &self.s, &self.s)?);
         let relin = KeySwitchKey::generate(self, &s2)?;
         let slots = ctx.degree() / 2;
         let mut galois = BTreeMap::new();
         let mut step = 1i64;
         while (step as usize) < slots {
             let g = galois_element(ctx.degree(), step);
-            galois.insert(
-                g,
-                KeySwitchKey::generate(self, &automorphism(ctx, &self.s, g))?,
-            );
+            let sigma_s = SecretPoly::new(automorphism(ctx, &self.s, g));
+            galois.insert(g, KeySwitchKey::generate(self, &sigma_s)?);
             step *= 2;
         }
         Ok(EvaluationKeys {
@@ -168,23 +164,23 @@ pub fn multiply(
 ) -> Result<Ciphertext> {
     same_key(a, b)?;
     keys.check(a)?;
-    if a.c[0].primes != b.c[0].primes {
+    if a.c[0].primes() != b.c[0].primes() {
         return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
             "operands at levels {} and {}",
             a.level(),
             b.level()
         ))));
     }
-    let mut d0 = RnsPoly::product(ctx, &a.c[0], &b.c[0]);
-    let mut d1 = RnsPoly::product_sum(ctx, [&a.c[0], &b.c[1]], [&a.c[1], &b.c[0]]);
-    let d2 = RnsPoly::product(ctx, &a.c[1], &b.c[1]);
+    let mut d0 = RnsPoly::product(ctx, &a.c[0], &b.c[0])?;
+    let mut d1 = RnsPoly::product_sum(ctx, [&a.c[0], &b.c[1]], [&a.c[1], &b.c[0]])?;
+    let d2 = RnsPoly::product(ctx, &a.c[1], &b.c[1])?;
     let relin = keys
         .relin
         .as_ref()
         .ok_or_else(|| Error::Key(KeyProblem::NoRelinearisation))?;
-    let [u0, u1] = relin.switch(ctx, &d2);
-    d0.add_assign(ctx, &u0);
-    d1.add_assign(ctx, &u1);
+    let [u0, u1] = relin.switch(ctx, &d2)?;
+    d0.add_assign(ctx, &u0)?;
+    d1.add_assign(ctx, &u1)?;
     Ok(Ciphertext {
         c: [d0, d1],
         scale: a.scale * b.scale,
@@ -201,9 +197,20 @@ pub fn rescale(ctx: &Context, a: &Ciphertext) -> Result<Ciphertext> {
             "the ciphertext is at level 0: the modulus chain is used up (choose parameters with more primes)",
         ));
     }
-    let q = ctx.modulus(a.c[0].primes[a.level()]).value() as f64;
+    if a.c[1].primes() != a.c[0].primes() {
+        return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
+            "halves over primes {:?} and {:?}",
+            a.c[0].primes(),
+            a.c[1].primes()
+        ))));
+    }
+    a.c[0].check_context(ctx)?;
+    let q = ctx.modulus(a.c[0].primes()[a.level()]).value() as f64;
     Ok(Ciphertext {
-        c: [mod_down(ctx, a.c[0].clone()), mod_down(ctx, a.c[1].clone())],
+        c: [
+            mod_down(ctx, a.c[0].clone())?,
+            mod_down(ctx, a.c[1].clone())?,
+        ],
         scale: a.scale / q,
         key: a.key,
     })
@@ -218,6 +225,9 @@ pub fn rotate(
     k: i64,
 ) -> Result<Ciphertext> {
     keys.check(a)?;
+    // The automorphism permutes N residues per limb: each limb must have them.
+    a.c[0].check_context(ctx)?;
+    a.c[1].check_context(ctx)?;
     let slots = (ctx.degree() / 2) as i64;
     let mut k = k.rem_euclid(slots);
     let mut out = a.clone();
@@ -245,8 +255,8 @@ fn rotate_by_key(
         .ok_or(Error::Key(KeyProblem::NoRotation(k)))?;
     let c0 = automorphism(ctx, &a.c[0], g);
     let c1 = automorphism(ctx, &a.c[1], g);
-    let [mut u0, u1] = key.switch(ctx, &c1);
-    u0.add_assign(ctx, &c0);
+    let [mut u0, u1] = key.switch(ctx, &c1)?;
+    u0.add_assign(ctx, &c0)?;
     Ok(Ciphertext {
         c: [u0, u1],
         scale: a.scale,
@@ -308,6 +318,36 @@ mod tests {
         // Depth beyond the chain: a clear error, not a wrong answer.
         let err = rescale(ctx, &multiply(ctx, keys, &xy2, &xy2).unwrap()).unwrap_err();
         assert!(err.to_string().contains("level 0"), "{err}");
+    }
+
+    /// Before, a ciphertext whose halves are over different primes went through a release
+    /// build's multiplication (only `debug_assert`s compared the primes) and came out as
+    /// garbage.
+    #[test]
+    fn multiplying_halves_over_other_primes_is_an_error_in_release_builds() {
+        let (ctx, _, pk, keys) = setup();
+        let top = pk
+            .encrypt(&encode(ctx, &[1.0], 2, ctx.scale()).unwrap())
+            .unwrap();
+        let low = pk
+            .encrypt(&encode(ctx, &[1.0], 1, ctx.scale()).unwrap())
+            .unwrap();
+        let odd = Ciphertext {
+            c: [low.c[0].clone(), top.c[1].clone()],
+            ..low.clone()
+        };
+        for result in [
+            multiply(ctx, keys, &odd, &low),
+            multiply(ctx, keys, &low, &odd),
+            rescale(ctx, &odd),
+            rotate(ctx, keys, &odd, 1),
+        ] {
+            assert!(
+                matches!(result, Err(Error::Ciphertext(CiphertextProblem::Unlike(_)))),
+                "{result:?}"
+            );
+        }
+        multiply(ctx, keys, &low, &low).unwrap();
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! - Uniform polynomials come from ChaCha20 seeded by the operating system.
 //!
 //! The public key is (b, a) = (−a·s + e, a) over the data primes (RLWE, CKKS 2017 §3.4).
+//!
+//! The secrets — s, the errors of keys (from which s follows: s = (e − b)/a), and the
+//! ternary masks and errors of encryptions (from which the message follows) — are drawn
+//! into zeroizing buffers and held as `SecretPoly`s, which wipe them when dropped.
 
 use std::sync::Arc;
 
@@ -13,10 +17,10 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use veil_dp::NoiseRng;
 use veil_dp::sample::DiscreteGaussianTable;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use super::params::Context;
-use super::poly::RnsPoly;
+use super::poly::{Coeff, Ntt, RnsPoly, SecretPoly};
 use crate::error::{Error, Result};
 
 /// σ² of the error distribution, as a fraction: 256/25 = 10.24.
@@ -27,9 +31,10 @@ pub(crate) fn fresh_rng() -> ChaCha20Rng {
     ChaCha20Rng::from_seed(veil_core::random::bytes())
 }
 
-/// N coefficients uniform in {−1, 0, 1}.
-pub(crate) fn ternary(n: usize, rng: &mut ChaCha20Rng) -> Vec<i64> {
-    let mut out = Vec::with_capacity(n);
+/// N coefficients uniform in {−1, 0, 1}, wiped when dropped.
+pub(crate) fn ternary(n: usize, rng: &mut ChaCha20Rng) -> Zeroizing<Vec<i64>> {
+    // Allocated once at full size: growing would leave copies behind.
+    let mut out = Zeroizing::new(Vec::with_capacity(n));
     while out.len() < n {
         let byte = (rng.next_u32() & 0xff) as u8;
         // 255 = 3·85: bytes below it are uniform mod 3.
@@ -40,17 +45,24 @@ pub(crate) fn ternary(n: usize, rng: &mut ChaCha20Rng) -> Vec<i64> {
     out
 }
 
-/// N discrete Gaussian coefficients of σ = 3.2.
-pub(crate) fn gaussian(n: usize) -> Result<Vec<i64>> {
+/// N discrete Gaussian coefficients of σ = 3.2, wiped when dropped.
+pub(crate) fn gaussian(n: usize) -> Result<Zeroizing<Vec<i64>>> {
     let table = DiscreteGaussianTable::new(ERROR_SIGMA2.0, ERROR_SIGMA2.1).map_err(|e| {
         Error::out_of_range("error distribution", format!("the error distribution: {e}"))
     })?;
     let mut rng = NoiseRng::from_os();
-    Ok((0..n).map(|_| table.sample(&mut rng) as i64).collect())
+    let mut out = Zeroizing::new(Vec::with_capacity(n));
+    out.extend((0..n).map(|_| table.sample(&mut rng) as i64));
+    Ok(out)
+}
+
+/// A secret polynomial over `primes`, in NTT form, from small coefficients.
+pub(crate) fn secret(ctx: &Context, primes: &[usize], coeffs: &[i64]) -> Result<SecretPoly<Ntt>> {
+    SecretPoly::<Coeff>::new(RnsPoly::from_signed(ctx, primes, coeffs)?).ntt(ctx)
 }
 
 /// A polynomial uniform over `primes`, in NTT form (uniform there too).
-pub(crate) fn uniform(ctx: &Context, primes: &[usize], rng: &mut ChaCha20Rng) -> RnsPoly {
+pub(crate) fn uniform(ctx: &Context, primes: &[usize], rng: &mut ChaCha20Rng) -> RnsPoly<Ntt> {
     let limbs = primes
         .iter()
         .map(|&p| {
@@ -71,10 +83,7 @@ pub(crate) fn uniform(ctx: &Context, primes: &[usize], rng: &mut ChaCha20Rng) ->
                 .collect()
         })
         .collect();
-    RnsPoly {
-        primes: primes.to_vec(),
-        limbs,
-    }
+    RnsPoly::from_parts(primes.to_vec(), limbs)
 }
 
 /// A key set's random identity: carried by its keys and by every ciphertext made with
@@ -82,17 +91,12 @@ pub(crate) fn uniform(ctx: &Context, primes: &[usize], rng: &mut ChaCha20Rng) ->
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyId(pub [u8; 16]);
 
-/// The secret key s, in NTT form over every prime of the chain (the special one included).
+/// The secret key s, in NTT form over every prime of the chain (the special one included),
+/// wiped when dropped.
 pub struct SecretKey {
     pub(crate) ctx: Arc<Context>,
-    pub(crate) s: RnsPoly,
+    pub(crate) s: SecretPoly<Ntt>,
     pub(crate) id: KeyId,
-}
-
-impl Drop for SecretKey {
-    fn drop(&mut self) {
-        self.s.limbs.iter_mut().for_each(|l| l.zeroize());
-    }
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -105,8 +109,8 @@ impl std::fmt::Debug for SecretKey {
 #[derive(Debug, Clone)]
 pub struct PublicKey {
     pub(crate) ctx: Arc<Context>,
-    pub(crate) b: RnsPoly,
-    pub(crate) a: RnsPoly,
+    pub(crate) b: RnsPoly<Ntt>,
+    pub(crate) a: RnsPoly<Ntt>,
     pub(crate) id: KeyId,
 }
 
@@ -121,10 +125,12 @@ impl SecretKey {
     /// A fresh secret key.
     pub fn generate(ctx: &Arc<Context>) -> SecretKey {
         let all: Vec<usize> = (0..=ctx.data_primes()).collect();
-        let mut coeffs = ternary(ctx.degree(), &mut fresh_rng());
-        let mut s = RnsPoly::from_signed(ctx, &all, &coeffs);
-        coeffs.zeroize();
-        s.ntt(ctx);
+        let coeffs = ternary(ctx.degree(), &mut fresh_rng());
+        // The chain's own primes and N coefficients: what `secret` checks holds.
+        let s = match secret(ctx, &all, &coeffs) {
+            Ok(s) => s,
+            Err(e) => unreachable!("the whole chain of a context is a valid prime list: {e}"),
+        };
         SecretKey {
             ctx: ctx.clone(),
             s,
@@ -142,23 +148,17 @@ impl SecretKey {
         &self.ctx
     }
 
-    /// s over the first `count` primes.
-    pub(crate) fn over(&self, count: usize) -> RnsPoly {
-        self.s.truncated(count)
-    }
-
     /// The public key that goes with this secret key.
     pub fn public_key(&self) -> Result<PublicKey> {
         let ctx = &self.ctx;
         let data: Vec<usize> = (0..ctx.data_primes()).collect();
         let a = uniform(ctx, &data, &mut fresh_rng());
-        let mut e = RnsPoly::from_signed(ctx, &data, &gaussian(ctx.degree())?);
-        e.ntt(ctx);
+        let e = secret(ctx, &data, &gaussian(ctx.degree())?)?;
         // b = −a·s + e.
         let mut b = a.clone();
-        b.mul_assign(ctx, &self.over(data.len()));
+        b.mul_assign_leading(ctx, &self.s)?;
         b.neg_assign(ctx);
-        b.add_assign(ctx, &e);
+        b.add_assign(ctx, &e)?;
         Ok(PublicKey {
             ctx: ctx.clone(),
             b,

@@ -14,7 +14,7 @@ use super::cipher::Ciphertext;
 use super::eval::rescale;
 use super::math::modulus::Shoup;
 use super::params::Context;
-use super::poly::RnsPoly;
+use super::poly::{Ntt, RnsPoly};
 use crate::error::{CiphertextProblem, Error, Result};
 
 /// The largest |c·q| (or |c·scale|) a constant may reach: well inside i128 and Q.
@@ -44,7 +44,7 @@ fn residues(ctx: &Context, primes: &[usize], x: f64, what: &str) -> Result<Vec<u
 /// used), then rescaled by [`WeightedSum::finish`].
 #[derive(Debug, Clone)]
 pub struct WeightedSum {
-    acc: [RnsPoly; 2],
+    acc: [RnsPoly<Ntt>; 2],
     scale: f64,
     key: super::keys::KeyId,
     /// The level's last prime, the factor the weights are scaled by.
@@ -62,9 +62,9 @@ impl WeightedSum {
                  circuit is deeper than the modulus chain)",
             ));
         }
-        let primes = &like.c[0].primes;
+        let primes = like.c[0].primes();
         Ok(WeightedSum {
-            acc: [RnsPoly::zero(ctx, primes), RnsPoly::zero(ctx, primes)],
+            acc: [RnsPoly::zero(ctx, primes)?, RnsPoly::zero(ctx, primes)?],
             scale: like.scale,
             key: like.key,
             q: ctx.modulus(primes[like.level()]).value() as f64,
@@ -77,19 +77,31 @@ impl WeightedSum {
         WeightedSum::add_all(ctx, std::slice::from_mut(self), &[ct], |_, _| w)
     }
 
-    /// Refuses an input of another key set, level or scale than the sum's.
+    /// Refuses an input of another key set, level, scale or ring degree than the sum's.
     pub fn check(&self, ct: &Ciphertext) -> Result<()> {
         if ct.key != self.key {
             return Err(Error::Ciphertext(CiphertextProblem::OtherKeySet));
         }
-        if ct.c[0].primes != self.acc[0].primes || (ct.scale / self.scale - 1.0).abs() > 1e-9 {
+        let primes = self.acc[0].primes();
+        if ct.c.iter().any(|c| c.primes() != primes) || (ct.scale / self.scale - 1.0).abs() > 1e-9 {
             return Err(Error::Ciphertext(CiphertextProblem::Unlike(format!(
                 "an input at level {} and scale 2^{:.2} in a sum at level {} and scale 2^{:.2}",
                 ct.level(),
                 ct.scale.log2(),
-                self.acc[0].primes.len() - 1,
+                primes.len() - 1,
                 self.scale.log2()
             ))));
+        }
+        // The same primes; the limbs must also be as long as the sum's.
+        let degree = self.acc[0].limbs()[0].len();
+        if ct
+            .c
+            .iter()
+            .any(|c| c.limbs().iter().any(|l| l.len() != degree))
+        {
+            return Err(Error::Ciphertext(CiphertextProblem::OtherParameters(
+                format!("an input of another ring degree in a sum for N = {degree}"),
+            )));
         }
         Ok(())
     }
@@ -109,12 +121,15 @@ impl WeightedSum {
         let Some(first) = sums.first() else {
             return Ok(());
         };
-        let primes = first.acc[0].primes.clone();
+        let primes = first.acc[0].primes().to_vec();
         for sum in sums.iter() {
-            if sum.acc[0].primes != primes || sum.key != first.key || sum.scale != first.scale {
+            if sum.acc[0].primes() != primes || sum.key != first.key || sum.scale != first.scale {
                 return Err(Error::Ciphertext(CiphertextProblem::Unlike(
                     "sums of unlike inputs".into(),
                 )));
+            }
+            for acc in &sum.acc {
+                acc.check_context(ctx)?;
             }
         }
         for ct in inputs {
@@ -138,7 +153,7 @@ impl WeightedSum {
         let mut buckets: Vec<Vec<&mut [u64]>> = (0..2 * limbs).map(|_| Vec::new()).collect();
         for sum in sums.iter_mut() {
             for (half, poly) in sum.acc.iter_mut().enumerate() {
-                for (l, limb) in poly.limbs.iter_mut().enumerate() {
+                for (l, limb) in poly.limbs_mut().iter_mut().enumerate() {
                     buckets[half * limbs + l].push(limb.as_mut_slice());
                 }
             }
@@ -159,7 +174,7 @@ impl WeightedSum {
                     .collect();
                 let sources: Vec<&[u64]> = inputs
                     .iter()
-                    .map(|ct| ct.c[half].limbs[l].as_slice())
+                    .map(|ct| ct.c[half].limbs()[l].as_slice())
                     .collect();
                 let n = sources.first().map_or(0, |s| s.len());
                 let mut partial = [0u64; TILE];
@@ -206,8 +221,10 @@ impl WeightedSum {
 
 /// E(a + c) for a real constant c added to every slot.
 pub fn add_constant(ctx: &Context, a: &mut Ciphertext, c: f64) -> Result<()> {
-    let r = residues(ctx, &a.c[0].primes, c * a.scale, "constant")?;
-    for ((limb, &p), &rp) in a.c[0].limbs.iter_mut().zip(&a.c[0].primes).zip(&r) {
+    a.c[0].check_context(ctx)?;
+    let (primes, limbs) = a.c[0].parts_mut();
+    let r = residues(ctx, primes, c * a.scale, "constant")?;
+    for ((limb, &p), &rp) in limbs.iter_mut().zip(primes).zip(&r) {
         let m = ctx.modulus(p);
         for x in limb.iter_mut() {
             *x = m.add(*x, rp);

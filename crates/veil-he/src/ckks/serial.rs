@@ -28,7 +28,7 @@ use super::eval::EvaluationKeys;
 use super::keys::{KeyId, PublicKey, SecretKey};
 use super::keyswitch::KeySwitchKey;
 use super::params::{Context, Parameters};
-use super::poly::RnsPoly;
+use super::poly::{Ntt, RnsPoly, SecretPoly};
 use crate::error::{CiphertextProblem, Error, Result};
 
 const MAGIC: &[u8; 8] = b"VEILCKKS";
@@ -70,10 +70,10 @@ impl Writer {
         w
     }
 
-    fn poly(&mut self, p: &RnsPoly) {
-        self.0.push(p.primes.len() as u8);
-        self.0.extend(p.primes.iter().map(|&i| i as u8));
-        for limb in &p.limbs {
+    fn poly(&mut self, p: &RnsPoly<Ntt>) {
+        self.0.push(p.primes().len() as u8);
+        self.0.extend(p.primes().iter().map(|&i| i as u8));
+        for limb in p.limbs() {
             for x in limb {
                 self.0.extend_from_slice(&x.to_le_bytes());
             }
@@ -147,31 +147,43 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn poly(&mut self, ctx: &Context) -> Result<RnsPoly> {
+    /// A polynomial's limb list, as the zero polynomial over those primes.
+    fn limb_list(&mut self, ctx: &Context) -> Result<RnsPoly<Ntt>> {
         let count = self.u8()? as usize;
         let primes = (0..count)
             .map(|_| self.u8().map(usize::from))
             .collect::<Result<Vec<usize>>>()?;
-        if primes.iter().any(|&p| p > ctx.data_primes()) {
-            return Err(corrupt("a limb for a prime outside the chain"));
+        RnsPoly::zero(ctx, &primes)
+            .map_err(|_| corrupt("a limb list that is not increasing primes of the chain"))
+    }
+
+    /// The residues of `poly`'s limbs, read into them in place.
+    fn residues(&mut self, ctx: &Context, poly: &mut RnsPoly<Ntt>) -> Result<()> {
+        let (primes, limbs) = poly.parts_mut();
+        for (limb, &p) in limbs.iter_mut().zip(primes) {
+            let q = ctx.modulus(p).value();
+            for x in limb.iter_mut() {
+                *x = self.array().map(u64::from_le_bytes)?;
+                if *x >= q {
+                    return Err(corrupt("a residue above its prime"));
+                }
+            }
         }
-        let limbs = primes
-            .iter()
-            .map(|&p| {
-                let q = ctx.modulus(p).value();
-                (0..ctx.degree())
-                    .map(|_| {
-                        let x = self.array().map(u64::from_le_bytes)?;
-                        if x < q {
-                            Ok(x)
-                        } else {
-                            Err(corrupt("a residue above its prime"))
-                        }
-                    })
-                    .collect()
-            })
-            .collect::<Result<_>>()?;
-        Ok(RnsPoly { primes, limbs })
+        Ok(())
+    }
+
+    fn poly(&mut self, ctx: &Context) -> Result<RnsPoly<Ntt>> {
+        let mut poly = self.limb_list(ctx)?;
+        self.residues(ctx, &mut poly)?;
+        Ok(poly)
+    }
+
+    /// A polynomial that is a secret: read straight into memory that is wiped when
+    /// dropped, also when the bytes turn out to be bad.
+    fn secret_poly(&mut self, ctx: &Context) -> Result<SecretPoly<Ntt>> {
+        let mut poly = SecretPoly::new(self.limb_list(ctx)?);
+        self.residues(ctx, &mut poly)?;
+        Ok(poly)
     }
 
     fn key(&mut self, ctx: &Context) -> Result<KeySwitchKey> {
@@ -180,7 +192,7 @@ impl<'a> Reader<'a> {
         let digits = (0..count)
             .map(|_| {
                 let (b, a) = (self.poly(ctx)?, self.poly(ctx)?);
-                if b.primes != all || a.primes != all {
+                if b.primes() != all || a.primes() != all {
                     return Err(corrupt("a key-switching key not over every prime"));
                 }
                 Ok([b, a])
@@ -259,6 +271,10 @@ impl SecretKey {
     /// dropped.
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let mut w = Writer::header(&self.ctx, Kind::SecretKey, self.id);
+        // Room for all of s before any of it is written: growing the buffer would leave
+        // copies of the first residues in the memory given back.
+        let limbs = self.s.primes().len();
+        w.0.reserve_exact(1 + limbs + 8 * limbs * self.ctx.degree());
         w.poly(&self.s);
         zeroize::Zeroizing::new(w.0)
     }
@@ -266,9 +282,10 @@ impl SecretKey {
     /// A secret key from its bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<SecretKey> {
         let (mut r, ctx, id) = open(bytes, Kind::SecretKey)?;
-        let s = r.poly(&ctx)?;
+        let s = r.secret_poly(&ctx)?;
         r.end()?;
-        if s.primes.len() != ctx.data_primes() + 1 {
+        let all: Vec<usize> = (0..=ctx.data_primes()).collect();
+        if s.primes() != all {
             return Err(corrupt("a secret key not over every prime"));
         }
         Ok(SecretKey { ctx, s, id })
@@ -290,7 +307,7 @@ impl PublicKey {
         let (b, a) = (r.poly(&ctx)?, r.poly(&ctx)?);
         r.end()?;
         let data: Vec<usize> = (0..ctx.data_primes()).collect();
-        if b.primes != data || a.primes != data {
+        if b.primes() != data || a.primes() != data {
             return Err(corrupt("a public key not over the data primes"));
         }
         Ok(PublicKey { ctx, b, a, id })
@@ -389,17 +406,17 @@ impl Ciphertext {
         let (c0, c1) = if header.kind == Kind::SeededCiphertext {
             let seed: [u8; 32] = r.array()?;
             let c0 = r.poly(ctx)?;
-            let c1 = super::keys::uniform(ctx, &c0.primes, &mut ChaCha20Rng::from_seed(seed));
+            let c1 = super::keys::uniform(ctx, c0.primes(), &mut ChaCha20Rng::from_seed(seed));
             (c0, c1)
         } else {
             (r.poly(ctx)?, r.poly(ctx)?)
         };
         r.end()?;
-        let prefix: Vec<usize> = (0..c0.primes.len()).collect();
-        if c0.primes != c1.primes
-            || c0.primes != prefix
-            || c0.primes.is_empty()
-            || c0.primes.len() > ctx.data_primes()
+        let prefix: Vec<usize> = (0..c0.primes().len()).collect();
+        if c0.primes() != c1.primes()
+            || c0.primes() != prefix
+            || c0.primes().is_empty()
+            || c0.primes().len() > ctx.data_primes()
         {
             return Err(corrupt("the two halves are not over one level's primes"));
         }
