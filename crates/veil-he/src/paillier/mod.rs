@@ -18,7 +18,16 @@
 //! indistinguishable from random under the decisional composite residuosity assumption,
 //! and is malleable by design (anyone with the public key can add to it): authenticate
 //! ciphertexts at the transport (Veil sends them over mutual TLS). Arithmetic runs in
-//! constant time (`crypto-bigint`); secret keys are zeroized when dropped.
+//! constant time (`crypto-bigint`).
+//!
+//! Secret keys are zeroized when dropped: p, q, p², q², p − 1, q − 1, h_p, h_q and p⁻¹ mod q
+//! are kept in integers that are wiped, and so are the values derived from them during key
+//! setup and decryption (residues modulo p or q reveal the factor to whoever knows the
+//! integer they are residues of). `crypto-bigint`'s Montgomery parameters cannot be wiped,
+//! so those modulo p² and q² are rebuilt for each decryption (about 10 µs, against
+//! milliseconds for the exponentiations) rather than kept with the key; the temporaries
+//! inside `crypto-bigint`'s own arithmetic (and GMP's, with the `gmp` feature) are out of
+//! reach.
 
 mod encoding;
 mod keyfile;
@@ -28,11 +37,11 @@ pub use encoding::{EncryptedNumber, FRACTION_BITS};
 pub use keyfile::{read_public, read_secret, stage_public, stage_secret};
 
 use crypto_bigint::rand_core::UnwrapErr;
-use crypto_bigint::{BoxedUint, ConcatenatingMul, RandomMod};
+use crypto_bigint::{BoxedUint, ConcatenatingMul, Odd, RandomMod};
 use crypto_primes::hazmat::{SetBits, SmallFactorsSieveFactory};
 use crypto_primes::{Flavor, is_prime, sieve_and_find};
 use getrandom::SysRng;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{CiphertextProblem, Error, KeyProblem, Result};
 use ring::{Ring, resize};
@@ -60,29 +69,76 @@ impl PartialEq for PublicKey {
     }
 }
 
-/// A Paillier secret key: the factors of n and the values CRT decryption needs.
+/// A Paillier secret key: the factors of n and the values CRT decryption needs, all wiped
+/// when dropped.
 pub struct SecretKey {
     public: PublicKey,
-    p: BoxedUint,
-    q: BoxedUint,
-    p2: Ring,
-    q2: Ring,
-    p_ring: Ring,
-    q_ring: Ring,
-    /// h_p, h_q of §7.
-    hp: BoxedUint,
-    hq: BoxedUint,
+    p: Factor,
+    q: Factor,
     /// p⁻¹ mod q.
     p_inv_q: BoxedUint,
 }
 
 impl Drop for SecretKey {
     fn drop(&mut self) {
-        self.p.zeroize();
-        self.q.zeroize();
-        self.hp.zeroize();
-        self.hq.zeroize();
         self.p_inv_q.zeroize();
+    }
+}
+
+/// One prime factor f of n with what CRT decryption needs modulo it (§7), wiped when
+/// dropped. Every field is a plain integer: the Montgomery parameters modulo f², which
+/// could not be wiped, are made from `f2` when needed.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct Factor {
+    /// f.
+    f: Odd<BoxedUint>,
+    /// f − 1, the exponent of decryption.
+    f_minus_1: BoxedUint,
+    /// f².
+    f2: Odd<BoxedUint>,
+    /// h_f = L_f(g^(f−1) mod f²)⁻¹ mod f.
+    h: BoxedUint,
+}
+
+impl Factor {
+    /// The factor f (a prime above 2, at the key's half precision) of the key `public`.
+    fn new(f: &BoxedUint, public: &PublicKey) -> Result<Factor> {
+        let odd = |x: BoxedUint| {
+            Option::<Odd<BoxedUint>>::from(Odd::new(x)).ok_or_else(|| {
+                Error::Key(KeyProblem::Malformed("p and q must be odd primes".into()))
+            })
+        };
+        let half = f.bits_precision();
+        // In its wiped home before anything is derived, h last.
+        let mut factor = Factor {
+            f: odd(f.clone())?,
+            f_minus_1: f.wrapping_sub(BoxedUint::one_with_precision(half)),
+            f2: odd(f.concatenating_mul(f))?,
+            h: BoxedUint::zero_with_precision(half),
+        };
+        // h = L(g^(f−1) mod f²)⁻¹ mod f, with g = n + 1.
+        let g = public
+            .n
+            .wrapping_add(BoxedUint::one_with_precision(public.bits));
+        let g = Zeroizing::new(g.rem(factor.f2.as_nz_ref()));
+        let ring = Ring::from_odd(factor.f2.clone());
+        let x = Zeroizing::new(ring.pow(&g, &factor.f_minus_1, half));
+        let l = l_function(&x, &factor.f);
+        factor.h = Option::<BoxedUint>::from(l.invert_odd_mod(&factor.f)).ok_or_else(|| {
+            Error::Key(KeyProblem::Malformed(
+                "the factors do not give an invertible h".into(),
+            ))
+        })?;
+        Ok(factor)
+    }
+
+    /// m_f = L_f(c^(f−1) mod f²)·h_f mod f.
+    fn part(&self, c: &BoxedUint) -> Zeroizing<BoxedUint> {
+        let half = self.f.bits_precision();
+        let base = Zeroizing::new(c.rem(self.f2.as_nz_ref()));
+        let x = Zeroizing::new(Ring::from_odd(self.f2.clone()).pow(&base, &self.f_minus_1, half));
+        let l = l_function(&x, &self.f);
+        Zeroizing::new(l.mul_mod(&self.h, self.f.as_nz_ref()))
     }
 }
 
@@ -275,60 +331,46 @@ impl SecretKey {
         }
         loop {
             let (p, q) = std::thread::scope(|s| {
-                let p = s.spawn(|| prime(bits / 2));
-                let q = prime(bits / 2);
+                let p = s.spawn(|| prime(bits / 2).map(Zeroizing::new));
+                let q = prime(bits / 2).map(Zeroizing::new);
                 (p.join().expect("the prime search panicked"), q)
             });
             let (p, q) = (p?, q?);
             if p != q {
-                return SecretKey::from_factors(p, q);
+                return SecretKey::from_secret_factors(p, q);
             }
         }
     }
 
-    /// The secret key for n = p·q.
+    /// The secret key for n = p·q (`p` and `q` are wiped, as is every copy made of them).
     pub fn from_factors(p: BoxedUint, q: BoxedUint) -> Result<SecretKey> {
+        SecretKey::from_secret_factors(Zeroizing::new(p), Zeroizing::new(q))
+    }
+
+    /// [`SecretKey::from_factors`] for factors already in zeroizing storage.
+    pub(crate) fn from_secret_factors(
+        p: Zeroizing<BoxedUint>,
+        q: Zeroizing<BoxedUint>,
+    ) -> Result<SecretKey> {
         let half = p.bits().max(q.bits());
-        let (p, q) = (resize(&p, half), resize(&q, half));
-        if p == q || !is_prime(Flavor::Any, &p) || !is_prime(Flavor::Any, &q) {
+        let (p, q) = (
+            Zeroizing::new(resize(&p, half)),
+            Zeroizing::new(resize(&q, half)),
+        );
+        if p == q || !is_prime(Flavor::Any, &*p) || !is_prime(Flavor::Any, &*q) {
             return Err(Error::Key(KeyProblem::Malformed(
                 "p and q must be distinct primes".into(),
             )));
         }
-        let public = PublicKey::from_modulus(p.concatenating_mul(&q))?;
-        let (p2, q2) = (
-            Ring::new(&p.concatenating_mul(&p))?,
-            Ring::new(&q.concatenating_mul(&q))?,
-        );
-        let (p_ring, q_ring) = (Ring::new(&p)?, Ring::new(&q)?);
-        let one = BoxedUint::one_with_precision(half);
-        let h = |f: &BoxedUint, f2: &Ring, ring: &Ring| -> Result<BoxedUint> {
-            // h = L(g^(f−1) mod f²)⁻¹ mod f, with g = n + 1.
-            let g = public
-                .n
-                .wrapping_add(BoxedUint::one_with_precision(public.bits));
-            let x = f2.pow(&g, &f.wrapping_sub(&one), half);
-            ring.invert(&l_function(&x, f)).ok_or_else(|| {
-                Error::Key(KeyProblem::Malformed(
-                    "the factors do not give an invertible h".into(),
-                ))
-            })
-        };
-        let hp = h(&p, &p2, &p_ring)?;
-        let hq = h(&q, &q2, &q_ring)?;
-        let p_inv_q = q_ring
-            .invert(&q_ring.reduce(&p))
+        let public = PublicKey::from_modulus(p.concatenating_mul(&*q))?;
+        let (p, q) = (Factor::new(&p, &public)?, Factor::new(&q, &public)?);
+        let p_mod_q = Zeroizing::new(p.f.rem(q.f.as_nz_ref()));
+        let p_inv_q = Option::<BoxedUint>::from(p_mod_q.invert_odd_mod(&q.f))
             .ok_or_else(|| Error::Key(KeyProblem::Malformed("p and q are not coprime".into())))?;
         Ok(SecretKey {
             public,
             p,
             q,
-            p2,
-            q2,
-            p_ring,
-            q_ring,
-            hp,
-            hq,
             p_inv_q,
         })
     }
@@ -340,38 +382,31 @@ impl SecretKey {
 
     /// The factors (p, q), for the key file.
     pub(crate) fn factors(&self) -> (&BoxedUint, &BoxedUint) {
-        (&self.p, &self.q)
+        (&self.p.f, &self.q.f)
     }
 
     /// Decrypts `c` (CRT, §7).
     pub fn decrypt(&self, c: &Ciphertext) -> BoxedUint {
-        let half = self.p.bits_precision();
-        let one = BoxedUint::one_with_precision(half);
-        let part = |f: &BoxedUint, f2: &Ring, ring: &Ring, h: &BoxedUint| {
-            let x = f2.pow(&f2.reduce(&c.0), &f.wrapping_sub(&one), half);
-            ring.mul(&l_function(&x, f), h)
-        };
-        let mp = part(&self.p, &self.p2, &self.p_ring, &self.hp);
-        let mq = part(&self.q, &self.q2, &self.q_ring, &self.hq);
+        let half = self.p.f.bits_precision();
+        let (mp, mq) = (self.p.part(&c.0), self.q.part(&c.0));
         // Garner: m = m_p + p·((m_q − m_p)·p⁻¹ mod q).
-        let t = self.q_ring.mul(
-            &self.q_ring.sub(&mq, &self.q_ring.reduce(&mp)),
-            &self.p_inv_q,
-        );
-        let m = self
-            .p
-            .concatenating_mul(&t)
-            .wrapping_add(resize(&mp, 2 * half));
+        let q = self.q.f.as_nz_ref();
+        let mp_mod_q = Zeroizing::new(mp.rem(q));
+        let difference = Zeroizing::new(mq.sub_mod(&mp_mod_q, q));
+        let t = Zeroizing::new(difference.mul_mod(&self.p_inv_q, q));
+        // p·t and m_p are multiples of p and m mod p: secrets beside m, which is not.
+        let pt = Zeroizing::new(self.p.f.concatenating_mul(&*t));
+        let m = pt.wrapping_add(&*Zeroizing::new(resize(&mp, 2 * half)));
         resize(&m, self.public.bits)
     }
 }
 
-/// L_f(x) = (x − 1)/f for x ≡ 1 mod f, x < f².
-fn l_function(x: &BoxedUint, f: &BoxedUint) -> BoxedUint {
-    let precision = x.bits_precision();
-    let minus_one = x.wrapping_sub(BoxedUint::one_with_precision(precision));
-    let divisor = crypto_bigint::NonZero::new(resize(f, precision)).expect("f is not zero");
-    resize(&minus_one.wrapping_div(&divisor), f.bits_precision())
+/// L_f(x) = (x − 1)/f for x ≡ 1 mod f, x < f², at f's precision.
+fn l_function(x: &BoxedUint, f: &Odd<BoxedUint>) -> Zeroizing<BoxedUint> {
+    let minus_one =
+        Zeroizing::new(x.wrapping_sub(BoxedUint::one_with_precision(x.bits_precision())));
+    let quotient = Zeroizing::new(minus_one.wrapping_div(f.as_nz_ref()));
+    Zeroizing::new(resize(&quotient, f.bits_precision()))
 }
 
 #[cfg(test)]

@@ -1,9 +1,15 @@
-//! Arithmetic modulo an odd modulus (n², p², q², p, q), on `crypto-bigint`'s heap-allocated
-//! integers in Montgomery form. Exponentiation and multiplication are constant-time, which
-//! matters here: decryption raises to secret exponents, and encryption to secret bases.
+//! Arithmetic modulo an odd modulus (n², and p², q² during a decryption), on
+//! `crypto-bigint`'s heap-allocated integers in Montgomery form. Exponentiation and
+//! multiplication are constant-time, which matters here: decryption raises to secret
+//! exponents, and encryption to secret bases.
+//!
+//! A ring's Montgomery parameters (the modulus m, R mod m and R² mod m for R = 2^bits) are
+//! shared behind an `Arc` that `crypto-bigint` gives no way to wipe: a ring modulo a secret
+//! is made for one operation and dropped, and what it is made from is kept in zeroizing
+//! storage instead.
 
 use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, NonZero, Odd, Resize};
+use crypto_bigint::{BoxedUint, Odd, Resize};
 
 use crate::error::{Error, KeyProblem, Result};
 
@@ -11,7 +17,6 @@ use crate::error::{Error, KeyProblem, Result};
 #[derive(Clone, Debug)]
 pub(crate) struct Ring {
     params: BoxedMontyParams,
-    modulus: NonZero<BoxedUint>,
 }
 
 impl Ring {
@@ -19,12 +24,14 @@ impl Ring {
     pub(crate) fn new(modulus: &BoxedUint) -> Result<Ring> {
         let odd = Option::<Odd<BoxedUint>>::from(Odd::new(modulus.clone()))
             .ok_or_else(|| Error::Key(KeyProblem::Malformed("a modulus is even".into())))?;
-        let modulus = Option::<NonZero<BoxedUint>>::from(NonZero::new(modulus.clone()))
-            .ok_or_else(|| Error::Key(KeyProblem::Malformed("a modulus is zero".into())))?;
-        Ok(Ring {
-            params: BoxedMontyParams::new(odd),
-            modulus,
-        })
+        Ok(Ring::from_odd(odd))
+    }
+
+    /// The ring modulo `modulus`, which takes charge of it.
+    pub(crate) fn from_odd(modulus: Odd<BoxedUint>) -> Ring {
+        Ring {
+            params: BoxedMontyParams::new(modulus),
+        }
     }
 
     /// Bits of precision of the ring's elements.
@@ -34,7 +41,7 @@ impl Ring {
 
     /// The modulus.
     pub(crate) fn modulus(&self) -> &BoxedUint {
-        &self.modulus
+        self.params.modulus()
     }
 
     /// `x` at this ring's precision; `x` must be below 2^bits.
@@ -43,11 +50,8 @@ impl Ring {
     }
 
     /// `x` mod the modulus, at this ring's precision.
-    pub(crate) fn reduce(&self, x: &BoxedUint) -> BoxedUint {
-        let wide = resize(x, x.bits_precision().max(self.bits()));
-        let modulus = NonZero::new(resize(&self.modulus, wide.bits_precision()))
-            .expect("the modulus is not zero");
-        self.fit(&wide.rem(&modulus))
+    fn reduce(&self, x: &BoxedUint) -> BoxedUint {
+        x.rem(self.params.modulus().as_nz_ref())
     }
 
     /// `x` mod the modulus, skipping the division when `x` is already reduced, as
@@ -72,23 +76,27 @@ impl Ring {
     }
 
     /// base^exp mod the modulus, in GMP (`mpz_powm_sec`: constant-time, as the default
-    /// backend is), for the `gmp` feature.
+    /// backend is), for the `gmp` feature. The byte strings on the way are wiped; GMP's own
+    /// integers are not.
     #[cfg(feature = "gmp")]
     pub(crate) fn pow(&self, base: &BoxedUint, exp: &BoxedUint, _exp_bits: u32) -> BoxedUint {
         use rug::integer::Order;
-        let big = |x: &BoxedUint| rug::Integer::from_digits(&x.to_be_bytes(), Order::Msf);
-        let modulus = big(&self.modulus);
-        let base = big(&self.reduced(base));
+        use zeroize::Zeroizing;
+        let big =
+            |x: &BoxedUint| rug::Integer::from_digits(&Zeroizing::new(x.to_be_bytes()), Order::Msf);
+        let modulus = big(self.modulus());
+        let base = big(&Zeroizing::new(self.reduced(base)));
         let exp = big(exp);
         if exp == 0 {
             return self.fit(&BoxedUint::one());
         }
-        let power = base
-            .secure_pow_mod(&exp, &modulus)
-            .to_digits::<u8>(Order::Msf);
+        let power = Zeroizing::new(
+            base.secure_pow_mod(&exp, &modulus)
+                .to_digits::<u8>(Order::Msf),
+        );
         let bytes = (self.bits() as usize).div_ceil(8);
-        let mut padded = vec![0u8; bytes - power.len()];
-        padded.extend_from_slice(&power);
+        let mut padded = Zeroizing::new(vec![0u8; bytes]);
+        padded[bytes - power.len()..].copy_from_slice(&power);
         BoxedUint::from_be_slice(&padded, self.bits()).expect("a power below the modulus fits")
     }
 
@@ -98,11 +106,6 @@ impl Ring {
     pub(crate) fn mul(&self, a: &BoxedUint, b: &BoxedUint) -> BoxedUint {
         let a_over_r = BoxedMontyForm::from_montgomery(self.reduced(a), &self.params);
         (a_over_r * self.form(b)).as_montgomery().clone()
-    }
-
-    /// a − b mod the modulus.
-    pub(crate) fn sub(&self, a: &BoxedUint, b: &BoxedUint) -> BoxedUint {
-        (self.form(a) - self.form(b)).retrieve()
     }
 
     /// a⁻¹ mod the modulus, if it exists.

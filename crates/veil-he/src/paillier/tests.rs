@@ -196,3 +196,64 @@ fn key_files_round_trip_and_the_secret_one_is_private() {
     .unwrap();
     assert!(read_public(&public).is_err());
 }
+
+/// serde's messages quote a field's value; a secret key file's problems are told without
+/// them (before, `"p": 1234567` came back as "invalid type: integer `1234567`").
+#[test]
+fn a_damaged_secret_key_file_is_refused_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key.secret");
+    for (p, q) in [
+        ("1234567", "\"8badf00d\""),
+        ("\"8badf00d\"", "\"\\u0038badf00d\""),
+        ("[12345, 67]", "\"8badf00d\""),
+    ] {
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"format\": \"veil-paillier-secret-key\", \"version\": 1, \"bits\": 2048, \
+                 \"p\": {p}, \"q\": {q}}}"
+            ),
+        )
+        .unwrap();
+        let err = read_secret(&path).unwrap_err().to_string();
+        for secret in ["1234567", "12345", "8badf00d"] {
+            assert!(!err.contains(secret), "{err}");
+        }
+        assert!(err.contains("line 1"), "{err}");
+    }
+    // And a good one still reads.
+    let mut batch = veil_core::atomic::Batch::new();
+    stage_secret(&mut batch, &path, key()).unwrap();
+    batch.commit().unwrap();
+    assert_eq!(read_secret(&path).unwrap().public(), key().public());
+}
+
+/// Every integer of a key's factorisation is wiped by `zeroize` (and so on drop): the
+/// Montgomery parameters, which could not be, are no longer kept.
+#[test]
+fn the_factorisation_is_kept_only_in_integers_that_are_wiped() {
+    fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+    let (p, q) = key().factors();
+    let sk = SecretKey::from_factors(p.clone(), q.clone()).unwrap();
+    let mut p = Factor::new(&sk.p.f, &sk.public).unwrap();
+    wiped_on_drop(&p);
+    let c = sk.public().encrypt(&BoxedUint::from(5u64)).unwrap();
+    assert_eq!(sk.decrypt(&c), resize(&BoxedUint::from(5u64), 2048));
+    p.zeroize();
+    // An odd integer is wiped to 1, the others to 0.
+    let words = |x: &BoxedUint| x.as_words().to_vec();
+    assert!(
+        words(&p.f)[1..]
+            .iter()
+            .chain(&words(&p.f2)[1..])
+            .all(|&w| w == 0)
+    );
+    assert_eq!((words(&p.f)[0], words(&p.f2)[0]), (1, 1));
+    assert!(
+        words(&p.f_minus_1)
+            .iter()
+            .chain(&words(&p.h))
+            .all(|&w| w == 0)
+    );
+}
