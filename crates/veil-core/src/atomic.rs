@@ -70,7 +70,13 @@ fn stage<T, E: From<Error>>(
         .prefix(".veil-tmp-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
-    let mut out = BufWriter::with_capacity(1 << 16, tmp.reopen().map_err(|e| Error::io(path, e))?);
+    // A secret goes straight to the file: a buffer would keep a copy that is not wiped.
+    let capacity = if visibility == Visibility::Secret {
+        0
+    } else {
+        1 << 16
+    };
+    let mut out = BufWriter::with_capacity(capacity, tmp.reopen().map_err(|e| Error::io(path, e))?);
     let value = produce(&mut out)?;
     out.flush().map_err(|e| Error::io(path, e))?;
     let file = out

@@ -1,7 +1,7 @@
 //! # veil-core — the ground every Veil crate stands on
 //!
-//! Level 0 of the Veil workspace (see `docs/design.md`): everything here is plain data handling,
-//! with no cryptography or learning of its own.
+//! Level 0 of the Veil workspace (see `docs/design.md`): plain data handling and the shared
+//! numerics, with no cryptography or learning of its own.
 //!
 //! * [`table`] — [`Table`]: CSV (plain or gzip), Parquet and embedded datasets in, typed
 //!   columns with missing values out; feature matrices and labels for learning; errors that
@@ -12,6 +12,9 @@
 //! * [`atomic`] — writes that replace a file only when complete (mode 0600 for secrets).
 //! * [`random`] — bytes from the operating system's CSPRNG, for keys, nonces and salts.
 //! * [`time`] — Unix seconds and their RFC 3339 form.
+//! * The numerics the privacy and cryptography crates share: [`noise`] (the CSPRNG every noise
+//!   draw comes from), [`sample`] (exact samplers: Bernoulli, geometric, discrete Laplace and
+//!   Gaussian), [`fixed`] (stochastic rounding, and real vectors to Z_2^32 and back).
 //! * [`error`] — the error vocabulary every crate shares ([`ErrorKind`]).
 //!
 //! ```
@@ -38,7 +41,10 @@ pub mod atomic;
 pub mod cursor;
 pub mod digest;
 pub mod error;
+pub mod fixed;
+pub mod noise;
 pub mod random;
+pub mod sample;
 pub mod split;
 pub mod standardize;
 pub mod table;

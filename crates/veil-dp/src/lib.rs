@@ -6,8 +6,9 @@
 //! the noise has exactly the distribution the proof assumes and the privacy loss of every
 //! release is counted; this crate does both.
 //!
-//! * [`sample`] — exact integer samplers (Canonne, Kamath and Steinke 2020), and a
-//!   tabulated discrete Gaussian as exact and six times faster for many draws;
+//! * [`sample`] (from `veil-core`, shared with HE and federated learning) — exact integer
+//!   samplers (Canonne, Kamath and Steinke 2020), and a tabulated discrete Gaussian as exact
+//!   and six times faster for many draws, drawing from [`NoiseRng`];
 //! * [`mechanism`] — Laplace and Gaussian noise for real values on a fine grid, discrete
 //!   Laplace and discrete Gaussian for integers, each with its guarantee and interval;
 //! * [`accountant`] — composition, zCDP, and the RDP and PLD accountants of DP-SGD (held to
@@ -23,11 +24,10 @@ pub mod error;
 pub mod loss;
 pub mod mechanism;
 pub mod query;
-pub mod rng;
-pub mod sample;
 pub mod sgd;
 pub mod standardize;
 
 pub use error::{Error, Result};
 pub use loss::PrivacyLoss;
-pub use rng::NoiseRng;
+pub use veil_core::noise::NoiseRng;
+pub use veil_core::sample;

@@ -19,10 +19,10 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::rng::NoiseRng;
-use crate::sample::{
-    DiscreteGaussianTable, MAX_SIGMA2_TERM, discrete_gaussian, discrete_laplace,
-    sample_discrete_gaussian,
+use veil_core::noise::NoiseRng;
+use veil_core::sample::{
+    DiscreteGaussianSampler, DiscreteGaussianTable, MAX_SIGMA2_TERM, discrete_gaussian,
+    discrete_laplace,
 };
 
 /// Bits of resolution below the noise scale: the grid is 2^-20 of the scale.
@@ -126,7 +126,9 @@ impl Laplace {
 pub struct Gaussian {
     gamma: f64,
     sigma_units: u128,
-    /// A precomputed sampler for σ² = sigma_units², for many draws ([`Gaussian::tabulated`]).
+    /// The exact sampler for σ² = sigma_units².
+    exact: DiscreteGaussianSampler,
+    /// A precomputed sampler for the same σ², for many draws ([`Gaussian::tabulated`]).
     table: Option<Arc<DiscreteGaussianTable>>,
 }
 
@@ -154,9 +156,11 @@ impl Gaussian {
                 format!("{dims} coordinates are too many for one Gaussian release"),
             ));
         }
+        let sigma_units = sigma_units as u128;
         Ok(Gaussian {
             gamma,
-            sigma_units: sigma_units as u128,
+            sigma_units,
+            exact: DiscreteGaussianSampler::new(sigma_units * sigma_units, 1)?,
             table: None,
         })
     }
@@ -195,12 +199,7 @@ impl Gaussian {
     pub fn draw(&self, len: usize, rng: &mut NoiseRng) -> Vec<i128> {
         match &self.table {
             Some(table) => (0..len).map(|_| table.sample(rng)).collect(),
-            None => {
-                let sigma2 = self.sigma_units * self.sigma_units;
-                (0..len)
-                    .map(|_| sample_discrete_gaussian(rng, sigma2, 1))
-                    .collect()
-            }
+            None => (0..len).map(|_| self.exact.sample(rng)).collect(),
         }
     }
 

@@ -34,8 +34,8 @@ use crate::budget::{Accounting, Budget};
 use crate::error::{Error, Result};
 use crate::loss::PrivacyLoss;
 use crate::mechanism::Gaussian;
-use crate::rng::NoiseRng;
 use crate::standardize::{StandardizationCost, private_standardizer};
+use veil_core::noise::NoiseRng;
 
 /// DP-SGD's settings on top of the ordinary training loop's.
 #[derive(Debug, Clone, PartialEq)]

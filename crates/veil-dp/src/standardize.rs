@@ -34,7 +34,7 @@ use veil_core::Standardizer;
 
 use crate::error::{Error, Result};
 use crate::mechanism::Gaussian;
-use crate::rng::NoiseRng;
+use veil_core::noise::NoiseRng;
 
 const MIN_EXP: i32 = -30;
 const MAX_EXP: i32 = 30;

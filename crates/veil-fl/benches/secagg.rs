@@ -4,7 +4,7 @@
 //! update. `bench/fl.sh` runs the full-size rounds beside Flower.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use veil_dp::NoiseRng;
+use veil_core::noise::NoiseRng;
 use veil_fl::ddp::{Ddp, DpTarget};
 use veil_fl::secagg::timed::{TimedRound, run};
 use veil_fl::secagg::{Graph, Session};

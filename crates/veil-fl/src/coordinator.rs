@@ -35,9 +35,9 @@ use crate::proto::{
     ClientMessage, CoordinatorMessage, Done, Moments, MomentsRequest, Schema, SecAggRoster,
     SecAggStart, SecAggSurvivors, Train, Update, Welcome,
 };
-use crate::quantize::{Quantizer, Wide};
 use crate::secagg::{self, Session};
 use crate::wire;
+use veil_core::fixed::{Quantizer, Wide};
 
 /// What the coordinator trains, and how.
 #[derive(Debug, Clone, PartialEq)]

@@ -42,9 +42,10 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
-use veil_dp::NoiseRng;
+use veil_core::fixed::round_stochastic;
+use veil_core::noise::NoiseRng;
+use veil_core::sample::DiscreteGaussianTable;
 use veil_dp::accountant::rdp;
-use veil_dp::sample::DiscreteGaussianTable;
 
 use crate::error::{Error, ProtocolViolation, Result};
 use crate::secagg::Session;
@@ -164,7 +165,7 @@ impl Ddp {
             && self.gamma > 0.0
             && self.l2_bound.is_finite()
             && self.l2_bound >= self.clip
-            && veil_dp::sample::check_sigma2(
+            && veil_core::sample::check_sigma2(
                 u128::from(self.noise_units2.0),
                 u128::from(self.noise_units2.1),
             )
@@ -206,14 +207,12 @@ impl Ddp {
             .for_each(|(x, v)| *x = v * shrink / self.gamma);
         rotate(&mut x, session);
         let bound2 = (self.l2_bound / self.gamma).powi(2) * (1.0 + 1e-9);
-        let mut rng = rand::rng();
         let mut rounded = vec![0i64; self.padded];
         let mut fits = false;
         for _ in 0..ROUNDING_ATTEMPTS {
             let mut norm2 = 0.0;
             for (r, v) in rounded.iter_mut().zip(&x) {
-                let floor = v.floor();
-                *r = floor as i64 + i64::from(rng.random::<f64>() < v - floor);
+                *r = round_stochastic(*v, noise);
                 norm2 += (*r as f64).powi(2);
             }
             if norm2 <= bound2 {
@@ -458,6 +457,25 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_encoding_draws_all_its_randomness_from_the_generator_it_is_given() {
+        // Rounding and noise alike: the same seeded generator gives the same encoding.
+        let target = DpTarget {
+            epsilon: 4.0,
+            delta: 1e-5,
+            clip: 1.0,
+        };
+        let (ddp, _) = Ddp::calibrate(&target, 10, 50, 5, 4).unwrap();
+        let update: Vec<f64> = (0..50).map(|j| (j as f64 * 0.7).sin() * 0.1).collect();
+        let session = Session([3; 32]);
+        let encode = |seed| {
+            ddp.encode(&update, &session, &mut NoiseRng::insecure_seeded(seed))
+                .unwrap()
+        };
+        assert_eq!(encode(1), encode(1));
+        assert_ne!(encode(1), encode(2));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
+use veil_core::noise::NoiseRng;
 use veil_core::{Standardizer, Table};
 use veil_ml::train::fit;
 use veil_ml::{Activation, Architecture, ModelKind, Network, OptimizerKind, Task, TrainConfig};
@@ -19,8 +20,8 @@ use crate::proto::{
     ClientMessage, Hello, Moments, Schema, SecAggAdvert, SecAggMasked, SecAggRoster,
     SecAggShareKeys, SecAggShares, SecAggStart, SecAggSurvivors, SecAggUnmasking, Train, Update,
 };
-use crate::quantize::{Quantizer, Wide};
 use crate::{secagg, wire};
+use veil_core::fixed::{Quantizer, Wide};
 
 /// What a client did in a run (or until it dropped out).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -226,7 +227,7 @@ impl SecureRound {
             (Some(train), Some(ddp)) => wire::ddp_in(ddp)?.encode(
                 &data.train(train)?.delta,
                 &session,
-                &mut veil_dp::NoiseRng::from_os(),
+                &mut NoiseRng::from_os(),
             )?,
             (Some(train), None) => {
                 let update = data.train(train)?;
@@ -241,7 +242,7 @@ impl SecureRound {
                     .collect();
                 values.push(update.weight);
                 let quantizer = Quantizer::new(start.bound, start.clients as usize)?;
-                quantizer.encode(&values, &mut rand::rng())?
+                quantizer.encode(&values, &mut NoiseRng::from_os())?
             }
         };
         let config = secagg::Config {

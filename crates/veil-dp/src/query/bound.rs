@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use veil_core::table::Values;
 
-use crate::rng::NoiseRng;
+use veil_core::noise::NoiseRng;
 
 /// The distinct values of a column over some rows: each row's code, and each code's key as
 /// text (`None` for a missing value).

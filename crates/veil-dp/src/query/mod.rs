@@ -67,11 +67,11 @@ use crate::budget::{Budget, Receipt};
 use crate::error::{Error, QueryError, Result};
 use crate::loss::PrivacyLoss;
 use crate::mechanism::{DiscreteLaplace, Laplace};
-use crate::rng::NoiseRng;
 use bound::{Codes, bound_contributions, dictionary, encode, encode_with_keys};
 use filter::{Compiled, compile, resolve};
 use parse::{Aggregate, Output, Select};
 use quantile::{NoisyTree, leaf};
+use veil_core::noise::NoiseRng;
 
 /// 1 − the confidence level of every interval.
 const ALPHA: f64 = 0.05;

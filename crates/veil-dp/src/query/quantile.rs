@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use crate::error::Result;
 use crate::mechanism::DiscreteLaplace;
-use crate::rng::NoiseRng;
+use veil_core::noise::NoiseRng;
 
 /// Children per node.
 pub(crate) const BRANCHING: u32 = 16;

@@ -300,9 +300,8 @@ proptest::proptest! {
 fn quantised_updates_come_out_of_secure_aggregation_as_their_plain_sum() {
     // Real updates in [−1, 1], encoded for 8 clients; one drops after sharing. The decoded
     // aggregate equals the plain sum of the survivors' updates within one unit per client.
-    use rand::SeedableRng;
-    let q = crate::quantize::Quantizer::new(1.0, 8).unwrap();
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    let q = veil_core::fixed::Quantizer::new(1.0, 8).unwrap();
+    let mut rng = veil_core::noise::NoiseRng::insecure_seeded(3);
     let updates: Vec<Vec<f64>> = (0..8)
         .map(|i| {
             (0..40)

@@ -18,8 +18,9 @@ use super::{Client, ClientId, Config, Graph, MaskedInput, Server, Session};
 use crate::error::{Error, Result};
 use crate::proto::client_message::Body;
 use crate::proto::{ClientMessage, SecAggMasked};
-use crate::quantize::Quantizer;
 use crate::wire;
+use veil_core::fixed::Quantizer;
+use veil_core::noise::NoiseRng;
 
 /// The round to run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -211,7 +212,7 @@ pub fn run(round: &TimedRound) -> Result<RoundTiming> {
         let values = update(i);
         let t = Instant::now();
         client.receive_shares(&sealed)?;
-        let input = quantizer.encode(&values, &mut rand::rng())?;
+        let input = quantizer.encode(&values, &mut NoiseRng::from_os())?;
         let MaskedInput { masked, .. } = client.masked_input(&input, &u2)?;
         timed(&mut client_time[i], t);
         masked_vector_bytes = size(Body::Masked(SecAggMasked {

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use veil_dp::NoiseRng;
-use veil_dp::sample::DiscreteGaussianTable;
+use veil_core::noise::NoiseRng;
+use veil_core::sample::DiscreteGaussianTable;
 use zeroize::Zeroizing;
 
 use super::params::Context;

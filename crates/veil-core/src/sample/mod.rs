@@ -20,7 +20,7 @@
 //! exp(−2^60); those candidates are rejected, a change no experiment can observe.
 
 use crate::error::{Error, Result};
-use crate::rng::NoiseRng;
+use crate::noise::NoiseRng;
 
 mod alias;
 mod bounds;
@@ -171,8 +171,28 @@ pub fn discrete_gaussian(rng: &mut NoiseRng, a: u128, b: u128) -> Result<i128> {
     Ok(sample_discrete_gaussian(rng, a, b))
 }
 
+/// A discrete Gaussian whose σ² = a/b has been checked: drawing from it cannot fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscreteGaussianSampler {
+    a: u128,
+    b: u128,
+}
+
+impl DiscreteGaussianSampler {
+    /// σ² = a/b, with `a` and `b` in 1..=[`MAX_SIGMA2_TERM`].
+    pub fn new(a: u128, b: u128) -> Result<DiscreteGaussianSampler> {
+        check_sigma2(a, b)?;
+        Ok(DiscreteGaussianSampler { a, b })
+    }
+
+    /// One draw (CKS 2020, Algorithm 3).
+    pub fn sample(&self, rng: &mut NoiseRng) -> i128 {
+        sample_discrete_gaussian(rng, self.a, self.b)
+    }
+}
+
 /// [`discrete_gaussian`] for σ² = a/b already checked.
-pub(crate) fn sample_discrete_gaussian(rng: &mut NoiseRng, a: u128, b: u128) -> i128 {
+fn sample_discrete_gaussian(rng: &mut NoiseRng, a: u128, b: u128) -> i128 {
     let t = (a / b).isqrt() + 1;
     // (|y| − σ²/t)² / (2σ²) = (|y|·b·t − a)² / (2·a·b·t²)
     let bt = b * t;

@@ -11,7 +11,7 @@
 use num_bigint::{BigInt, BigUint};
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use crate::rng::NoiseRng;
+use crate::noise::NoiseRng;
 
 /// ⌈x / 2^s⌉.
 fn shift_up(x: &BigUint, s: u64) -> BigUint {

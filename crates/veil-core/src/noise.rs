@@ -26,7 +26,7 @@ impl NoiseRng {
 
     /// A generator keyed from the operating system.
     pub fn from_os() -> NoiseRng {
-        NoiseRng::new(ChaCha20Rng::from_seed(veil_core::random::bytes::<32>()))
+        NoiseRng::new(ChaCha20Rng::from_seed(crate::random::bytes::<32>()))
     }
 
     /// A generator that replays the same noise for the same seed: for tests and statistical

@@ -1,4 +1,5 @@
-//! Real vectors to Z_2^32 and back, for secure aggregation.
+//! Fixed-point encodings of reals: stochastic rounding, and real vectors to Z_2^32 and back
+//! for secure aggregation (and anything else that sums in a ring: distributed DP, MPC).
 //!
 //! Each coordinate is clamped to [−B, B], scaled by s and rounded stochastically —
 //! ⌊x·s⌋ plus one with probability x·s − ⌊x·s⌋ — so the rounding is unbiased, then stored in
@@ -15,9 +16,15 @@
 //! clients' limbs without wrapping, and the limb sums are carried into the 96-bit total
 //! after unmasking.
 
-use rand::Rng;
-
 use crate::error::{Error, Result};
+use crate::noise::NoiseRng;
+
+/// `x` rounded to ⌊x⌋ or ⌊x⌋ + 1, up with probability x − ⌊x⌋ (so E[result] = x), the coin
+/// drawn from `rng`.
+pub fn round_stochastic(x: f64, rng: &mut NoiseRng) -> i64 {
+    let floor = x.floor();
+    floor as i64 + i64::from(rng.unit() < x - floor)
+}
 
 /// The encoding of one round: bound B and scale s.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,20 +37,18 @@ impl Quantizer {
     /// The encoding for sums of up to `clients` vectors with coordinates in [−bound, bound].
     pub fn new(bound: f64, clients: usize) -> Result<Quantizer> {
         if !(bound.is_finite() && bound > 0.0) || clients == 0 {
-            return Err(Error::InvalidParameter {
-                name: "quantisation",
-                why: format!(
-                    "bound {bound} must be positive and finite, clients {clients} at least 1"
-                ),
-            });
+            return Err(Error::invalid(
+                "quantisation",
+                format!("bound {bound} must be positive and finite, clients {clients} at least 1"),
+            ));
         }
         // clients·(B·s + 1) ≤ 2^31 − 1  ⇐  s ≤ ((2^31 − 1)/clients − 1)/B, as a power of two.
         let room = (2f64.powi(31) - 1.0) / clients as f64 - 1.0;
         if room < 1.0 {
-            return Err(Error::InvalidParameter {
-                name: "clients",
-                why: format!("{clients} clients leave no room in 32 bits"),
-            });
+            return Err(Error::invalid(
+                "clients",
+                format!("{clients} clients leave no room in 32 bits"),
+            ));
         }
         let scale = 2f64.powi((room / bound).log2().floor() as i32);
         Ok(Quantizer { bound, scale })
@@ -54,21 +59,19 @@ impl Quantizer {
         self.scale
     }
 
-    /// Clamps, scales and stochastically rounds `values`.
-    pub fn encode(&self, values: &[f64], rng: &mut impl Rng) -> Result<Vec<u32>> {
+    /// Clamps, scales and stochastically rounds `values` ([`round_stochastic`]).
+    pub fn encode(&self, values: &[f64], rng: &mut NoiseRng) -> Result<Vec<u32>> {
         values
             .iter()
             .map(|&v| {
                 if !v.is_finite() {
-                    return Err(Error::InvalidParameter {
-                        name: "update",
-                        why: format!("{v} is not a finite number"),
-                    });
+                    return Err(Error::invalid(
+                        "update",
+                        format!("{v} is not a finite number"),
+                    ));
                 }
                 let x = v.clamp(-self.bound, self.bound) * self.scale;
-                let floor = x.floor();
-                let up = rng.random::<f64>() < x - floor;
-                Ok((floor as i64 + i64::from(up)) as i32 as u32)
+                Ok(round_stochastic(x, rng) as i32 as u32)
             })
             .collect()
     }
@@ -95,20 +98,20 @@ impl Wide {
     /// is not finite or so large that such a sum could overflow 96 bits.
     pub fn encode(values: &[f64], clients: usize) -> Result<Vec<u32>> {
         if clients == 0 || clients > 1 << 16 {
-            return Err(Error::InvalidParameter {
-                name: "clients",
-                why: format!("{clients} clients: between 1 and 65,536 can sum statistics"),
-            });
+            return Err(Error::invalid(
+                "clients",
+                format!("{clients} clients: between 1 and 65,536 can sum statistics"),
+            ));
         }
         // |Σ| < 2^95 after scaling by 2^32: each |v| < 2^63 / clients.
         let limit = 2f64.powi(63) / clients as f64;
         let mut lanes = Vec::with_capacity(values.len() * Self::LIMBS);
         for &v in values {
             if !(v.is_finite() && v.abs() < limit) {
-                return Err(Error::InvalidParameter {
-                    name: "statistics",
-                    why: format!("{v} cannot be summed exactly over {clients} clients"),
-                });
+                return Err(Error::invalid(
+                    "statistics",
+                    format!("{v} cannot be summed exactly over {clients} clients"),
+                ));
             }
             let fixed = (v * Self::FRACTION).round() as i128 as u128;
             lanes.extend((0..Self::LIMBS).map(|k| ((fixed >> (16 * k)) & 0xffff) as u32));
@@ -138,12 +141,10 @@ impl Wide {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha20Rng;
 
     #[test]
     fn the_sum_of_the_most_extreme_vectors_does_not_wrap() {
-        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut rng = NoiseRng::insecure_seeded(1);
         for clients in [1usize, 3, 100, 1000] {
             let q = Quantizer::new(2.5, clients).unwrap();
             for sign in [1.0, -1.0] {
@@ -189,7 +190,7 @@ mod tests {
         let q = Quantizer::new(1.0, 1000).unwrap();
         let unit = 1.0 / q.scale();
         let v = 0.123 + 0.3 * unit - (0.123 % unit);
-        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let mut rng = NoiseRng::insecure_seeded(2);
         let n = 100_000;
         let mut total = 0.0;
         for _ in 0..n {

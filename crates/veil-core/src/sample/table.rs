@@ -33,7 +33,7 @@ use num_traits::ToPrimitive;
 use super::alias::Alias;
 use super::bounds::{self, Ratio, Start, exp_neg, exp_neg_squares};
 use super::{bernoulli_exp, bernoulli_exp_unit, geometric};
-use crate::rng::NoiseRng;
+use crate::noise::NoiseRng;
 
 /// How a table cuts up the line. The sampler is exact for any layout; the default is the
 /// fast one, and tests vary it to exercise every path.
