@@ -257,7 +257,7 @@ struct Silence {
 /// that a server that never drops it fails the assertions, not the outer safety net).
 fn silent_http2_peer(addr: SocketAddr, dir: &Path) -> Silence {
     let read = |file: &str| std::fs::read(dir.join(file)).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(&read("ca.pem")).unwrap())
