@@ -232,9 +232,9 @@ impl BudgetStore {
         std::fs::create_dir_all(dir).map_err(|e| veil_core::Error::io(dir, e))?;
         let conn = Connection::open(dir.join("budget.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(60))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
         let mut store = BudgetStore { conn };
         store.migrate()?;
+        store.conn.pragma_update(None, "journal_mode", "WAL")?;
         Ok(store)
     }
 

@@ -49,12 +49,21 @@ impl Store {
         let conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let store = Store { conn };
+        // Refuse a foreign or newer database before writing anything to it.
+        let version = store.check_schema()?;
+        store
+            .conn
+            .pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        store
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
             .map_err(db)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
+        store
+            .conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL,
                  hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS subjects (idx INTEGER NOT NULL, sha256 BLOB NOT NULL,
@@ -66,11 +75,10 @@ impl Store {
              INSERT OR IGNORE INTO lookup_state (id, indexed) VALUES (0, 0);
              CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY,
                  note TEXT NOT NULL);",
-        )
-        .map_err(db)?;
-        let store = Store { conn };
-        if store.check_schema()? == 0 {
-            // A store from before schema versions has today's tables: mark it.
+            )
+            .map_err(db)?;
+        if version == 0 {
+            // A new store, or one from before schema versions (it has today's tables): mark it.
             store
                 .conn
                 .pragma_update(None, "application_id", APPLICATION_ID)
@@ -534,6 +542,12 @@ mod tests {
         conn.pragma_update(None, "application_id", 7).unwrap();
         drop(conn);
         assert!(matches!(Store::open(&other), Err(Error::Corrupt(_))));
+        // Nothing was written to the other application's database.
+        let conn = Connection::open(&other).unwrap();
+        let tables: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
     }
     use crate::merkle::{MemoryTree, inclusion_proof, root, verify_inclusion};
 
