@@ -55,6 +55,16 @@ pub struct TlogProof {
     pub checkpoint: String,
 }
 
+/// The body both proof texts share: one base64 hash per line, a blank line, the checkpoint.
+fn push_hashes_and_checkpoint(out: &mut String, hashes: &[Hash], checkpoint: &str) {
+    for h in hashes {
+        out.push_str(&B64.encode(h));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(checkpoint);
+}
+
 impl TlogProof {
     /// The proof's text.
     pub fn to_text(&self) -> String {
@@ -63,12 +73,7 @@ impl TlogProof {
             out.push_str(&format!("extra {}\n", B64.encode(extra)));
         }
         out.push_str(&format!("index {}\n", self.index));
-        for h in &self.hashes {
-            out.push_str(&B64.encode(h));
-            out.push('\n');
-        }
-        out.push('\n');
-        out.push_str(&self.checkpoint);
+        push_hashes_and_checkpoint(&mut out, &self.hashes, &self.checkpoint);
         out
     }
 
@@ -269,12 +274,7 @@ impl ConsistencyProof {
             "{CONSISTENCY_HEADER}\nold {}\nnew {}\n",
             self.old_size, self.new_size
         );
-        for h in &self.hashes {
-            out.push_str(&B64.encode(h));
-            out.push('\n');
-        }
-        out.push('\n');
-        out.push_str(&self.checkpoint);
+        push_hashes_and_checkpoint(&mut out, &self.hashes, &self.checkpoint);
         out
     }
 
