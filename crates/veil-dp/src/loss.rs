@@ -20,8 +20,8 @@
 //!
 //! | valid input | range |
 //! |---|---|
-//! | ε | finite, 0 ≤ ε ≤ 10⁹ |
-//! | δ | 0 ≤ δ < 1 |
+//! | ε | finite, 0 ≤ ε ≤ 10⁹; 0 or at least 10⁻¹⁸ |
+//! | δ | 0 ≤ δ < 1; 0 or at least 10⁻³⁰ |
 
 use std::fmt;
 
@@ -39,7 +39,7 @@ const EPSILON_SCALE: u128 = 10u128.pow(EPSILON_PLACES);
 /// Units of δ per 1.
 const DELTA_SCALE: u128 = 10u128.pow(DELTA_PLACES);
 /// The largest ε accepted.
-const MAX_EPSILON: f64 = 1e9;
+pub(crate) const MAX_EPSILON: f64 = 1e9;
 
 /// A privacy loss (ε, δ), valid by construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -174,6 +174,20 @@ impl PrivacyLoss {
                 format!("{delta} rounds to 1; δ must be below 1"),
             ));
         }
+        // A positive value that rounds to nothing would silently change the guarantee's kind
+        // (an approximate-DP δ becoming pure DP turns off partition selection).
+        if epsilon > 0.0 && loss.epsilon == 0 {
+            return Err(Error::invalid(
+                "epsilon",
+                format!("{epsilon} is below the smallest ε Veil accounts (1e-18); use 0 or more"),
+            ));
+        }
+        if delta > 0.0 && loss.delta == 0 {
+            return Err(Error::invalid(
+                "delta",
+                format!("{delta} is below the smallest δ Veil accounts (1e-30); use 0 or more"),
+            ));
+        }
         Ok(loss)
     }
 
@@ -298,6 +312,20 @@ impl serde::Serialize for PrivacyLoss {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_positive_value_never_rounds_to_nothing() {
+        // δ = 1e-31 would otherwise become δ = 0: pure DP, and no partition selection.
+        assert!(PrivacyLoss::target(1.0, 1e-31).is_err());
+        assert!(PrivacyLoss::target(1e-19, 0.0).is_err());
+        assert_eq!(PrivacyLoss::target(1.0, 1e-30).unwrap().units().1, 1);
+        assert_eq!(PrivacyLoss::target(1.0, 0.0).unwrap().units().1, 0);
+        // Rounding up never reaches zero.
+        assert_eq!(
+            PrivacyLoss::at_most(1e-300, 1e-300).unwrap().units(),
+            (1, 1)
+        );
+    }
 
     #[test]
     fn ten_tenths_are_exactly_one() {

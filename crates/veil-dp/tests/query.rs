@@ -171,6 +171,17 @@ fn unsupported_or_unbounded_queries_fail_before_any_noise() {
             "--delta",
         ),
         (
+            // Below the smallest δ accounted: refused, not rounded to δ = 0 (which would
+            // release every group, the lone ones too, with no δ charged).
+            "SELECT sex, COUNT(*) FROM data GROUP BY sex",
+            QueryOptions {
+                epsilon: 1.0,
+                delta: 1e-31,
+                ..Default::default()
+            },
+            "smallest δ",
+        ),
+        (
             "SELECT COUNT(*) FROM data GROUP BY income",
             options(1.0),
             "float",

@@ -508,7 +508,7 @@ pub fn prepare<'t>(
     let mut shares: Vec<Share> = Vec::new();
     let needs_selection = !groups.is_empty() && keys.is_none();
     if needs_selection {
-        if options.delta <= 0.0 {
+        if asked.units().1 == 0 {
             return Err(QueryError::NeedsDeltaOrKeys {
                 group_by: select.group_by.join(", "),
                 first: select.group_by[0].clone(),
@@ -902,6 +902,14 @@ impl PreparedQuery<'_> {
         let above = (t * (1.0 / (per_group * (1.0 + (-1.0 / t).exp()))).ln())
             .ceil()
             .max(1.0);
+        // A threshold no count can reach would select nothing; one that is not finite (δ = 0
+        // slipped through) would select everything: refuse both rather than saturate.
+        if !(per_group > 0.0 && above.is_finite() && above < (1u64 << 53) as f64) {
+            return Err(Error::invalid(
+                "delta",
+                format!("{} is too small to select groups with", share.loss.delta()),
+            ));
+        }
         let threshold = 1 + above as i64;
         let selected = (0..groups as u32)
             .filter(|&g| noise.release(units[g as usize], rng) >= threshold)
