@@ -7,7 +7,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use veil_core::Table;
 use veil_dp::NoiseRng;
+use veil_dp::PrivacyLoss;
 use veil_dp::accountant::Accountant;
+use veil_dp::budget::Receipt;
 use veil_dp::sgd::{DpSgdConfig, fit_private, schedule};
 use veil_ml::pipeline::{Columns, Holdout, ModelConfig, prepare};
 use veil_ml::train::fit;
@@ -76,6 +78,8 @@ fn bench_model(c: &mut Criterion, data: &str, label: &str, kind: ModelKind, name
                     prepared.x_train.view(),
                     prepared.y_train.view(),
                     &dp,
+                    // A benchmark releases nothing: its runs are charged to no budget.
+                    Receipt::unbudgeted(PrivacyLoss::at_most(1e6, 1e-5).expect("a loss")),
                     &mut rng,
                     |_| {},
                 )

@@ -30,7 +30,7 @@ use veil_ml::train::{EpochStats, TrainConfig, TrainReport};
 use veil_ml::{Model, ModelKind, Task};
 
 use crate::accountant::{self, Accountant, SubsampledGaussian};
-use crate::budget::{Accounting, Budget};
+use crate::budget::{Accounting, Budget, Receipt};
 use crate::error::{Error, Result};
 use crate::loss::PrivacyLoss;
 use crate::mechanism::Gaussian;
@@ -47,7 +47,8 @@ pub struct DpSgdConfig {
     pub clip: f64,
     /// Noise multiplier σ: the noise's standard deviation is σ·C.
     pub noise_multiplier: f64,
-    /// δ of the reported guarantee.
+    /// δ of the reported guarantee. The run is charged the accountant's (ε, δ) rounded up
+    /// ([`PrivacyLoss::at_most`]): to spend at most a loss `L`, give `L.delta_floor()`.
     pub delta: f64,
     /// The accountant that turns (q, σ, T) into ε.
     pub accountant: Accountant,
@@ -104,21 +105,19 @@ const NOISE_AHEAD_MIN_PARAMS: usize = 1024;
 /// its table takes about 0.35 ms to build and saves about 150 ns a draw.
 const TABLE_MIN_DRAWS: u64 = 10_000;
 
-/// Trains `net` with DP-SGD on `x`, `y`; calls `on_epoch` after every epoch.
+/// Trains `net` with DP-SGD on `x`, `y`; calls `on_epoch` after every epoch. The run is
+/// paid for by `receipt`: refused, before any noise is drawn, unless the receipt covers the
+/// (ε, δ) the accountant computes for it.
 pub fn fit_private(
     net: &mut Network,
     x: ArrayView2<'_, f64>,
     y: ArrayView1<'_, f64>,
     config: &DpSgdConfig,
+    receipt: Receipt,
     rng: &mut NoiseRng,
     on_epoch: impl FnMut(&EpochStats),
 ) -> Result<DpSgdReport> {
-    if !(config.clip.is_finite() && config.clip > 0.0) {
-        return Err(Error::invalid(
-            "clip",
-            format!("{} must be positive", config.clip),
-        ));
-    }
+    check_clip(config.clip)?;
     if !(config.noise_multiplier.is_finite() && config.noise_multiplier > 0.0) {
         return Err(Error::invalid(
             "noise-multiplier",
@@ -136,6 +135,7 @@ pub fn fit_private(
         config.before,
         config.delta,
     )?;
+    receipt.redeem(&PrivacyLoss::at_most(epsilon, config.delta)?)?;
     let params = net.num_params();
     let mut noise = Gaussian::new(config.clip, config.noise_multiplier * config.clip, params)?;
     if params as u64 * steps >= TABLE_MIN_DRAWS {
@@ -180,6 +180,14 @@ pub fn fit_private(
         };
         run.steps(net, rng, report, next, on_epoch)
     })
+}
+
+fn check_clip(clip: f64) -> Result<()> {
+    if clip.is_finite() && clip > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid("clip", format!("{clip} must be positive")))
+    }
 }
 
 /// What every step of one DP-SGD run shares.
@@ -354,6 +362,7 @@ fn plan(prepared: &Prepared, config: &ModelConfig, private: &PrivateTraining) ->
     let before = private.standardization.map(|(sigma_h, sigma_m)| {
         StandardizationCost::new(prepared.features.len(), sigma_h, sigma_m).combined()
     });
+    check_clip(private.clip)?;
     let (sampling_rate, steps) = schedule(prepared.x_train.nrows(), &config.train)?;
     let (noise_multiplier, delta, cost) = match private.noise {
         Noise::Target(target) => {
@@ -382,6 +391,14 @@ fn plan(prepared: &Prepared, config: &ModelConfig, private: &PrivateTraining) ->
             (sigma, delta, PrivacyLoss::at_most(epsilon, delta)?)
         }
     };
+    // Everything that could refuse the run is checked before it is charged: the noise
+    // mechanism too, which has a limit on the model's size.
+    let (_, arch) = config.architecture(prepared)?;
+    Gaussian::new(
+        private.clip,
+        noise_multiplier * private.clip,
+        arch.num_params(),
+    )?;
     Ok(Plan {
         before,
         sampling_rate,
@@ -454,11 +471,18 @@ pub fn fit(
         "veil train --model {} --dp",
         request.config.kind.map_or("auto", |k| k.name())
     );
-    let budget = accounting
-        .charge(plan.cost, "dp-sgd", &description)?
-        .redeem(&plan.cost)?;
+    let receipt = accounting.charge(plan.cost, "dp-sgd", &description)?;
+    let budget = receipt.budget().cloned();
     let start = std::time::Instant::now();
-    let (model, report) = train_planned(&prepared, &request.config, private, &plan, rng, on_epoch)?;
+    let (model, report) = train_planned(
+        &prepared,
+        &request.config,
+        private,
+        &plan,
+        receipt,
+        rng,
+        on_epoch,
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let run = TrainReport {
         epochs: report.epochs,
@@ -488,12 +512,13 @@ pub fn fit(
     })
 }
 
-/// The private standardisation and DP-SGD of a planned (and paid for) run.
+/// The private standardisation and DP-SGD of a planned run, paid for by `receipt`.
 fn train_planned(
     prepared: &Prepared,
     config: &ModelConfig,
     private: &PrivateTraining,
     plan: &Plan,
+    receipt: Receipt,
     rng: &mut NoiseRng,
     on_epoch: impl FnMut(&EpochStats),
 ) -> Result<(Model, DpSgdReport)> {
@@ -520,6 +545,7 @@ fn train_planned(
         x.view(),
         prepared.y_train.view(),
         &dp,
+        receipt,
         rng,
         on_epoch,
     )?;
@@ -598,6 +624,27 @@ mod tests {
         );
         assert!(matches!(refused, Err(Error::BudgetExceeded { .. })));
         assert!(!out.exists());
+        // Settings that cannot run are refused before the charge: nothing is spent.
+        store.set("bc2", "breast-cancer", target).unwrap();
+        let no_clip = PrivateTraining {
+            clip: 0.0,
+            ..PrivateTraining::new(Noise::Target(target))
+        };
+        let refused = fit(
+            &request,
+            &no_clip,
+            Accounting::Budget {
+                store: &mut store,
+                dataset: "bc2",
+            },
+            &mut rng,
+            |_| panic!("no epoch may run"),
+        );
+        assert!(
+            matches!(refused, Err(Error::InvalidParameter { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(store.show("bc2").unwrap().unwrap().spent, PrivacyLoss::ZERO);
         // A fixed multiplier is charged what the accountant computes for it.
         let fixed = PrivateTraining::new(Noise::Multiplier {
             sigma: 2.0,
@@ -725,7 +772,9 @@ mod tests {
         let train = |seed: u64, config: &DpSgdConfig| {
             let mut net = wide();
             let mut rng = NoiseRng::insecure_seeded(seed);
-            fit_private(&mut net, x.view(), y.view(), config, &mut rng, |_| {}).map(|r| (net, r))
+            let paid = Receipt::unbudgeted(PrivacyLoss::at_most(1e6, 1e-5).unwrap());
+            fit_private(&mut net, x.view(), y.view(), config, paid, &mut rng, |_| {})
+                .map(|r| (net, r))
         };
         let (net, report) = train(9, &config).unwrap();
         assert!(net.num_params() as u64 * report.steps >= TABLE_MIN_DRAWS);
@@ -769,17 +818,6 @@ mod tests {
             accountant: Accountant::Rdp,
             before: None,
         };
-        let mut epochs = 0;
-        let report = fit_private(
-            &mut net,
-            x.view(),
-            y.view(),
-            &config,
-            &mut NoiseRng::insecure_seeded(5),
-            |_| epochs += 1,
-        )
-        .unwrap();
-        assert_eq!((epochs, report.steps, report.sampling_rate), (3, 30, 0.1));
         let want = SubsampledGaussian {
             sampling_rate: 0.1,
             noise_multiplier: 1.0,
@@ -787,6 +825,31 @@ mod tests {
         }
         .epsilon(1e-5)
         .unwrap();
+        let exact = PrivacyLoss::at_most(want, 1e-5).unwrap();
+        // A receipt for one unit of ε less than the run costs is refused before any step.
+        let short = PrivacyLoss::from_units(exact.units().0 - 1, exact.units().1).unwrap();
+        let refused = fit_private(
+            &mut net,
+            x.view(),
+            y.view(),
+            &config,
+            Receipt::unbudgeted(short),
+            &mut NoiseRng::insecure_seeded(5),
+            |_| panic!("no epoch may run"),
+        );
+        assert!(refused.is_err());
+        let mut epochs = 0;
+        let report = fit_private(
+            &mut net,
+            x.view(),
+            y.view(),
+            &config,
+            Receipt::unbudgeted(exact),
+            &mut NoiseRng::insecure_seeded(5),
+            |_| epochs += 1,
+        )
+        .unwrap();
+        assert_eq!((epochs, report.steps, report.sampling_rate), (3, 30, 0.1));
         assert_eq!(report.epsilon, want);
         let bad = DpSgdConfig {
             clip: 0.0,
@@ -798,6 +861,7 @@ mod tests {
                 x.view(),
                 y.view(),
                 &bad,
+                Receipt::unbudgeted(exact),
                 &mut NoiseRng::insecure_seeded(1),
                 |_| {}
             )
