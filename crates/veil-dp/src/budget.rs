@@ -12,7 +12,7 @@
 //! from one whose loss covers it. The only other way to a receipt is
 //! [`Receipt::unbudgeted`], whose name says what it gives up.
 //!
-//! `<DIR>/budget.db` (application id `VBDG`, schema version 1):
+//! `<DIR>/budget.db` (application id `VBDG`, schema version 2):
 //!
 //! * `budgets(dataset, name, epsilon, delta, created, epsilon_units, delta_units)` — the
 //!   total allowed per dataset;
@@ -22,7 +22,10 @@
 //! The `*_units` columns hold the exact amounts (decimal integers: ε in 10⁻¹⁸, δ in 10⁻³⁰);
 //! `epsilon` and `delta` repeat them as floats for people reading the database. A database
 //! of schema version 0 (written before the exact columns) is upgraded on open: totals are
-//! read as the decimals they were set as, spent amounts are rounded up.
+//! read as the decimals they were set as, spent amounts are rounded up. Version 2 adds
+//! triggers that refuse a row without exact amounts, or a budget changed without them: the
+//! writes a Veil from before the exact columns would make, which would otherwise be ignored
+//! (a lowered budget) or make the dataset unreadable (a charge).
 
 use std::path::Path;
 
@@ -35,7 +38,37 @@ use crate::loss::PrivacyLoss;
 /// `PRAGMA application_id` of a budget database: "VBDG".
 const APPLICATION_ID: i64 = 0x5642_4447;
 /// `PRAGMA user_version` this build writes and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+/// What a budget database holds; one without an application id (new, or of version 0) may
+/// hold these and nothing else.
+const OBJECTS: [&str; 3] = ["budgets", "releases", "releases_by_dataset"];
+
+/// Version 0 → 1: the exact columns.
+const EXACT_COLUMNS: &str = "
+    CREATE TABLE IF NOT EXISTS budgets (dataset TEXT PRIMARY KEY, name TEXT NOT NULL,
+        epsilon REAL NOT NULL, delta REAL NOT NULL, created INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS releases (id INTEGER PRIMARY KEY, dataset TEXT NOT NULL,
+        time INTEGER NOT NULL, epsilon REAL NOT NULL, delta REAL NOT NULL,
+        kind TEXT NOT NULL, description TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS releases_by_dataset ON releases (dataset, id);
+    ALTER TABLE budgets ADD COLUMN epsilon_units TEXT;
+    ALTER TABLE budgets ADD COLUMN delta_units TEXT;
+    ALTER TABLE releases ADD COLUMN epsilon_units TEXT;
+    ALTER TABLE releases ADD COLUMN delta_units TEXT;";
+
+/// Version 1 → 2: writes without the exact amounts are refused.
+const EXACT_ONLY: &str = "
+    CREATE TRIGGER releases_exact BEFORE INSERT ON releases
+        WHEN NEW.epsilon_units IS NULL OR NEW.delta_units IS NULL
+        BEGIN SELECT RAISE(ABORT, 'budget.db: a charge without exact amounts (upgrade Veil)'); END;
+    CREATE TRIGGER budgets_exact BEFORE INSERT ON budgets
+        WHEN NEW.epsilon_units IS NULL OR NEW.delta_units IS NULL
+        BEGIN SELECT RAISE(ABORT, 'budget.db: a budget without exact amounts (upgrade Veil)'); END;
+    CREATE TRIGGER budgets_exact_update BEFORE UPDATE ON budgets
+        WHEN NEW.epsilon_units IS NULL OR NEW.delta_units IS NULL
+            OR ((NEW.epsilon IS NOT OLD.epsilon OR NEW.delta IS NOT OLD.delta)
+                AND NEW.epsilon_units IS OLD.epsilon_units AND NEW.delta_units IS OLD.delta_units)
+        BEGIN SELECT RAISE(ABORT, 'budget.db: a budget changed without exact amounts (upgrade Veil)'); END;";
 
 /// A dataset's budget and what has been spent of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -249,6 +282,29 @@ impl BudgetStore {
                 "budget.db belongs to another application (application id {app:#x})"
             )));
         }
+        if app == 0 {
+            // Every budget database since version 1 carries the id: an unmarked one is new,
+            // of version 0, or someone else's, told apart by its tables.
+            let quoted = OBJECTS.map(|t| format!("'{t}'")).join(", ");
+            let foreign: Option<String> = tx
+                .query_row(
+                    &format!(
+                        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite%'
+                         AND name NOT IN ({quoted}) LIMIT 1"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if version != 0 || foreign.is_some() {
+                let what = foreign.map_or(format!("schema version {version}"), |t| {
+                    format!("a table \"{t}\"")
+                });
+                return Err(Error::Corrupt(format!(
+                    "budget.db is not a Veil budget database (it has {what} and no budget id)"
+                )));
+            }
+        }
         if version > SCHEMA_VERSION {
             return Err(Error::Corrupt(format!(
                 "budget.db has schema version {version}; this Veil reads up to {SCHEMA_VERSION}: upgrade Veil"
@@ -257,41 +313,52 @@ impl BudgetStore {
         if version == SCHEMA_VERSION {
             return Ok(());
         }
-        tx.execute_batch(
-            "CREATE TABLE IF NOT EXISTS budgets (dataset TEXT PRIMARY KEY, name TEXT NOT NULL,
-                 epsilon REAL NOT NULL, delta REAL NOT NULL, created INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS releases (id INTEGER PRIMARY KEY, dataset TEXT NOT NULL,
-                 time INTEGER NOT NULL, epsilon REAL NOT NULL, delta REAL NOT NULL,
-                 kind TEXT NOT NULL, description TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS releases_by_dataset ON releases (dataset, id);
-             ALTER TABLE budgets ADD COLUMN epsilon_units TEXT;
-             ALTER TABLE budgets ADD COLUMN delta_units TEXT;
-             ALTER TABLE releases ADD COLUMN epsilon_units TEXT;
-             ALTER TABLE releases ADD COLUMN delta_units TEXT;",
-        )?;
-        // Rows of version 0 had floats only: totals were typed by people (their decimals),
-        // charges were computed (rounded up).
-        for (table, exact) in [
-            (
-                "budgets",
-                PrivacyLoss::target as fn(f64, f64) -> Result<PrivacyLoss>,
-            ),
-            ("releases", PrivacyLoss::at_most),
-        ] {
-            let rows: Vec<(i64, f64, f64)> = tx
-                .prepare(&format!("SELECT rowid, epsilon, delta FROM {table}"))?
+        if version == 0 {
+            tx.execute_batch(EXACT_COLUMNS)?;
+            // Rows of version 0 had floats only: totals were typed by people (their
+            // decimals), charges were computed (rounded up). Version 0 took any finite ε;
+            // one above the largest accounted is read as that largest, which for a total is
+            // less and for a charge already exhausts any budget.
+            for (table, exact) in [
+                (
+                    "budgets",
+                    PrivacyLoss::target as fn(f64, f64) -> Result<PrivacyLoss>,
+                ),
+                ("releases", PrivacyLoss::at_most),
+            ] {
+                let rows: Vec<(i64, f64, f64)> = tx
+                    .prepare(&format!("SELECT rowid, epsilon, delta FROM {table}"))?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (rowid, e, d) in rows {
+                    let (eu, du) = unit_texts(&exact(e.min(crate::loss::MAX_EPSILON), d)?);
+                    tx.execute(
+                        &format!(
+                            "UPDATE {table} SET epsilon_units = ?1, delta_units = ?2 WHERE rowid = ?3"
+                        ),
+                        params![eu, du, rowid],
+                    )?;
+                }
+            }
+        }
+        // The floats are rewritten from the exact amounts, as every write since does: the
+        // triggers tell an old write by floats that changed while the amounts did not.
+        for table in ["budgets", "releases"] {
+            let rows: Vec<(i64, String, String)> = tx
+                .prepare(&format!(
+                    "SELECT rowid, epsilon_units, delta_units FROM {table}"
+                ))?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             for (rowid, e, d) in rows {
-                let (eu, du) = unit_texts(&exact(e, d)?);
+                let loss = parse_units(&e, &d)?;
                 tx.execute(
-                    &format!(
-                        "UPDATE {table} SET epsilon_units = ?1, delta_units = ?2 WHERE rowid = ?3"
-                    ),
-                    params![eu, du, rowid],
+                    &format!("UPDATE {table} SET epsilon = ?1, delta = ?2 WHERE rowid = ?3"),
+                    params![loss.epsilon(), loss.delta(), rowid],
                 )?;
             }
         }
+        tx.execute_batch(EXACT_ONLY)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
@@ -533,6 +600,26 @@ mod tests {
             )
             .unwrap();
         }
+        let mut store = BudgetStore::open(dir.path()).unwrap();
+        let b = store.show("abc").unwrap().unwrap();
+        assert_eq!(b.total, loss(3.0, 1e-5));
+        assert_eq!(b.spent, PrivacyLoss::at_most(0.5, 0.0).unwrap());
+        // Setting the same total again is not mistaken for a write without exact amounts.
+        store.set("abc", "old.csv", loss(3.0, 1e-5)).unwrap();
+        drop(store);
+        // The writes of a Veil from before the exact columns are refused, not half-applied.
+        let conn = Connection::open(dir.path().join("budget.db")).unwrap();
+        for old_write in [
+            "UPDATE budgets SET epsilon = 1.0, delta = 0.0 WHERE dataset = 'abc'",
+            "INSERT INTO releases (dataset, time, epsilon, delta, kind, description)
+                 VALUES ('abc', 0, 0.5, 0.0, 'dp-query', 'q')",
+            "INSERT INTO budgets (dataset, name, epsilon, delta, created)
+                 VALUES ('def', 'new.csv', 1.0, 0.0, 0)",
+        ] {
+            let e = conn.execute_batch(old_write).unwrap_err().to_string();
+            assert!(e.contains("upgrade Veil"), "{e}");
+        }
+        drop(conn);
         let store = BudgetStore::open(dir.path()).unwrap();
         let b = store.show("abc").unwrap().unwrap();
         assert_eq!(b.total, loss(3.0, 1e-5));
@@ -553,5 +640,20 @@ mod tests {
             BudgetStore::open(other.path()),
             Err(Error::Corrupt(_))
         ));
+        // Without an application id, a database with tables of its own is refused as it is.
+        let other = tempfile::tempdir().unwrap();
+        let conn = Connection::open(other.path().join("budget.db")).unwrap();
+        conn.execute_batch("CREATE TABLE patients (id INTEGER)")
+            .unwrap();
+        drop(conn);
+        assert!(matches!(
+            BudgetStore::open(other.path()),
+            Err(Error::Corrupt(_))
+        ));
+        let conn = Connection::open(other.path().join("budget.db")).unwrap();
+        let objects: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(objects, 1);
     }
 }

@@ -33,6 +33,16 @@ use crate::merkle::{Hash, Subtrees, leaf_hash, node_hash};
 const APPLICATION_ID: i64 = 0x564c_4752;
 /// `PRAGMA user_version` this build writes and reads.
 const SCHEMA_VERSION: i64 = 1;
+/// The tables a ledger database holds; one without an application id (new, or written before
+/// ids were recorded) may hold these and nothing else.
+const TABLES: [&str; 6] = [
+    "entries",
+    "nodes",
+    "subjects",
+    "subject_lookup",
+    "lookup_state",
+    "checkpoints",
+];
 
 /// A log store.
 pub struct Store {
@@ -106,6 +116,31 @@ impl Store {
             return Err(Error::Corrupt(format!(
                 "ledger.db belongs to another application (application id {app:#x})"
             )));
+        }
+        if app == 0 {
+            // Every ledger since schema versions carries the id: an unmarked database is new,
+            // from before versions, or someone else's, told apart by its tables.
+            let quoted = TABLES.map(|t| format!("'{t}'")).join(", ");
+            let foreign: Option<String> = self
+                .conn
+                .query_row(
+                    &format!(
+                        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite%'
+                         AND name NOT IN ({quoted}) LIMIT 1"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            if version != 0 || foreign.is_some() {
+                let what = foreign.map_or(format!("schema version {version}"), |t| {
+                    format!("a table \"{t}\"")
+                });
+                return Err(Error::Corrupt(format!(
+                    "ledger.db is not a Veil ledger (it has {what} and no ledger id)"
+                )));
+            }
         }
         if version > SCHEMA_VERSION {
             return Err(Error::Corrupt(format!(
@@ -548,6 +583,35 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
             .unwrap();
         assert_eq!(tables, 0);
+        // Most databases carry no application id: one with tables of its own, or a schema
+        // version without the ledger's id, is refused too, and left as it was.
+        for (name, setup) in [
+            ("app.db", "CREATE TABLE patients (id INTEGER, name TEXT)"),
+            ("versioned.db", "PRAGMA user_version = 1"),
+        ] {
+            let path = dir.path().join(name);
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch(setup)
+                .unwrap();
+            assert!(
+                matches!(Store::open(&path), Err(Error::Corrupt(_))),
+                "{name}"
+            );
+            let conn = Connection::open(&path).unwrap();
+            let tables: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert!(tables.iter().all(|t| t == "patients"), "{name}: {tables:?}");
+            assert_eq!(mode, "delete", "{name}");
+        }
     }
     use crate::merkle::{MemoryTree, inclusion_proof, root, verify_inclusion};
 
