@@ -1307,14 +1307,15 @@ pub struct DpTrainArgs {
 #[derive(Debug, Args)]
 pub struct BudgetArgs {
     /// Charge the release to the data's budget in DIR (see `veil dp budget`): refused,
-    /// before any noise is drawn, if it would exceed it.
-    #[arg(long, value_name = "DIR", env = "VEIL_BUDGET")]
+    /// before any noise is drawn, if it would exceed it. Without it, the directory in the
+    /// environment variable VEIL_BUDGET.
+    #[arg(long, value_name = "DIR")]
     pub budget: Option<PathBuf>,
     /// Release without charging any budget (overrides VEIL_BUDGET). Nothing then records
     /// what was spent or stops the same data from being released again and again, each
     /// time with more privacy lost: only for data that is not sensitive, or whose releases
     /// are accounted elsewhere.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "budget")]
     pub no_budget: bool,
 }
 

@@ -93,6 +93,23 @@ pub enum KeyProblem {
     Generation(&'static str),
 }
 
+impl KeyProblem {
+    /// What kind of failure this is: a key file that does not parse is bad input, a key of
+    /// another set or for other parameters is the wrong key.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            KeyProblem::Malformed(_) => ErrorKind::Data,
+            KeyProblem::Generation(_) => ErrorKind::Internal,
+            KeyProblem::OtherScheme { .. }
+            | KeyProblem::OtherKeySet(_)
+            | KeyProblem::OtherDegree { .. }
+            | KeyProblem::NoRotation(_)
+            | KeyProblem::NoRelinearisation
+            | KeyProblem::NotRegistered => ErrorKind::WrongKey,
+        }
+    }
+}
+
 /// What is wrong with a ciphertext.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CiphertextProblem {
@@ -125,7 +142,7 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Key(_) => ErrorKind::WrongKey,
+            Error::Key(problem) => problem.kind(),
             Error::Ciphertext(_) => ErrorKind::Data,
             Error::OutOfRange { .. } => ErrorKind::Usage,
             Error::Unevaluable { .. } => ErrorKind::ModelFile,
@@ -157,3 +174,22 @@ impl Error {
 
 /// Results of veil-he.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_that_does_not_parse_is_bad_input_not_the_wrong_key() {
+        let malformed = Error::Key(KeyProblem::Malformed("no PEM block".into()));
+        assert_eq!(malformed.kind(), ErrorKind::Data);
+        assert_eq!(
+            Error::Key(KeyProblem::OtherKeySet("a Galois key")).kind(),
+            ErrorKind::WrongKey
+        );
+        assert_eq!(
+            Error::Key(KeyProblem::Generation("no prime")).kind(),
+            ErrorKind::Internal
+        );
+    }
+}

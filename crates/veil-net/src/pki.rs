@@ -167,16 +167,17 @@ pub fn issue(dir: &Path, name: &str, extra: &Extra, force: bool) -> Result<PkiFi
 
 /// A throwaway PKI for parties on one machine (tests, the demo, `veil fl simulate`): a new
 /// CA in `dir`, a certificate for `server` that is also valid for 127.0.0.1, and one for
-/// each of `clients`. Existing files in `dir` are replaced.
+/// each of `clients`. `dir` should be new (a temporary directory): a CA or certificate
+/// already in it is never replaced ([`Error::Exists`]).
 pub fn loopback(dir: &Path, server: &str, clients: &[&str]) -> Result<()> {
-    init(dir, true)?;
+    init(dir, false)?;
     let local = Extra {
         dns: Vec::new(),
         ips: vec![IpAddr::from(std::net::Ipv4Addr::LOCALHOST)],
     };
-    issue(dir, server, &local, true)?;
+    issue(dir, server, &local, false)?;
     for client in clients {
-        issue(dir, client, &Extra::default(), true)?;
+        issue(dir, client, &Extra::default(), false)?;
     }
     Ok(())
 }
@@ -222,7 +223,11 @@ mod tests {
                 assert_eq!(mode, 0o600, "{}", key.display());
             }
         }
-        // The CA was not replaced by the failed init.
+        // The CA was not replaced by the failed init, nor by a throwaway PKI.
+        assert!(matches!(
+            loopback(dir.path(), "server", &["client"]),
+            Err(Error::Exists { .. })
+        ));
         assert_eq!(std::fs::read_to_string(&ca.cert).unwrap(), ca_pem);
     }
 }

@@ -160,6 +160,9 @@ pub enum LengthProblem {
     /// Bytes after the payload that are not its trailer.
     #[error("{0} stray bytes after the payload")]
     StrayBytes(usize),
+    /// The file ended before the length it had when reading began.
+    #[error("the file became shorter while it was read")]
+    Shrank,
 }
 
 /// Why key shares cannot be combined.

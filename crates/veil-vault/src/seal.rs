@@ -373,6 +373,13 @@ pub fn open_verified<R: Read + Seek, W: Write>(
     signer: &PublicIdentity,
 ) -> Result<OpenSummary> {
     let io = |e| Error::io("sealed input", e);
+    // Past the header, the file's length is known: ending early means it changed.
+    let read = |input: &mut R, buf: &mut [u8]| {
+        input.read_exact(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::BadLength(LengthProblem::Shrank),
+            _ => io(e),
+        })
+    };
     let header = Header::read_from(&mut input)?;
     check_signer(&header, Some(signer))?;
     let (_, keys) = header.unlock(keyring)?;
@@ -386,7 +393,7 @@ pub fn open_verified<R: Read + Seek, W: Write>(
         let (offset, len) = layout.segment(i);
         buf.resize(len, 0);
         input.seek(SeekFrom::Start(offset)).map_err(io)?;
-        input.read_exact(&mut buf).map_err(io)?;
+        read(&mut input, &mut buf)?;
         let hash = segment_hash(&buf);
         digest.push(&hash);
         hashes.push(hash);
@@ -395,7 +402,7 @@ pub fn open_verified<R: Read + Seek, W: Write>(
     input
         .seek(SeekFrom::Start(layout.trailer_offset()))
         .map_err(io)?;
-    input.read_exact(&mut signature).map_err(io)?;
+    read(&mut input, &mut signature)?;
     signer.verify(&digest.signing_message(&header), &signature)?;
     input.seek(SeekFrom::Start(payload)).map_err(io)?;
     let mut summary = decrypt(input, output, &header, &keys, Some(&hashes))?;

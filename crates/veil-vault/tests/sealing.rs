@@ -118,6 +118,25 @@ fn a_verified_open_writes_nothing_the_signature_does_not_cover() {
         veil_vault::open_verified(reader, &mut out, &keyring(&alice), alice.public()).unwrap_err();
     assert!(matches!(err, Error::SegmentTampered { index: 1 }), "{err}");
     assert!(plain.starts_with(&out) && out.len() < 2 * SEG as usize);
+    // The file is cut short after its length was read: not intact, and nothing written.
+    let mut out = Vec::new();
+    let reader = Changing {
+        before: std::io::Cursor::new(sealed.clone()),
+        after: sealed[..sealed.len() - 10].to_vec(),
+        seeks: 0,
+        flip: 3,
+    };
+    let err =
+        veil_vault::open_verified(reader, &mut out, &keyring(&alice), alice.public()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BadLength(veil_vault::error::LengthProblem::Shrank)
+        ),
+        "{err}"
+    );
+    assert_eq!(err.kind(), veil_core::ErrorKind::NotIntact);
+    assert!(out.is_empty());
 }
 
 fn header_len(sealed: &[u8]) -> usize {

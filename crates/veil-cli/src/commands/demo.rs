@@ -631,8 +631,10 @@ fn encrypted_stage(
         max_message_bytes: veil_net::Limits::default().max_message_bytes,
         layout: LayoutChoice::Auto,
     };
-    let pki = dir.join("he-pki");
-    let result = runtime()?.block_on(score_on_loopback(model_path, &table, &options, &pki))?;
+    // The throwaway PKI of one run: a re-run makes a new one.
+    let pki = tempfile::tempdir()?;
+    let result =
+        runtime()?.block_on(score_on_loopback(model_path, &table, &options, pki.path()))?;
     let Predictions::Positive(encrypted) = &result.predictions else {
         anyhow::bail!("the service gave non-binary predictions");
     };

@@ -14,11 +14,15 @@ use crate::exit::Usage;
 use crate::report::{self, Recorded, show};
 
 /// The budget store a release is charged to: `--budget DIR` (or `VEIL_BUDGET`), or none
-/// with `--no-budget`; one of them is needed.
+/// with `--no-budget` (which clap refuses together with `--budget`); one of them is needed.
 pub(super) fn budget_store(args: &BudgetArgs) -> anyhow::Result<Option<BudgetStore>> {
-    match (&args.budget, args.no_budget) {
+    let from_env = || std::env::var_os("VEIL_BUDGET").filter(|dir| !dir.is_empty());
+    match (
+        args.budget.clone().or_else(|| from_env().map(Into::into)),
+        args.no_budget,
+    ) {
         (_, true) => Ok(None),
-        (Some(dir), false) => Ok(Some(BudgetStore::open(dir)?)),
+        (Some(dir), false) => Ok(Some(BudgetStore::open(&dir)?)),
         (None, false) => Err(Usage(
             "a differentially private release is charged to the data's privacy budget: give \
              --budget DIR (or set VEIL_BUDGET), or --no-budget to release without one"

@@ -115,8 +115,8 @@ pub async fn serve(
 
 /// Serves the model in `model` on a free loopback port, in this process, and scores
 /// `table`'s rows on it with the key set in `options` — both sides over mutual TLS with a
-/// throwaway PKI made in `pki_dir`: the whole encrypted-inference round trip on one machine
-/// (the demo, tests).
+/// throwaway PKI made in `pki_dir` (a new directory: an existing CA there is refused, not
+/// replaced): the whole encrypted-inference round trip on one machine (the demo, tests).
 pub async fn score_on_loopback(
     model: &Path,
     table: &Table,
