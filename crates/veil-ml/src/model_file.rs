@@ -178,8 +178,17 @@ pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Model> {
         output,
     };
 
+    // The shapes come from the file: they may ask for no more parameters than the file's
+    // bytes hold, checked before anything is allocated for them.
+    let wanted = arch.num_params();
+    if wanted.saturating_mul(8) > bytes.len() {
+        return Err(bad(format!(
+            "layer_shapes need {wanted} parameters, more than the file's {} bytes hold",
+            bytes.len()
+        )));
+    }
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
-    let mut params = Vec::with_capacity(arch.num_params());
+    let mut params = Vec::with_capacity(wanted);
     for (l, &(o, i)) in shapes.iter().enumerate() {
         for (suffix, shape) in [("weight", vec![o, i]), ("bias", vec![o])] {
             let tname = format!("layers.{l}.{suffix}");
@@ -290,5 +299,23 @@ mod tests {
         future[at + 18] = b'9';
         let err = from_bytes(&future, "m").unwrap_err();
         assert!(err.to_string().contains("format version 9"), "{err}");
+    }
+
+    #[test]
+    fn shapes_that_ask_for_more_than_the_file_holds_are_refused_before_allocating() {
+        let bytes = to_bytes(&model()).unwrap();
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut header: serde_json::Value =
+            serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+        // 10¹⁸ weights in each layer: an allocation that would abort the process.
+        let huge = 1_000_000_000u64;
+        header["__metadata__"]["layer_shapes"] =
+            format!("[[{huge},3],[{huge},{huge}],[3,{huge}]]").into();
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut crafted = (header.len() as u64).to_le_bytes().to_vec();
+        crafted.extend(&header);
+        crafted.extend(&bytes[8 + header_len..]);
+        let err = from_bytes(&crafted, "m").unwrap_err();
+        assert!(err.to_string().contains("more than the file"), "{err}");
     }
 }

@@ -56,9 +56,13 @@ impl Architecture {
         widths.windows(2).map(|w| (w[1], w[0])).collect()
     }
 
-    /// Total number of parameters.
+    /// Total number of parameters (saturating at `usize::MAX`, for shapes read from a file
+    /// that no memory could hold).
     pub fn num_params(&self) -> usize {
-        self.layer_shapes().iter().map(|(o, i)| o * i + o).sum()
+        self.layer_shapes()
+            .iter()
+            .map(|&(o, i)| o.saturating_mul(i).saturating_add(o))
+            .fold(0, usize::saturating_add)
     }
 
     fn validate(&self) -> Result<()> {
