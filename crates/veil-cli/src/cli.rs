@@ -850,7 +850,8 @@ Examples:
     #[command(after_help = "\
 Checks the checkpoints table, DIR/checkpoint (the newest signed checkpoint, kept outside the
 database) and any --checkpoint you kept: a log rewritten along with its hashes no longer has
-their roots. Reads only; needs no key.
+their roots. A log with entries but no DIR/checkpoint fails unless you give --checkpoint (run
+`veil ledger checkpoint` once on a log that was never checkpointed). Reads only; needs no key.
 
 Examples:
   veil ledger audit prov

@@ -232,7 +232,7 @@ fn consistency_proof_lineage_list_and_audit() {
 
     // An auditor with the database and the verifier key only (no log.key) reads everything.
     std::fs::create_dir(p.join("copy")).unwrap();
-    for f in ["ledger.db", "log.vkey"] {
+    for f in ["ledger.db", "log.vkey", "checkpoint"] {
         std::fs::copy(p.join("prov").join(f), p.join("copy").join(f)).unwrap();
     }
     assert_eq!(ok_json(p, &["ledger", "audit", "copy"])["ok"], true);
@@ -359,12 +359,14 @@ fn consistency_is_verified_offline_and_a_rewritten_log_fails() {
         10,
         "not among the stored checkpoints",
     );
-    // With that file gone too, the log is consistent with itself; a kept checkpoint is not.
+    // With that file gone too, the audit says so rather than passing; a kept checkpoint
+    // shows what was rewritten.
     std::fs::remove_file(p.join("prov/checkpoint")).unwrap();
-    assert_eq!(
-        ok_json(p, &["ledger", "audit", "prov"])["ok"],
-        true,
-        "self-consistent"
+    fails(
+        p,
+        &["ledger", "audit", "prov"],
+        10,
+        "prov/checkpoint is missing",
     );
     fails(
         p,
@@ -596,6 +598,7 @@ fn two_processes_append_concurrently() {
         }
     });
     assert_eq!(ok_json(p, &["ledger", "list", "prov"])["size"], 27);
+    ok(p, &["ledger", "checkpoint", "prov"]);
     assert_eq!(ok_json(p, &["ledger", "audit", "prov"])["ok"], true);
 }
 

@@ -340,7 +340,27 @@ impl Ledger {
             .map(|(_, note)| ("the stored checkpoint".to_string(), note.clone()))
             .collect();
         let file = self.dir.join(CHECKPOINT_FILE);
-        if let Ok(note) = std::fs::read_to_string(&file) {
+        let note = match std::fs::read_to_string(&file) {
+            Ok(note) => Some(note),
+            // The file is the log's anchor outside the database: whoever can rewrite
+            // ledger.db can empty its checkpoints table too, so a missing file is a finding
+            // unless the auditor brings a checkpoint of their own (or the log is empty).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if kept.is_empty() && size > 0 {
+                    return finding(
+                        0,
+                        format!(
+                            "{} is missing: it was deleted, or the log was never checkpointed \
+                             (run `veil ledger checkpoint`), or give a checkpoint you kept",
+                            file.display()
+                        ),
+                    );
+                }
+                None
+            }
+            Err(e) => return Err(veil_core::Error::io(&file, e).into()),
+        };
+        if let Some(note) = note {
             if !stored.iter().any(|(_, n)| *n == note) {
                 return finding(
                     size,
@@ -553,11 +573,8 @@ mod tests {
         let why = ledger.audit(&vkey, &[]).unwrap().unwrap().problem;
         assert!(why.contains("not among the stored checkpoints"), "{why}");
         std::fs::remove_file(dir.path().join(CHECKPOINT_FILE)).unwrap();
-        assert_eq!(
-            ledger.audit(&vkey, &[]).unwrap(),
-            None,
-            "nothing left to compare"
-        );
+        let why = ledger.audit(&vkey, &[]).unwrap().unwrap().problem;
+        assert!(why.contains("is missing"), "{why}");
         let why = ledger
             .audit(&vkey, std::slice::from_ref(&kept))
             .unwrap()
