@@ -171,6 +171,7 @@ fn prove_and_verify_offline_with_only_the_vkey() {
     // The readable entry names its signer; --json carries the exact bytes.
     let entry = ok_json(p, &["ledger", "entry", "prov", "--index", "2"]);
     assert_eq!(entry["signer"].as_str().unwrap().len(), 16);
+    assert_eq!(entry["signer_ed25519"].as_str().unwrap().len(), 64);
     assert_eq!(entry["meta"], serde_json::json!({}));
     assert_eq!(
         ok_json(p, &["ledger", "entry", "prov", "--index", "0"])["meta"]["source"],

@@ -177,8 +177,8 @@ pub enum ProofFailure {
     /// Equal sizes with different roots or a non-empty proof.
     #[error("equal sizes need equal roots and an empty proof")]
     EqualSizes,
-    /// A non-empty proof from the empty tree.
-    #[error("the proof from the empty tree must be empty")]
+    /// A non-empty proof from the empty tree, or an old root that is not the empty tree's.
+    #[error("the proof from the empty tree must be empty, and its root SHA-256 of nothing")]
     FromEmpty,
     /// An empty consistency proof between different sizes.
     #[error("the proof is empty")]

@@ -444,6 +444,7 @@ mod tests {
     use super::*;
     use crate::entry::Subject;
     use crate::merkle::verify_consistency;
+    use crate::proof::verify_offline;
 
     fn entry(kind: &str, name: &str, parents: Vec<u64>) -> Entry {
         Entry {
@@ -458,6 +459,46 @@ mod tests {
             meta: vec![],
             signature: None,
         }
+    }
+
+    /// A signer that claims whatever key id it is given.
+    struct Claiming(ed25519_dalek::SigningKey, [u8; 8]);
+
+    impl crate::entry::EntrySigner for Claiming {
+        fn key_id(&self) -> [u8; 8] {
+            self.1
+        }
+        fn public_key(&self) -> [u8; 32] {
+            self.0.verifying_key().to_bytes()
+        }
+        fn sign(&self, message: &[u8]) -> [u8; 64] {
+            use ed25519_dalek::Signer;
+            self.0.sign(message).to_bytes()
+        }
+    }
+
+    #[test]
+    fn an_entry_claiming_another_key_id_fails_the_expected_signer_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::init(dir.path(), "example.com/veil-test").unwrap();
+        let (alice_id, mallory_key) = ([0xa1; 8], ed25519_dalek::SigningKey::from_bytes(&[9; 32]));
+        let mut forged = entry("model", "model.safetensors", vec![]);
+        forged
+            .sign(&Claiming(mallory_key.clone(), alice_id))
+            .unwrap();
+        let bytes = forged.encode().unwrap();
+        let (index, _) = ledger.add(&forged).unwrap();
+        let proof = ledger.prove(index).unwrap();
+        let vkey = ledger.verifier.clone();
+        let expect = |key_id| crate::proof::ExpectedSigner {
+            public_key: mallory_key.verifying_key().to_bytes(),
+            key_id,
+            label: "mallory".into(),
+        };
+        // Mallory's key with Alice's id: held to Mallory's identity, the claim fails.
+        let err = verify_offline(&vkey, &proof, &bytes, &[], Some(&expect([0x3c; 8])));
+        assert!(matches!(err, Err(Error::EntrySigner { .. })), "{err:?}");
+        assert!(verify_offline(&vkey, &proof, &bytes, &[], Some(&expect(alice_id))).is_ok());
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl Serialize for Indexed {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let mut st = s.serialize_struct("Entry", 9)?;
+        let mut st = s.serialize_struct("Entry", 10)?;
         st.serialize_field("index", &self.index)?;
         st.serialize_field("kind", &e.kind)?;
         st.serialize_field("name", &e.name)?;
@@ -134,9 +134,15 @@ impl Serialize for Indexed {
         st.serialize_field("subjects", &subjects)?;
         st.serialize_field("parents", &e.parents)?;
         st.serialize_field("meta", &meta)?;
+        // The key id is the signer's claim (covered by its own signature, so anyone can
+        // claim any id); the Ed25519 key is what the signature verifies under.
         st.serialize_field(
             "signer",
             &e.signature.as_ref().map(|s| veil_core::hex(&s.key_id)),
+        )?;
+        st.serialize_field(
+            "signer_ed25519",
+            &e.signature.as_ref().map(|s| veil_core::hex(&s.public_key)),
         )?;
         st.end()
     }

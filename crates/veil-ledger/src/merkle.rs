@@ -210,7 +210,9 @@ pub fn verify_consistency(
         };
     }
     if old == 0 {
-        return if proof.is_empty() {
+        // Every tree extends the empty one, whose root is SHA-256 of nothing: a claimed old
+        // root that is anything else is not the empty tree's.
+        return if proof.is_empty() && *old_root == empty_root() {
             Ok(())
         } else {
             Err(Error::ProofFailed(ProofFailure::FromEmpty))
@@ -462,5 +464,9 @@ mod tests {
         assert!(consistency_proof(&t, 6, 5).is_err());
         assert!(matches!(root(&t, 9), Err(Error::MissingHash { .. })));
         assert!(verify_consistency(3, 2, &[0; 32], &[0; 32], &[]).is_err());
+        // From the empty tree: only the empty tree's root is its root.
+        let r5 = root(&t, 5).unwrap();
+        assert!(verify_consistency(0, 5, &empty_root(), &r5, &[]).is_ok());
+        assert!(verify_consistency(0, 5, &[0; 32], &r5, &[]).is_err());
     }
 }

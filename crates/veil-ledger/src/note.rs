@@ -216,12 +216,8 @@ impl Checkpoint {
             .filter(|l| !l.is_empty())
             .ok_or_else(|| bad("no origin line"))?;
         let size_line = lines.next().ok_or_else(|| bad("no size line"))?;
-        if size_line.is_empty() || (size_line.len() > 1 && size_line.starts_with('0')) {
-            return Err(bad("the size is not a canonical decimal number"));
-        }
-        let size = size_line
-            .parse()
-            .map_err(|_| bad("the size is not a decimal number"))?;
+        let size = canonical_u64(size_line)
+            .ok_or_else(|| bad("the size is not a canonical decimal number"))?;
         let root_line = lines.next().ok_or_else(|| bad("no root hash line"))?;
         let root: Hash = B64
             .decode(root_line)
@@ -237,6 +233,16 @@ impl Checkpoint {
             root,
         })
     }
+}
+
+/// A number written the one canonical way: ASCII digits only (no sign, no spaces), and no
+/// leading zero unless it is 0.
+pub(crate) fn canonical_u64(text: &str) -> Option<u64> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (text.len() > 1 && text.starts_with('0')) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[cfg(test)]
@@ -256,6 +262,24 @@ mod tests {
         let raw = B64.decode(b64).unwrap();
         assert_eq!(raw[0], ALG_ED25519);
         NoteSigner::new("PeterNeumann", raw[1..].try_into().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn numbers_have_one_spelling() {
+        assert_eq!(canonical_u64("0"), Some(0));
+        assert_eq!(canonical_u64("5"), Some(5));
+        for other in [
+            "",
+            "+5",
+            "05",
+            " 5",
+            "5 ",
+            "-0",
+            "0x5",
+            "18446744073709551616",
+        ] {
+            assert_eq!(canonical_u64(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::entry::Entry;
 use crate::error::{Error, ProofFailure, Result};
 use crate::lineage::Indexed;
 use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
-use crate::note::{Checkpoint, NoteVerifier};
+use crate::note::{Checkpoint, NoteVerifier, canonical_u64};
 
 const HEADER: &str = "c2sp.org/tlog-proof@v1";
 
@@ -99,12 +99,8 @@ impl TlogProof {
         let index_text = line
             .strip_prefix("index ")
             .ok_or_else(|| bad("no index line"))?;
-        if index_text.len() > 1 && index_text.starts_with('0') {
-            return Err(bad("the index is not a canonical decimal number"));
-        }
-        let index = index_text
-            .parse()
-            .map_err(|_| bad("the index is not a number"))?;
+        let index = canonical_u64(index_text)
+            .ok_or_else(|| bad("the index is not a canonical decimal number"))?;
         let hashes = lines
             .map(|l| {
                 B64.decode(l)
@@ -161,11 +157,15 @@ pub struct Verified {
     pub signer_checked: bool,
 }
 
-/// Who an entry must be signed by: an Ed25519 public key, and how to name it in an error.
+/// Who an entry must be signed by: an Ed25519 public key, the key id of the identity it
+/// belongs to, and how to name it in an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedSigner {
     /// The key.
     pub public_key: [u8; 32],
+    /// The identity's key id: the one the entry must name (an entry carries the id its
+    /// signer claimed; only the expected identity can confirm it).
+    pub key_id: [u8; 8],
     /// Its name for people (a key id and a file).
     pub label: String,
 }
@@ -185,7 +185,8 @@ pub fn verify_offline(
     let entry = Entry::decode(entry_bytes)?;
     let checkpoint = proof.verify(log, &leaf_hash(entry_bytes))?;
     if let Some(expected) = signer
-        && entry.signature.as_ref().map(|s| s.public_key) != Some(expected.public_key)
+        && entry.signature.as_ref().map(|s| (s.public_key, s.key_id))
+            != Some((expected.public_key, expected.key_id))
     {
         return Err(Error::EntrySigner {
             expected: expected.label.clone(),
@@ -334,10 +335,7 @@ impl ConsistencyProof {
                 .strip_prefix(key)
                 .and_then(|l| l.strip_prefix(' '))
                 .ok_or_else(|| bad("expected the old and new sizes"))?;
-            if text.len() > 1 && text.starts_with('0') {
-                return Err(bad("a size is not a canonical decimal number"));
-            }
-            text.parse().map_err(|_| bad("a size is not a number"))
+            canonical_u64(text).ok_or_else(|| bad("a size is not a canonical decimal number"))
         };
         let old_size = size("old")?;
         let new_size = size("new")?;

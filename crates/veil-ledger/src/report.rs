@@ -99,7 +99,12 @@ impl std::fmt::Display for EntryView {
             writeln!(f, "  meta     {k}={v}")?;
         }
         if let Some(s) = &e.signature {
-            writeln!(f, "  signed   by key id {}", veil_core::hex(&s.key_id))?;
+            writeln!(
+                f,
+                "  signed   by Ed25519 key {} (claims key id {}; confirm with --expect-signer)",
+                veil_core::hex(&s.public_key),
+                veil_core::hex(&s.key_id)
+            )?;
         }
         writeln!(f, "  leaf     {}", self.leaf_hash)
     }

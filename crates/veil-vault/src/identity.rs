@@ -56,7 +56,8 @@ impl FromStr for KeyId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let bad = || Error::invalid("key id", format!("\"{s}\" is not 16 hex digits"));
-        if s.len() != 16 || !s.is_ascii() {
+        // from_str_radix alone would take "+f": only hex digits are a key id.
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut out = [0u8; 8];
@@ -430,5 +431,7 @@ mod tests {
         let id = Identity::generate().public().key_id();
         assert_eq!(id.to_string().parse::<KeyId>().unwrap(), id);
         assert!("xyz".parse::<KeyId>().is_err());
+        // One spelling: a sign that from_str_radix would accept is refused.
+        assert!("+f+f+f+f+f+f+f+f".parse::<KeyId>().is_err());
     }
 }

@@ -100,6 +100,7 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
                     let id = PublicIdentity::load(path)?;
                     Some(ExpectedSigner {
                         public_key: id.ed25519(),
+                        key_id: id.key_id().0,
                         label: format!("{} ({})", id.key_id(), path.display()),
                     })
                 }
@@ -130,7 +131,9 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
                         println!("verified: signed by key id {}", veil_core::hex(&sig.key_id));
                     }
                     (Some(sig), false) => println!(
-                        "the entry is signed by key id {} (not checked: use --expect-signer)",
+                        "the entry is signed by Ed25519 key {}, which claims key id {} (not \
+                         checked: use --expect-signer)",
+                        veil_core::hex(&sig.public_key),
                         veil_core::hex(&sig.key_id)
                     ),
                     (None, _) => {}
