@@ -44,8 +44,8 @@ fn positive(name: &'static str, v: f64) -> Result<f64> {
 }
 
 /// The power of two 2^(⌊log2 scale⌋ − 20).
-fn grid_for(scale: f64) -> f64 {
-    2f64.powi(scale.log2().floor() as i32 - GRID_BITS)
+fn grid_for(scale: f64, bits: i32) -> f64 {
+    2f64.powi(scale.log2().floor() as i32 - bits)
 }
 
 fn to_grid(value: f64, gamma: f64) -> Result<i128> {
@@ -78,12 +78,22 @@ fn laplace_tail(t: f64, alpha: f64) -> f64 {
 }
 
 /// The Laplace mechanism on a grid: ε-differential privacy for a real value of L1
-/// sensitivity Δ.
+/// sensitivity Δ ([`Laplace::new`]), or for a sum of bounded terms summed exactly on the grid
+/// ([`Laplace::for_sum`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Laplace {
     gamma: f64,
     t: u128,
+    /// How far rounding to the grid can move the released value from the exact one.
+    rounding: f64,
 }
+
+/// Grid bits below a sum's noise scale: finer than a single value's, because every term is
+/// rounded and up to [`MAX_SUM_TERMS`] roundings add up.
+const SUM_GRID_BITS: i32 = 40;
+
+/// The most terms a sum may have (a table's rows are fewer).
+pub const MAX_SUM_TERMS: u64 = 1 << 32;
 
 impl Laplace {
     /// Noise for sensitivity `sensitivity` (> 0) and privacy `epsilon` (> 0).
@@ -92,13 +102,53 @@ impl Laplace {
             positive("sensitivity", sensitivity)?,
             positive("epsilon", epsilon)?,
         );
-        let gamma = grid_for(delta / eps);
+        let gamma = grid_for(delta / eps, GRID_BITS);
         // Rounded inputs differ by at most Δ + γ: scale (Δ + γ)/ε in units of γ, rounded up.
         let t = ((delta + gamma) / (eps * gamma)).ceil();
         Ok(Laplace {
             gamma,
             t: t as u128,
+            rounding: gamma / 2.0,
         })
+    }
+
+    /// Noise for a sum of terms each at most `term_bound` in absolute value, of which one
+    /// privacy unit contributes at most `max_terms`, with privacy `epsilon`. Each term is
+    /// rounded to the grid ([`Laplace::term_units`]) and the sum is taken in integers, so it
+    /// is exact: one unit moves it by at most `max_terms`·⌈bound/γ⌉ units, whatever the
+    /// order or the values of the other terms. A floating-point sum would not be bounded so
+    /// (Casacuberta, Shoemate, Vadhan and Wagaman, "Widespread underestimation of sensitivity
+    /// in differentially private libraries", CCS 2022).
+    pub fn for_sum(term_bound: f64, max_terms: u64, epsilon: f64) -> Result<Laplace> {
+        let (bound, eps) = (
+            positive("term bound", term_bound)?,
+            positive("epsilon", epsilon)?,
+        );
+        if max_terms == 0 {
+            return Err(Error::invalid("max_terms", "must be at least 1"));
+        }
+        let gamma = grid_for(bound * max_terms as f64 / eps, SUM_GRID_BITS);
+        // Sensitivity in grid units: ⌈bound/γ⌉ is exact (γ is a power of two); the product
+        // and the quotient round, by at most 2^-53 each, which the margin covers, so that
+        // t ≥ units/ε holds exactly.
+        let units = (bound / gamma).ceil() * max_terms as f64;
+        let t = (units / eps * (1.0 + 2f64.powi(-50))).ceil();
+        Ok(Laplace {
+            gamma,
+            t: t as u128,
+            rounding: MAX_SUM_TERMS as f64 * gamma / 2.0,
+        })
+    }
+
+    /// One term of a sum ([`Laplace::for_sum`]), clamped to ±`term_bound` and rounded to the
+    /// grid: what it adds to the sum, in grid units.
+    pub fn term_units(&self, term: f64, term_bound: f64) -> Result<i128> {
+        to_grid(term.clamp(-term_bound, term_bound), self.gamma)
+    }
+
+    /// A sum of grid units plus noise.
+    pub fn release_units(&self, units: i128, rng: &mut NoiseRng) -> f64 {
+        (units + discrete_laplace(rng, 1, self.t)) as f64 * self.gamma
     }
 
     /// The noise's scale b (the standard deviation is b·√2): at least Δ/ε.
@@ -112,10 +162,12 @@ impl Laplace {
         Ok((k + discrete_laplace(rng, 1, self.t)) as f64 * self.gamma)
     }
 
-    /// Half the width of an interval that holds the noise with probability 1 − α (the
-    /// released value is within it of the exact value, up to the grid's γ/2).
+    /// Half the width of an interval that holds the exact value with probability 1 − α:
+    /// the noise's tail plus the most rounding to the grid can move it (γ/2 for one value;
+    /// for a sum, γ/2 for each of the most terms it may have, which is public, whereas the
+    /// number it has is not).
     pub fn half_width(&self, alpha: f64) -> f64 {
-        laplace_tail(self.t as f64, alpha) * self.gamma + self.gamma / 2.0
+        laplace_tail(self.t as f64, alpha) * self.gamma + self.rounding
     }
 }
 
@@ -146,7 +198,7 @@ impl Gaussian {
                 "a vector has at least one coordinate",
             ));
         }
-        let gamma = grid_for(sigma);
+        let gamma = grid_for(sigma, GRID_BITS);
         // Rounding each coordinate moves a vector by at most γ/2·√d, two of them γ·√d.
         let rounded_delta = delta + gamma * (dims as f64).sqrt();
         let sigma_units = (sigma * rounded_delta / (delta * gamma)).ceil();
@@ -382,6 +434,37 @@ mod tests {
     /// KS critical value at significance 10⁻⁴: 2.0/√n (asymptotic, c(α) = √(−ln(α/2)/2)).
     fn ks_critical(n: usize) -> f64 {
         (-(1e-4f64 / 2.0).ln() / 2.0).sqrt() / (n as f64).sqrt()
+    }
+
+    #[test]
+    fn a_sum_on_the_grid_is_exact_where_a_float_sum_is_not() {
+        // Casacuberta et al. (CCS 2022), the security review's F-05 data: bounds [0, 1],
+        // k = 1, ε = 1. The neighbour's partial sum sits just below a binade boundary, so
+        // each tiny term rounds down for it and up for the other.
+        let tail = std::iter::once(0.5).chain(std::iter::repeat_n(1.25 * 2f64.powi(-37), 1 << 18));
+        let neighbour: Vec<f64> = std::iter::repeat_n(1.0, 65_535).chain(tail).collect();
+        let with_one: Vec<f64> = std::iter::once(1.0)
+            .chain(neighbour.iter().copied())
+            .collect();
+        let float = |d: &[f64]| d.iter().fold(0.0, |a, x| a + x);
+        let moved = float(&with_one) - float(&neighbour);
+        assert!(moved > 1.0 + 2f64.powi(-20), "float sums moved by {moved}");
+        // On the grid, in integers: one row moves the sum by exactly its own term.
+        let m = Laplace::for_sum(1.0, 1, 1.0).unwrap();
+        let exact = |d: &[f64]| {
+            d.iter()
+                .map(|&x| m.term_units(x, 1.0).unwrap())
+                .sum::<i128>()
+        };
+        let sensitivity_units = (1.0 / m.gamma).ceil();
+        assert_eq!(
+            (exact(&with_one) - exact(&neighbour)) as f64,
+            sensitivity_units
+        );
+        // The noise's scale covers it: t ≥ sensitivity / ε, in grid units.
+        assert!(m.t as f64 >= sensitivity_units);
+        // A term beyond its bound counts as the bound.
+        assert_eq!(m.term_units(7.0, 1.0).unwrap() as f64, sensitivity_units);
     }
 
     #[test]

@@ -36,6 +36,11 @@
 //!    | sum of (clamp(col) − m)² − r²/2 | k·r²/2 | VARIANCE, STDDEV |
 //!    | quantile tree of col ([`quantile`]) | 4k | MEDIAN, PERCENTILE_CONT |
 //!
+//!    A sum's terms are each clamped to their bound and rounded to the noise's grid, and
+//!    summed in integers ([`crate::mechanism::Laplace::for_sum`]): the sum is exact, so the
+//!    sensitivity above holds for the computed value, not only for real arithmetic (a float
+//!    sum's rounding depends on the other rows; Casacuberta et al., CCS 2022).
+//!
 //!    Measurements are shared: `COUNT(age), AVG(age), STDDEV(age)` draw one count of `age`.
 //!    ε is split evenly over the measurements (and partition selection); pure ε composes
 //!    by addition, so the query is ε-DP plus partition selection's δ.
@@ -602,22 +607,31 @@ pub fn prepare<'t>(
 
 fn sensitivity(m: &Measurement, k: u64, bounds: &HashMap<String, (f64, f64)>) -> f64 {
     let k = k as f64;
-    let range = |c: &String| bounds[c];
     match m {
         Measurement::Partitions | Measurement::Rows | Measurement::Present(_) => k,
-        Measurement::Sum(c) => {
-            let (lo, hi) = range(c);
-            k * lo.abs().max(hi.abs())
-        }
-        Measurement::CenteredSum(c) => {
-            let (lo, hi) = range(c);
-            k * (hi - lo) / 2.0
-        }
-        Measurement::CenteredSquares(c) => {
-            let (lo, hi) = range(c);
-            k * ((hi - lo) / 2.0).powi(2) / 2.0
+        Measurement::Sum(_) | Measurement::CenteredSum(_) | Measurement::CenteredSquares(_) => {
+            k * term_bound(m, bounds)
         }
         Measurement::Quantiles(_) => k * f64::from(quantile::LEVELS),
+    }
+}
+
+/// The largest |term| one row adds to a sum measurement (0 for the others).
+fn term_bound(m: &Measurement, bounds: &HashMap<String, (f64, f64)>) -> f64 {
+    match m {
+        Measurement::Sum(c) => {
+            let (lo, hi) = bounds[c];
+            lo.abs().max(hi.abs())
+        }
+        Measurement::CenteredSum(c) => {
+            let (lo, hi) = bounds[c];
+            (hi - lo) / 2.0
+        }
+        Measurement::CenteredSquares(c) => {
+            let (lo, hi) = bounds[c];
+            ((hi - lo) / 2.0).powi(2) / 2.0
+        }
+        _ => 0.0,
     }
 }
 
@@ -941,7 +955,6 @@ impl PreparedQuery<'_> {
                 }
             }
         };
-        let sensitivity = sensitivity(m, self.k, &self.bounds);
         match m {
             Measurement::Rows | Measurement::Present(_) => {
                 let mut counts = vec![0i64; n];
@@ -968,17 +981,27 @@ impl PreparedQuery<'_> {
                     Measurement::CenteredSum(_) => &|x| x - mid,
                     _ => &|x| (x - mid).powi(2) - r * r / 2.0,
                 };
-                let mut sums = vec![0f64; n];
+                // Each term on the noise's grid, summed in integers: the sum is exact, so one
+                // unit moves it by at most k terms' worth, whatever the other rows hold.
+                let bound = term_bound(m, &self.bounds);
+                let noise = Laplace::for_sum(bound, self.k, epsilon)?;
+                let mut sums = vec![0i128; n];
+                let mut bad = None;
                 each(&mut |s, row| {
                     if let Some(x) = number(v, row) {
-                        sums[s] += term(x.clamp(lo, hi));
+                        match noise.term_units(term(x.clamp(lo, hi)), bound) {
+                            Ok(units) => sums[s] += units,
+                            Err(e) => bad = Some(e),
+                        }
                     }
                 });
-                let noise = Laplace::new(sensitivity, epsilon)?;
+                if let Some(e) = bad {
+                    return Err(e);
+                }
                 let values = sums
                     .iter()
-                    .map(|&x| noise.release(x, rng))
-                    .collect::<Result<Vec<_>>>()?;
+                    .map(|&units| noise.release_units(units, rng))
+                    .collect();
                 Ok(Noisy::Sums(values, noise))
             }
             Measurement::Quantiles(c) => {
