@@ -132,17 +132,24 @@ pub fn combine(shares: &[Share]) -> Result<Identity> {
     {
         return Err(Error::Shares(SharesProblem::Mixed));
     }
-    let mut indices: Vec<u8> = shares.iter().map(Share::index).collect();
-    indices.sort_unstable();
-    indices.dedup();
-    if indices.len() < usize::from(first.threshold) {
+    // One share per index: the same share given twice would enter the interpolation twice
+    // and cancel out (in GF(2⁸), x + x = 0), restoring a wrong secret.
+    let mut distinct: Vec<&Share> = shares.iter().collect();
+    distinct.sort_by_key(|s| s.index());
+    distinct.dedup_by(|a, b| a.index() == b.index() && a.bytes == b.bytes);
+    if distinct.windows(2).any(|w| w[0].index() == w[1].index()) {
+        return Err(Error::Shares(SharesProblem::Malformed(
+            "two different shares have the same index",
+        )));
+    }
+    if distinct.len() < usize::from(first.threshold) {
         return Err(Error::Shares(SharesProblem::TooFew {
-            have: indices.len(),
+            have: distinct.len(),
             need: first.threshold,
             key_id: first.key_id(),
         }));
     }
-    let raw: Vec<RawShare> = shares
+    let raw: Vec<RawShare> = distinct
         .iter()
         .map(|s| {
             RawShare::try_from(s.bytes.as_slice())
@@ -191,6 +198,23 @@ mod tests {
                 .contains("2 distinct share(s) given, but 3 are needed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_share_given_twice_counts_once() {
+        let id = Identity::generate();
+        let shares = split(&id, 3, 2).unwrap();
+        let parse =
+            |i: usize| Share::from_pem(&shares[i].to_pem().unwrap(), Path::new("s")).unwrap();
+        // Given twice, a share would cancel itself out of the interpolation.
+        let restored = combine(&[parse(0), parse(0), parse(1)]).unwrap();
+        assert_eq!(restored.public(), id.public());
+        let err = combine(&[parse(0), parse(0)]).unwrap_err();
+        assert!(err.to_string().contains("1 distinct share(s)"), "{err}");
+        let mut other = parse(0);
+        other.bytes[10] ^= 1;
+        let err = combine(&[parse(0), other, parse(1)]).unwrap_err();
+        assert!(err.to_string().contains("same index"), "{err}");
     }
 
     #[test]

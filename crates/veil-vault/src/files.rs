@@ -152,12 +152,14 @@ pub struct NewIdentity {
 }
 
 /// Writes `identity` to `secret` (mode 0600; protected by `protection` if given, with
-/// argon2id at the default costs) and its public half beside it: both files or neither.
+/// argon2id at the default costs) and its public half beside it: both files or neither, and
+/// never over an existing file ([`check_new_key_paths`]).
 pub fn write_identity(
     secret: &Path,
     identity: &Identity,
     protection: Option<&Passphrase>,
 ) -> Result<NewIdentity> {
+    check_new_key_paths(secret)?;
     let text = identity.to_pem(protection.map(|p| (p, KdfParams::default())))?;
     let public = public_path(secret);
     let mut batch = Batch::new();
@@ -538,6 +540,12 @@ mod tests {
         assert_eq!(written.public, dir.path().join("alice.pub"));
         assert!(check_new_key_paths(&secret).is_err());
         assert!(check_new_key_paths(&dir.path().join("x.pub")).is_err());
+        // Writing (a restored identity, say) over it is refused by the writer itself.
+        assert!(write_identity(&secret, &Identity::generate(), None).is_err());
+        assert_eq!(
+            load_identity(&secret, || unreachable!()).unwrap().public(),
+            alice.public()
+        );
         let shown = show_key(&secret).unwrap();
         assert_eq!(
             (shown.kind, shown.protected),

@@ -69,6 +69,7 @@ pub fn run(cmd: &KeyCommand, json: bool) -> anyhow::Result<()> {
             out,
             protection,
         } => {
+            files::check_new_key_paths(out)?;
             let identity = files::combine_files(shares)?;
             let passphrase = new_protection(
                 protection.unprotected,
