@@ -184,8 +184,9 @@ pub struct MaskedInput {
     pub masked: Vec<u32>,
 }
 
-/// Stage 3, client → server: shares the sender holds, each tagged with its dealer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Stage 3, client → server: shares the sender holds, each tagged with its dealer. Its
+/// `Debug` names the dealers, never the shares.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Unmasking {
     /// The holder.
     pub from: ClientId,
@@ -193,6 +194,19 @@ pub struct Unmasking {
     pub seeds: Vec<(ClientId, Vec<u8>)>,
     /// Shares of s_u^SK for the clients u that dropped after sharing.
     pub mask_keys: Vec<(ClientId, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Unmasking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dealers = |shares: &[(ClientId, Vec<u8>)]| -> Vec<ClientId> {
+            shares.iter().map(|(dealer, _)| *dealer).collect()
+        };
+        f.debug_struct("Unmasking")
+            .field("from", &self.from)
+            .field("seeds_for", &dealers(&self.seeds))
+            .field("mask_keys_for", &dealers(&self.mask_keys))
+            .finish()
+    }
 }
 
 const SEED: &[u8] = b"seed";

@@ -234,6 +234,20 @@ impl Server {
         if !self.masked.contains(&from) {
             return Err(Error::rejected(from, "not in U3"));
         }
+        // One share per dealer: blahaj would count a repeated share twice, and a repeated x
+        // cancels in GF(2⁸), so the secret would come out wrong without an error.
+        let mut dealers = std::collections::HashSet::new();
+        if let Some((dealer, _)) = msg
+            .seeds
+            .iter()
+            .chain(&msg.mask_keys)
+            .find(|(dealer, _)| !dealers.insert(*dealer))
+        {
+            return Err(Error::rejected(
+                from,
+                format!("two shares for client {dealer} in one message"),
+            ));
+        }
         if !self.unmasked_by.insert(from) {
             return Err(Error::rejected(from, "shares sent twice"));
         }

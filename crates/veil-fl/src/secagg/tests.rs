@@ -201,6 +201,20 @@ fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
         server.unmasking(bad),
         Err(Error::Rejected { from: 1, .. })
     ));
+    // A share repeated in one message (which would cancel itself out of the interpolation
+    // and corrupt the sum silently) is refused; the sender may still send it once.
+    let mut repeated = r.clients[1].0.unmask(&u2, &u3).unwrap();
+    repeated.seeds.push(repeated.seeds[0].clone());
+    let err = server.unmasking(repeated).unwrap_err();
+    assert!(err.to_string().contains("two shares for client"), "{err}");
+    // Its Debug names dealers, never shares.
+    let msg = r.clients[1].0.unmask(&u2, &u3).unwrap();
+    let shown = format!("{msg:?}");
+    let share = format!("{:?}", msg.seeds[0].1);
+    assert!(
+        shown.contains("seeds_for") && !shown.contains(&share[1..20]),
+        "{shown}"
+    );
     // A client asking for a U3 outside U2 is refused.
     assert!(r.clients[1].0.unmask(&u2, &[1, 2, 3, 77]).is_err());
     for (c, _) in r.clients.iter().skip(1) {
