@@ -205,6 +205,29 @@ fn secret_files_are_private_and_protected_by_default() {
             .unwrap()
             .contains("UNPROTECTED")
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            std::fs::metadata(s.path(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        // Decrypted plaintext is the owner's only, whatever the umask.
+        assert_eq!(mode("c.bin"), 0o600);
+        // Other new outputs follow the umask: under 077, a sealed file is not widened.
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 077 && exec \"$0\" vault seal --to carol.pub data.bin -o private.veil")
+            .arg(env!("CARGO_BIN_EXE_veil"))
+            .current_dir(s.p())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(mode("private.veil"), 0o600);
+    }
 }
 
 #[test]

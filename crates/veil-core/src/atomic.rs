@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 /// Who may read a file written by [`write_atomic_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
-    /// Mode 0644 for a new file; a replaced file keeps the permissions it had.
+    /// A new file gets what the umask allows of 0666, as `cp` or a shell's `>` would give
+    /// it (0644 under the usual umask 022, 0600 under 077); a replaced file keeps the
+    /// permissions it had.
     Public,
     /// Mode 0600, always — for secret keys. The file never exists with wider permissions,
     /// not even for a moment: the temporary file is created 0600.
@@ -27,7 +29,8 @@ pub enum Visibility {
 
 /// Writes `path` atomically with the content produced by `produce`.
 ///
-/// A new file gets mode 0644 (on Unix); a replaced file keeps the permissions it had.
+/// A new file gets what the umask allows of mode 0666 (on Unix); a replaced file keeps the
+/// permissions it had.
 pub fn write_atomic<T, E: From<Error>>(
     path: &Path,
     produce: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
@@ -66,10 +69,20 @@ fn stage<T, E: From<Error>>(
     produce: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
 ) -> Result<(tempfile::NamedTempFile, T), E> {
     let dir = parent(path);
-    let tmp = tempfile::Builder::new()
-        .prefix(".veil-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let existing = match visibility {
+        Visibility::Public => std::fs::metadata(path).ok().map(|m| m.permissions()),
+        Visibility::Secret => None,
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".veil-tmp-");
+    // tempfile creates 0600; a new public file is created 0666 for the kernel to apply the
+    // umask to, never widened past what the user allows.
+    #[cfg(unix)]
+    if visibility == Visibility::Public && existing.is_none() {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
     // A secret goes straight to the file: a buffer would keep a copy that is not wiped.
     let capacity = if visibility == Visibility::Secret {
         0
@@ -83,11 +96,7 @@ fn stage<T, E: From<Error>>(
         .into_inner()
         .map_err(|e| Error::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
-    if visibility == Visibility::Public {
-        let permissions = match std::fs::metadata(path) {
-            Ok(m) => m.permissions(),
-            Err(_) => default_permissions(&file).map_err(|e| Error::io(path, e))?,
-        };
+    if let Some(permissions) = existing {
         std::fs::set_permissions(tmp.path(), permissions).map_err(|e| Error::io(path, e))?;
     }
     Ok((tmp, value))
@@ -209,19 +218,6 @@ fn keep_aside(target: &Path) -> Result<PathBuf> {
         .map_err(|e| Error::io(target, e.error))
 }
 
-#[cfg(unix)]
-fn default_permissions(file: &File) -> std::io::Result<std::fs::Permissions> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut p = file.metadata()?.permissions();
-    p.set_mode(0o644);
-    Ok(p)
-}
-
-#[cfg(not(unix))]
-fn default_permissions(file: &File) -> std::io::Result<std::fs::Permissions> {
-    Ok(file.metadata()?.permissions())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,7 +247,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn secret_files_are_0600_and_public_files_0644() {
+    fn secret_files_are_0600_and_public_files_follow_the_umask() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let (secret, public) = (dir.path().join("k.key"), dir.path().join("k.pub"));
@@ -261,7 +257,20 @@ mod tests {
         .unwrap();
         write_atomic_bytes(&public, b"p").unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!((mode(&secret), mode(&public)), (0o600, 0o644));
+        // A new public file gets what the umask allows of 0666 (read from Linux's
+        // /proc/self/status; elsewhere the usual 022 is assumed).
+        let umask = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Umask:"))?;
+                u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+            })
+            .unwrap_or(0o022);
+        assert_eq!((mode(&secret), mode(&public)), (0o600, 0o666 & !umask));
+        // A replaced file keeps its permissions.
+        std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic_bytes(&public, b"q").unwrap();
+        assert_eq!(mode(&public), 0o640);
     }
 
     #[test]
