@@ -3,7 +3,9 @@
 //!
 //! Every byte returned comes from a segment that authenticated under the file's payload key
 //! with its own index and finality, so a byte can be read from segment N without decrypting
-//! segments 0..N−1 — and still no unauthenticated byte is ever returned. The sender's
+//! segments 0..N−1 — and still no unauthenticated byte is ever returned. Opening
+//! authenticates the last segment, the only one sealed as final, so the plaintext length is
+//! authenticated too (a file cut at a segment boundary is refused). The sender's
 //! signature covers the whole payload; [`SealedReader::verify_signature`] checks it by
 //! hashing every ciphertext segment (no decryption), and from then on a segment is decrypted
 //! only if its ciphertext is the one the signature covered, so a file changed after the check
@@ -39,7 +41,7 @@ impl<R: Read + Seek> SealedReader<R> {
         let (_, keys) = header.unlock(keyring)?;
         let total = inner.seek(SeekFrom::End(0)).map_err(io)?;
         let layout = Layout::new(&header, total)?;
-        Ok(SealedReader {
+        let mut reader = SealedReader {
             inner,
             key: aead::Key::new(&keys.payload),
             header,
@@ -47,10 +49,17 @@ impl<R: Read + Seek> SealedReader<R> {
             position: 0,
             cached: None,
             pinned: None,
-        })
+        };
+        // The length comes from the file's size: authenticating the last segment, which
+        // only the final one does under its nonce, confirms it (a file cut at a segment
+        // boundary would otherwise read as a shorter, intact one).
+        if reader.layout.segments > 0 {
+            reader.load(reader.layout.segments - 1)?;
+        }
+        Ok(reader)
     }
 
-    /// Plaintext length.
+    /// Plaintext length, authenticated when the reader was opened.
     pub fn plaintext_len(&self) -> u64 {
         self.layout.plaintext_len
     }

@@ -228,6 +228,19 @@ proptest! {
 }
 
 #[test]
+fn the_random_access_length_is_authenticated() {
+    // Cut at a segment boundary, every remaining segment still authenticates on its own;
+    // the reader refuses the file at open rather than report a shorter length.
+    let alice = Identity::generate();
+    let sealed = seal_for(&data(4 * SEG as usize + 10), &[*alice.public()], None);
+    let cut = header_len(&sealed) + 2 * (SEG as usize + 16);
+    let err = SealedReader::new(Cursor::new(sealed[..cut].to_vec()), &keyring(&alice))
+        .err()
+        .expect("a truncated file is refused");
+    assert!(matches!(err, Error::SegmentTampered { index: 1 }), "{err}");
+}
+
+#[test]
 fn appended_reordered_and_spliced_segments_are_detected() {
     let alice = Identity::generate();
     let keys = keyring(&alice);
