@@ -30,7 +30,10 @@ impl NoiseRng {
     }
 
     /// A generator that replays the same noise for the same seed: for tests and statistical
-    /// checks only, never for a release.
+    /// checks only, never for a release. It exists only in this crate's tests and where the
+    /// `insecure-test-rng` feature is on (other crates' tests and benchmarks, as a
+    /// dev-dependency feature), so no release build can reach it.
+    #[cfg(any(test, feature = "insecure-test-rng"))]
     pub fn insecure_seeded(seed: u64) -> NoiseRng {
         NoiseRng::new(ChaCha20Rng::seed_from_u64(seed))
     }
