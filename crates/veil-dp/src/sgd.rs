@@ -364,6 +364,22 @@ fn plan(prepared: &Prepared, config: &ModelConfig, private: &PrivateTraining) ->
     });
     check_clip(private.clip)?;
     let (sampling_rate, steps) = schedule(prepared.x_train.nrows(), &config.train)?;
+    // δ is the chance the guarantee fails outright; at 1/n or more, releasing one random
+    // record whole would meet it (Dwork and Roth 2014, §2.3), so it is refused.
+    let rows = prepared.x_train.nrows() as f64;
+    let asked_delta = match private.noise {
+        Noise::Target(target) => target.delta(),
+        Noise::Multiplier { delta, .. } => delta,
+    };
+    if asked_delta * rows >= 1.0 {
+        return Err(Error::invalid(
+            "delta",
+            format!(
+                "{asked_delta} is not below 1/{rows} (one over the training rows): a guarantee \
+                 with that δ would allow publishing a record"
+            ),
+        ));
+    }
     let (noise_multiplier, delta, cost) = match private.noise {
         Noise::Target(target) => {
             let delta = target.delta_floor();
@@ -624,7 +640,18 @@ mod tests {
         );
         assert!(matches!(refused, Err(Error::BudgetExceeded { .. })));
         assert!(!out.exists());
-        // Settings that cannot run are refused before the charge: nothing is spent.
+        // Settings that cannot run are refused before the charge: nothing is spent; so is a
+        // δ of 1/n or more (n = 455 training rows here).
+        let loose = PrivateTraining::new(Noise::Target(PrivacyLoss::target(1.0, 0.01).unwrap()));
+        let refused = fit(&request, &loose, Accounting::Unbudgeted, &mut rng, |_| {
+            panic!("no epoch may run")
+        });
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("one over the training rows")),
+            "{refused:?}"
+        );
         store.set("bc2", "breast-cancer", target).unwrap();
         let no_clip = PrivateTraining {
             clip: 0.0,
