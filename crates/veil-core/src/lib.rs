@@ -48,6 +48,7 @@ pub mod sample;
 pub mod split;
 pub mod standardize;
 pub mod table;
+pub mod text;
 pub mod time;
 
 pub use digest::{Sha256Digest, hex};

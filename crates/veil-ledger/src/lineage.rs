@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
+use veil_core::text::printable;
 
 use crate::entry::{Entry, Subject};
 use crate::error::{Error, Result};
@@ -187,7 +188,7 @@ impl Lineage {
 
     /// The ancestry as a Graphviz DOT graph (children point at their parents).
     pub fn dot(&self) -> String {
-        let escape = |t: &str| t.replace('\\', "\\\\").replace('"', "\\\"");
+        let escape = |t: &str| printable(t).replace('\\', "\\\\").replace('"', "\\\"");
         let mut out = String::from("digraph lineage {\n  rankdir=BT;\n  node [shape=box];\n");
         for Indexed { index: i, entry: e } in &self.entries {
             let label = format!("#{i} {}\\n{}", escape(&e.kind), escape(&e.name));
@@ -217,17 +218,12 @@ fn tree_lines(
         .first()
         .map(|s| format!(" sha256:{}…", &veil_core::hex(&s.sha256)[..12]))
         .unwrap_or_default();
+    let (kind, name) = (printable(&entry.kind), printable(&entry.name));
     if !shown.insert(index) {
-        out.push_str(&format!(
-            "{first}#{index} {} {} (shown above)\n",
-            entry.kind, entry.name
-        ));
+        out.push_str(&format!("{first}#{index} {kind} {name} (shown above)\n"));
         return;
     }
-    out.push_str(&format!(
-        "{first}#{index} {} {}{digest}\n",
-        entry.kind, entry.name
-    ));
+    out.push_str(&format!("{first}#{index} {kind} {name}{digest}\n"));
     let n = entry.parents.len();
     for (k, p) in entry.parents.iter().enumerate() {
         let (branch, cont) = if k + 1 == n {
@@ -255,6 +251,31 @@ mod tests {
             name: name.into(),
             sha256: [byte; 32],
         }
+    }
+
+    #[test]
+    fn names_from_the_log_cannot_drive_the_terminal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::init(dir.path(), "example.com/lineage").unwrap();
+        let index = record(
+            &mut ledger,
+            Step {
+                kind: "model",
+                name: "m\x1b[2K\r#0 dataset trusted.csv".into(),
+                inputs: vec![subject("in\x1b[31m.csv", 1)],
+                outputs: vec![subject("m.model", 2)],
+                meta: Vec::new(),
+            },
+        )
+        .unwrap();
+        let lineage = Lineage::of(&ledger, index).unwrap();
+        let tree = lineage.tree();
+        assert!(!tree.contains('\x1b') && !tree.contains('\r'), "{tree:?}");
+        assert!(tree.contains("m\\u{1b}[2K\\u{d}#0"), "{tree}");
+        let shown = ledger.entry_view(index).unwrap().to_string();
+        assert!(!shown.contains('\x1b'), "{shown:?}");
+        let listed = ledger.list().unwrap().to_string();
+        assert!(!listed.contains('\x1b'), "{listed:?}");
     }
 
     #[test]

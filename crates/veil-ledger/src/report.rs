@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
+use veil_core::text::printable;
 
 use crate::entry::Entry;
 use crate::error::{AuditFinding, Result};
@@ -81,7 +82,12 @@ pub struct EntryView {
 impl std::fmt::Display for EntryView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (index, e) = (self.entry.index, &self.entry.entry);
-        writeln!(f, "entry {index}: {} \"{}\"", e.kind, e.name)?;
+        writeln!(
+            f,
+            "entry {index}: {} \"{}\"",
+            printable(&e.kind),
+            printable(&e.name)
+        )?;
         writeln!(
             f,
             "  time     {} ({})",
@@ -89,14 +95,19 @@ impl std::fmt::Display for EntryView {
             e.time
         )?;
         for s in &e.subjects {
-            writeln!(f, "  subject  {}  {}", veil_core::hex(&s.sha256), s.name)?;
+            writeln!(
+                f,
+                "  subject  {}  {}",
+                veil_core::hex(&s.sha256),
+                printable(&s.name)
+            )?;
         }
         if !e.parents.is_empty() {
             let parents: Vec<String> = e.parents.iter().map(u64::to_string).collect();
             writeln!(f, "  parents  {}", parents.join(", "))?;
         }
         for (k, v) in &e.meta {
-            writeln!(f, "  meta     {k}={v}")?;
+            writeln!(f, "  meta     {}={}", printable(k), printable(v))?;
         }
         if let Some(s) = &e.signature {
             writeln!(
@@ -121,7 +132,12 @@ impl std::fmt::Display for Listing {
                 format!("  ← {}", parents.join(", "))
             };
             let time = veil_core::time::rfc3339(e.time);
-            writeln!(f, "{index:>6}  {time}  {:<12} {}{parents}", e.kind, e.name)?;
+            writeln!(
+                f,
+                "{index:>6}  {time}  {:<12} {}{parents}",
+                printable(&e.kind),
+                printable(&e.name)
+            )?;
         }
         Ok(())
     }

@@ -118,7 +118,12 @@ pub fn run(cmd: &LedgerCommand, json: bool) -> anyhow::Result<()> {
                 let e = &v.entry.entry;
                 println!(
                     "verified: entry {} ({} \"{}\") is in log {} of {} entries, root {}",
-                    v.index, e.kind, e.name, v.origin, v.size, v.root
+                    v.index,
+                    veil_core::text::printable(&e.kind),
+                    veil_core::text::printable(&e.name),
+                    veil_core::text::printable(&v.origin),
+                    v.size,
+                    v.root
                 );
                 for file in &v.files {
                     println!(
