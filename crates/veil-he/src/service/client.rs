@@ -631,7 +631,10 @@ fn place(
                 return Err(Error::protocol("a CKKS reply of several ciphertexts"));
             };
             let ct = Ciphertext::from_bytes(ctx, bytes)?;
-            let slots = decode(ctx, &secret.decrypt(&ct)?)?;
+            let slots: Vec<f64> = decode(ctx, &secret.decrypt(&ct)?)?
+                .into_iter()
+                .map(without_noise_bits)
+                .collect();
             match layout.block {
                 Some(block) => packed::unpack(&slots, count, block),
                 None => slots,
@@ -663,9 +666,34 @@ fn place(
     Ok(())
 }
 
+/// The grid decrypted CKKS values are rounded to: 2^-20, about 10⁻⁶, the precision a fresh
+/// ciphertext has at Δ = 2^40 (docs/he.md).
+const CKKS_RESULT_GRID: f64 = 1.0 / (1u64 << 20) as f64;
+
+/// A decrypted CKKS value rounded to [`CKKS_RESULT_GRID`]: the bits below it are the
+/// encryption's noise, which an exact decryption shown to the party that computed on it
+/// would hand over for key recovery (Li and Micciancio, EUROCRYPT 2021).
+fn without_noise_bits(value: f64) -> f64 {
+    (value / CKKS_RESULT_GRID).round() * CKKS_RESULT_GRID
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decrypted_values_lose_their_noise_bits() {
+        // A value and the same value with noise below the grid decrypt to one number.
+        let v = 0.731_058_578_630_004_9_f64;
+        let on_grid = 0.75;
+        assert_eq!(without_noise_bits(on_grid + 3.0e-8), on_grid);
+        assert_eq!(without_noise_bits(on_grid - 3.0e-8), on_grid);
+        assert!((without_noise_bits(v) - v).abs() <= CKKS_RESULT_GRID / 2.0);
+        assert_eq!(
+            without_noise_bits(v) / CKKS_RESULT_GRID,
+            (v / CKKS_RESULT_GRID).round()
+        );
+    }
 
     #[test]
     fn the_layout_is_the_cheaper_one_for_the_model_and_the_rows() {
