@@ -9,9 +9,11 @@
 //! * [`standardize`] — [`Standardizer`], fitted on training rows only.
 //! * [`split`] — seeded, stratified train/test splits.
 //! * [`digest`] — streaming SHA-256 of any file.
-//! * [`atomic`] — writes that replace a file only when complete (mode 0600 for secrets).
+//! * [`atomic`] — writes that replace a file only when complete (mode 0600 for secrets; what
+//!   the umask allows for the rest).
 //! * [`random`] — bytes from the operating system's CSPRNG, for keys, nonces and salts.
 //! * [`time`] — Unix seconds and their RFC 3339 form.
+//! * [`text`] — text from files and peers made safe to print (control characters escaped).
 //! * The numerics the privacy and cryptography crates share: [`noise`] (the CSPRNG every noise
 //!   draw comes from), [`sample`] (exact samplers: Bernoulli, geometric, discrete Laplace and
 //!   Gaussian), [`fixed`] (stochastic rounding, and real vectors to Z_2^32 and back).
