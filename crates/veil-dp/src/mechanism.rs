@@ -131,7 +131,17 @@ impl Laplace {
         // Sensitivity in grid units: ⌈bound/γ⌉ is exact (γ is a power of two); the product
         // and the quotient round, by at most 2^-53 each, which the margin covers, so that
         // t ≥ units/ε holds exactly.
-        let units = (bound / gamma).ceil() * max_terms as f64;
+        let per_term = (bound / gamma).ceil();
+        // Refused up front, so that no term can fail to round and no sum of up to
+        // MAX_SUM_TERMS terms can overflow (a failure that depended on the rows would leak).
+        let fits = per_term * MAX_SUM_TERMS as f64 <= MAX_GRID_UNITS;
+        if !fits {
+            return Err(Error::invalid(
+                "epsilon",
+                format!("{eps} is too large for a sum with these bounds"),
+            ));
+        }
+        let units = per_term * max_terms as f64;
         let t = (units / eps * (1.0 + 2f64.powi(-50))).ceil();
         Ok(Laplace {
             gamma,
@@ -463,6 +473,8 @@ mod tests {
         );
         // The noise's scale covers it: t ≥ sensitivity / ε, in grid units.
         assert!(m.t as f64 >= sensitivity_units);
+        // An ε so large that some sum could overflow the grid is refused up front.
+        assert!(Laplace::for_sum(1.0, 1, 1e30).is_err());
         // A term beyond its bound counts as the bound.
         assert_eq!(m.term_units(7.0, 1.0).unwrap() as f64, sensitivity_units);
     }

@@ -375,8 +375,8 @@ fn plan(prepared: &Prepared, config: &ModelConfig, private: &PrivateTraining) ->
         return Err(Error::invalid(
             "delta",
             format!(
-                "{asked_delta} is not below 1/{rows} (one over the training rows): a guarantee \
-                 with that δ would allow publishing a record"
+                "{asked_delta} is not below one over the training rows: a guarantee with that \
+                 δ would allow publishing a record"
             ),
         ));
     }

@@ -93,7 +93,8 @@ pub fn run(cmd: &HeCommand, json: bool) -> anyhow::Result<()> {
             })?;
             let predictions = result.predictions.to_table(&result.task)?;
             if let Some(out) = &args.out {
-                predictions.save(out)?;
+                // Decrypted results: the key owner's only.
+                predictions.save_with(out, veil_core::atomic::Visibility::Secret)?;
             }
             if json {
                 return show(json, &result, |_| {});

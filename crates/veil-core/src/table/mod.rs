@@ -207,7 +207,13 @@ impl Table {
     /// CSV when it ends in `.gz`, plain CSV otherwise. The file is written to a temporary name
     /// and renamed into place only once complete.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::atomic::write_atomic(path, |out| self.write_file(path, out))
+        self.save_with(path, crate::atomic::Visibility::Public)
+    }
+
+    /// As [`Table::save`], with the given visibility: `Secret` for decrypted results, which
+    /// are then 0600 whatever the umask or the file they replace.
+    pub fn save_with(&self, path: &Path, visibility: crate::atomic::Visibility) -> Result<()> {
+        crate::atomic::write_atomic_with(path, visibility, |out| self.write_file(path, out))
     }
 
     /// Adds the table to `batch` as `path` (format chosen as by [`Table::save`]): it is

@@ -670,9 +670,10 @@ fn place(
 /// ciphertext has at Δ = 2^40 (docs/he.md).
 const CKKS_RESULT_GRID: f64 = 1.0 / (1u64 << 20) as f64;
 
-/// A decrypted CKKS value rounded to [`CKKS_RESULT_GRID`]: the bits below it are the
-/// encryption's noise, which an exact decryption shown to the party that computed on it
-/// would hand over for key recovery (Li and Micciancio, EUROCRYPT 2021).
+/// A decrypted CKKS value rounded to [`CKKS_RESULT_GRID`], dropping the lowest bits of the
+/// encryption's noise. Not a defence against key recovery from decryptions handed back
+/// (Li and Micciancio, EUROCRYPT 2021): a reply's noise is well above the grid, and the
+/// rounded value still depends on it (docs/he.md).
 fn without_noise_bits(value: f64) -> f64 {
     (value / CKKS_RESULT_GRID).round() * CKKS_RESULT_GRID
 }
