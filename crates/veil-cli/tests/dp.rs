@@ -661,60 +661,43 @@ fn a_release_needs_a_budget_or_an_explicit_no_budget() {
             "b",
         ],
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(query)
-        .arg("--json")
-        .env("VEIL_BUDGET", p.join("b"))
-        .current_dir(p)
-        .output()
-        .expect("veil runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown = ok_json(
-        p,
-        &[
-            "dp",
-            "budget",
-            "show",
-            "--data",
-            "visits.csv",
-            "--budget",
-            "b",
-        ],
-    );
+    let with_env_budget = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
+            .args(query)
+            .args(extra)
+            .env("VEIL_BUDGET", p.join("b"))
+            .current_dir(p)
+            .output()
+            .expect("veil runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let spent = || {
+        ok_json(
+            p,
+            &[
+                "dp",
+                "budget",
+                "show",
+                "--data",
+                "visits.csv",
+                "--budget",
+                "b",
+            ],
+        )
+    };
+    with_env_budget(&["--json"]);
+    let shown = spent();
     assert_eq!(shown["spent_epsilon"], 1.0);
     assert_eq!(shown["releases"][0]["kind"], "dp-query");
     // --no-budget overrides VEIL_BUDGET (nothing is charged), but is refused together with
     // --budget on the command line: which of the two was meant is not for Veil to guess.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(query)
-        .args(["--no-budget", "--json"])
-        .env("VEIL_BUDGET", p.join("b"))
-        .current_dir(p)
-        .output()
-        .expect("veil runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    with_env_budget(&["--no-budget", "--json"]);
     let mut both = query.to_vec();
     both.extend(["--budget", "b", "--no-budget"]);
     fails(p, &both, 2, "cannot be used with");
-    let shown = ok_json(
-        p,
-        &[
-            "dp",
-            "budget",
-            "show",
-            "--data",
-            "visits.csv",
-            "--budget",
-            "b",
-        ],
-    );
-    assert_eq!(shown["spent_epsilon"], 1.0);
+    assert_eq!(spent()["spent_epsilon"], 1.0);
 }
