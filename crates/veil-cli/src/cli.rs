@@ -1205,13 +1205,15 @@ With --dp the defaults change: batches of 128 rows in expectation (Poisson sampl
 epochs, learning rate 0.05 (linear models) or 0.01 (MLPs), clipping norm 1, no L2; the
 features are standardised from noisy statistics, and σ is calibrated so that the whole run
 spends at most --epsilon. The run is charged to the training data's budget (--budget DIR or
-VEIL_BUDGET) before any training, or, with --no-budget, to none.
+VEIL_BUDGET) before any training, or, with --no-budget, to none. It trains on every row of
+--data and reports only what ε covers (the model, ε, δ, σ, steps): no loss, no row counts;
+test metrics only on --test-data (data outside the charged table), labelled as not covered.
 
 Examples:
   veil train --data builtin:breast-cancer --label malignant --seed 42 --out bc.model
   veil train --data builtin:digits --label digit --model mlp --hidden 64,32 --out digits.model
   veil train --data train.csv --test-data test.csv --label outcome --drop patient_id --out m.model --json
-  veil train --data builtin:breast-cancer --label malignant --dp --epsilon 1 --delta 1e-5 --budget dp-budget/ --out dp.model")]
+  veil train --data train.csv --test-data test.csv --label malignant --classes 0,1 --dp --epsilon 1 --delta 1e-5 --budget dp-budget/ --out dp.model")]
 pub struct TrainArgs {
     /// Training data (path or builtin:NAME).
     #[arg(long)]
@@ -1246,12 +1248,18 @@ pub struct TrainArgs {
     /// Seed of the split, the initial weights and the batch order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Fraction of rows held out for testing (ignored with --test-data).
-    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
-    pub test_fraction: f64,
+    /// Fraction of rows held out for testing [default: 0.2] (ignored with --test-data; not
+    /// with --dp, which trains on every row).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "dp")]
+    pub test_fraction: Option<f64>,
     /// Separate test data, instead of holding out part of --data.
     #[arg(long)]
     pub test_data: Option<String>,
+    /// The label's classes, comma-separated, when they are known in advance: a row with
+    /// another label is an error. Without it the classes are the label column's values
+    /// (with --dp they are then released as they are, outside ε).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
     /// Keep raw features (no standardisation).
     #[arg(long)]
     pub no_standardize: bool,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fails, ok, ok_json};
+use common::{fails, ok, ok_json, s};
 
 #[test]
 fn epsilon_and_calibrate_agree_with_dp_accounting() {
@@ -183,33 +183,33 @@ fn a_budget_persists_across_processes_and_follows_the_content() {
     );
 }
 
+/// `veil train --dp --no-budget` on `data` (label `malignant`, δ = 1e-5), then `more`.
+fn dp_train<'a>(data: &'a str, out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let base = [
+        "train",
+        "--data",
+        data,
+        "--label",
+        "malignant",
+        "--dp",
+        "--no-budget",
+        "--delta",
+        "1e-5",
+        "--out",
+        out,
+    ];
+    [&base[..], more].concat()
+}
+
 #[test]
-fn dp_sgd_training_reports_what_it_spent() {
+fn dp_sgd_training_reports_what_it_spent_and_nothing_else() {
     let dir = tempfile::tempdir().expect("temp dir");
     let p = dir.path();
-    let train = |epsilon: &str, out: &str| {
-        ok_json(
-            p,
-            &[
-                "train",
-                "--data",
-                "builtin:breast-cancer",
-                "--label",
-                "malignant",
-                "--dp",
-                "--no-budget",
-                "--epsilon",
-                epsilon,
-                "--delta",
-                "1e-5",
-                "--seed",
-                "3",
-                "--out",
-                out,
-            ],
-        )
-    };
-    let t = train("8", "dp.model");
+    let bc = "builtin:breast-cancer";
+    let t = ok_json(
+        p,
+        &dp_train(bc, "dp.model", &["--epsilon", "8", "--seed", "3"]),
+    );
     let spent = t["epsilon_spent"].as_f64().expect("epsilon_spent");
     assert!(
         spent <= 8.0 && spent > 7.9,
@@ -217,65 +217,83 @@ fn dp_sgd_training_reports_what_it_spent() {
     );
     assert_eq!(t["delta"], 1e-5);
     assert!(t["noise_multiplier"].as_f64().expect("σ") > 1.0);
-    assert!((t["sampling_rate"].as_f64().expect("q") - 128.0 / 455.0).abs() < 1e-12);
-    assert_eq!(t["steps"], 80, "20 epochs of round(455/128) = 4 steps");
-    // With little noise (ε = 100) the private pipeline — noisy standardisation, clipping,
-    // Poisson batches — still learns: far above the 63% of always answering "benign".
-    let easy = train("100", "easy.model");
+    assert_eq!(t["steps"], 80, "20 epochs of round(569/128) = 4 steps");
+    // Nothing computed from the charged rows but the model (F-06): no loss, no row counts,
+    // no sampling rate (q = B/n gives n), and no test metrics without separate test data.
+    for key in [
+        "final_loss",
+        "train_rows",
+        "test_rows",
+        "sampling_rate",
+        "test_accuracy",
+        "test_confusion_matrix",
+    ] {
+        assert!(t.get(key).is_none(), "{key} in {t}");
+    }
+    assert!(
+        t["test_metrics_note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("none")),
+        "{t}"
+    );
+    assert_eq!(t["classes_from"], "data");
+    // Holding out part of the charged table is refused.
+    let held_out = ["--epsilon", "1", "--test-fraction", "0.2"];
+    fails(p, &dp_train(bc, "x.model", &held_out), 2, "--test-fraction");
+    // With separate test data and public classes, the test metrics are on that data and
+    // say so. With little noise (ε = 100) the private pipeline (noisy standardisation,
+    // clipping, Poisson batches) still learns: far above the 63% of always answering
+    // "benign".
+    let (train_csv, test_csv) = (p.join("train.csv"), p.join("test.csv"));
+    let split = [
+        bc,
+        "--label",
+        "malignant",
+        "--train",
+        s(&train_csv),
+        "--test",
+    ];
+    ok(
+        p,
+        &[&["data", "split"], &split[..], &[s(&test_csv)]].concat(),
+    );
+    let separate = [
+        "--test-data",
+        "test.csv",
+        "--classes",
+        "1,0",
+        "--epsilon",
+        "100",
+    ];
+    let easy = ok_json(p, &dp_train("train.csv", "easy.model", &separate));
     assert!(
         easy["test_accuracy"].as_f64().expect("accuracy") > 0.85,
         "{easy}"
     );
+    assert!(
+        easy["test_metrics_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("not covered by the budget"))
+    );
+    assert_eq!(easy["classes"], serde_json::json!(["0", "1"]));
+    assert_eq!(easy["classes_from"], "given");
+    assert!(easy.get("test_rows").is_none() && easy.get("final_loss").is_none());
+    // A label outside the public classes is an error, before anything is spent or written.
+    let wrong = ["--classes", "0,2", "--epsilon", "1"];
+    fails(
+        p,
+        &dp_train("train.csv", "bad.model", &wrong),
+        3,
+        "not one of the model's classes",
+    );
+    assert!(!p.join("bad.model").exists());
     // The model file works like any other.
-    ok(
-        p,
-        &[
-            "eval",
-            "--model",
-            "dp.model",
-            "--data",
-            "builtin:breast-cancer",
-        ],
-    );
+    ok(p, &["eval", "--model", "dp.model", "--data", bc]);
 
-    fails(
-        p,
-        &[
-            "train",
-            "--data",
-            "builtin:breast-cancer",
-            "--label",
-            "perimeter_mean",
-            "--model",
-            "linear",
-            "--dp",
-            "--no-budget",
-            "--epsilon",
-            "1",
-            "--delta",
-            "1e-5",
-            "--out",
-            "r.model",
-        ],
-        2,
-        "classifiers",
-    );
-    fails(
-        p,
-        &[
-            "train",
-            "--data",
-            "builtin:breast-cancer",
-            "--label",
-            "malignant",
-            "--dp",
-            "--no-budget",
-            "--out",
-            "x.model",
-        ],
-        2,
-        "--epsilon",
-    );
+    let mut regression = dp_train(bc, "r.model", &["--model", "linear", "--epsilon", "1"]);
+    regression[4] = "perimeter_mean";
+    fails(p, &regression, 2, "classifiers");
+    fails(p, &dp_train(bc, "x.model", &[]), 2, "--epsilon");
     assert!(!p.join("r.model").exists() && !p.join("x.model").exists());
 }
 

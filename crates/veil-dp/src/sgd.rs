@@ -21,13 +21,15 @@
 //! optimiser does with the noisy sums (momentum, Adam, L2 on the weights) is
 //! post-processing. The weights' initialisation and the batch order's seed are public.
 
+use std::path::PathBuf;
+
 use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
 use serde::Serialize;
 use veil_ml::network::Network;
 use veil_ml::optim::Optimizer;
-use veil_ml::pipeline::{FitRequest, ModelConfig, Prepared, Trained};
-use veil_ml::train::{EpochStats, TrainConfig, TrainReport};
-use veil_ml::{Model, ModelKind, Task};
+use veil_ml::pipeline::{FitRequest, ModelConfig, Prepared};
+use veil_ml::train::TrainConfig;
+use veil_ml::{Model, ModelKind, Task, TestMetrics};
 
 use crate::accountant::{self, Accountant, SubsampledGaussian};
 use crate::budget::{Accounting, Budget, Receipt};
@@ -91,9 +93,6 @@ pub struct DpSgdReport {
     pub steps: u64,
     /// Epochs run.
     pub epochs: usize,
-    /// Mean loss over the last epoch's sampled records (itself not private: for progress
-    /// display only, never released).
-    pub final_loss: f64,
 }
 
 /// Models with at least this many parameters get their noise from a thread of its own,
@@ -105,7 +104,8 @@ const NOISE_AHEAD_MIN_PARAMS: usize = 1024;
 /// its table takes about 0.35 ms to build and saves about 150 ns a draw.
 const TABLE_MIN_DRAWS: u64 = 10_000;
 
-/// Trains `net` with DP-SGD on `x`, `y`; calls `on_epoch` after every epoch. The run is
+/// Trains `net` with DP-SGD on `x`, `y`; calls `on_epoch` with the epoch's number after
+/// every epoch (and nothing else: no loss or other statistic of the records). The run is
 /// paid for by `receipt`: refused, before any noise is drawn, unless the receipt covers the
 /// (ε, δ) the accountant computes for it.
 pub fn fit_private(
@@ -115,7 +115,7 @@ pub fn fit_private(
     config: &DpSgdConfig,
     receipt: Receipt,
     rng: &mut NoiseRng,
-    on_epoch: impl FnMut(&EpochStats),
+    on_epoch: impl FnMut(usize),
 ) -> Result<DpSgdReport> {
     check_clip(config.clip)?;
     if !(config.noise_multiplier.is_finite() && config.noise_multiplier > 0.0) {
@@ -148,7 +148,6 @@ pub fn fit_private(
         sampling_rate: q,
         steps,
         epochs: config.train.epochs,
-        final_loss: f64::NAN,
     };
     let run = Run {
         x,
@@ -207,15 +206,14 @@ impl Run<'_, '_> {
         net: &Network,
         rows: &[usize],
         draws: &[i128],
-    ) -> Result<Option<(f64, Array1<f64>)>> {
-        let (loss, mut sum) = if rows.is_empty() {
-            (0.0, Array1::zeros(net.num_params()))
+    ) -> Result<Option<Array1<f64>>> {
+        let mut sum = if rows.is_empty() {
+            Array1::zeros(net.num_params())
         } else {
             let xb = self.x.select(Axis(0), rows);
             let yb = self.y.select(Axis(0), rows);
-            let (losses, clipped, _) =
-                net.clipped_gradient_sum(xb.view(), yb.view(), self.config.clip)?;
-            (losses.sum(), clipped)
+            net.clipped_gradient_sum(xb.view(), yb.view(), self.config.clip)?
+                .1
         };
         if sum.iter().any(|g| !g.is_finite()) {
             return Ok(None);
@@ -224,7 +222,7 @@ impl Run<'_, '_> {
             .as_slice_mut()
             .ok_or_else(|| Error::invalid("gradient", "not contiguous"))?;
         self.noise.add(values, draws)?;
-        Ok(Some((loss, sum / self.config.train.batch_size as f64)))
+        Ok(Some(sum / self.config.train.batch_size as f64))
     }
 
     /// The training loop: every step a Poisson sample, its noisy clipped gradient with the
@@ -233,9 +231,9 @@ impl Run<'_, '_> {
         &self,
         net: &mut Network,
         rng: &mut NoiseRng,
-        mut report: DpSgdReport,
+        report: DpSgdReport,
         mut next_noise: impl FnMut(&mut NoiseRng) -> Result<Vec<i128>>,
-        mut on_epoch: impl FnMut(&EpochStats),
+        mut on_epoch: impl FnMut(usize),
     ) -> Result<DpSgdReport> {
         let t = &self.config.train;
         let mut optimizer = Optimizer::new(t.optimizer, t.lr, t.momentum, t.l2, net.weight_mask())?;
@@ -243,14 +241,13 @@ impl Run<'_, '_> {
         let steps_per_epoch = report.steps / t.epochs as u64;
         let mut rows = Vec::with_capacity(t.batch_size * 2);
         for epoch in 1..=t.epochs {
-            let (mut total, mut seen) = (0.0, 0usize);
             for _ in 0..steps_per_epoch {
                 rows.clear();
                 rows.extend((0..n).filter(|_| rng.unit() < q));
                 let draws = next_noise(rng)?;
-                let Some((loss, grad)) = self
+                let Some(grad) = self
                     .noisy_gradient(net, &rows, &draws)?
-                    .filter(|(_, g)| g.iter().all(|v| v.is_finite()))
+                    .filter(|g| g.iter().all(|v| v.is_finite()))
                 else {
                     return Err(veil_ml::Error::Diverged {
                         epoch,
@@ -259,15 +256,8 @@ impl Run<'_, '_> {
                     .into());
                 };
                 optimizer.step(net.params_mut(), grad.view())?;
-                total += loss;
-                seen += rows.len();
             }
-            report.final_loss = total / seen.max(1) as f64;
-            on_epoch(&EpochStats {
-                epoch,
-                epochs: t.epochs,
-                loss: report.final_loss,
-            });
+            on_epoch(epoch);
         }
         Ok(report)
     }
@@ -425,12 +415,39 @@ fn plan(prepared: &Prepared, config: &ModelConfig, private: &PrivateTraining) ->
     })
 }
 
-/// What `veil train --dp` reports: the training run, and what it spent.
+/// What `veil train --dp` reports: the model, what the run spent, and metrics on test data
+/// outside the charged table when there is some.
+///
+/// It carries nothing computed from the charged table but the model itself: no training
+/// loss, no row counts and no sampling rate (q = B/n would give n exactly). The class set is
+/// public: given in advance (`classes_from: "given"`), or read from the label column and
+/// released as it is (`"data"`: a class that only one record has appears in it).
 #[derive(Debug, Clone, Serialize)]
 pub struct PrivatelyTrained {
-    /// The run, as plain training reports it.
-    #[serde(flatten)]
-    pub trained: Trained,
+    /// The model file written.
+    #[serde(rename = "model")]
+    pub path: PathBuf,
+    /// The model kind.
+    pub kind: &'static str,
+    /// The task.
+    pub task: &'static str,
+    /// The label column.
+    pub label: String,
+    /// The classes, in the model's order.
+    pub classes: Vec<String>,
+    /// Where the classes came from: `given` (public, in advance) or `data` (the label
+    /// column's values, released without DP).
+    pub classes_from: &'static str,
+    /// Feature columns.
+    pub features: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// The public seed of the initial weights.
+    pub seed: u64,
+    /// Wall time of training.
+    pub train_seconds: f64,
     /// Always true: the model was trained with DP-SGD.
     pub dp: bool,
     /// ε spent (at `delta`), by the accountant, standardisation included.
@@ -439,10 +456,17 @@ pub struct PrivatelyTrained {
     pub delta: f64,
     /// Noise multiplier σ.
     pub noise_multiplier: f64,
-    /// Poisson sampling rate q.
-    pub sampling_rate: f64,
     /// Steps taken.
     pub steps: u64,
+    /// Metrics on the separate test data (absent without it): computed on data the budget
+    /// does not cover, and released without DP.
+    #[serde(flatten)]
+    pub test: Option<TestMetrics>,
+    /// What the test metrics are, or why there are none.
+    pub test_metrics_note: &'static str,
+    /// The model.
+    #[serde(skip)]
+    pub model: Model,
     /// What was charged.
     #[serde(skip)]
     pub cost: PrivacyLoss,
@@ -452,11 +476,24 @@ pub struct PrivatelyTrained {
 }
 
 impl PrivatelyTrained {
-    /// What a provenance record of this release keeps: the run's settings and metrics, and
-    /// what it spent (sorted by key).
+    /// Why a run without separate test data reports no metrics.
+    pub const NO_TEST_DATA: &'static str = "none: every row of the charged table trained the \
+         model, and metrics on them would be released without DP; give --test-data (data \
+         outside the charged table) to evaluate";
+    /// What the metrics of a run with separate test data are.
+    pub const TEST_DATA: &'static str = "computed on --test-data, outside the charged table: \
+         not covered by the budget and released without DP";
+
+    /// What a provenance record of this release keeps (sorted by key): the model kind,
+    /// label, seed, epochs and parameter count, what it spent, and the test metrics on the
+    /// separate test data, marked as such.
     pub fn provenance(&self) -> Vec<(String, String)> {
-        let mut meta = self.trained.provenance();
-        meta.extend([
+        let mut meta = vec![
+            ("model".to_string(), self.kind.to_string()),
+            ("label".to_string(), self.label.clone()),
+            ("seed".to_string(), self.seed.to_string()),
+            ("epochs".to_string(), self.epochs.to_string()),
+            ("parameters".to_string(), self.parameters.to_string()),
             ("dp_epsilon".to_string(), self.epsilon_spent.to_string()),
             ("dp_delta".to_string(), self.delta.to_string()),
             (
@@ -464,23 +501,60 @@ impl PrivatelyTrained {
                 self.noise_multiplier.to_string(),
             ),
             ("dp_steps".to_string(), self.steps.to_string()),
-        ]);
+        ];
+        if let Some(test) = &self.test {
+            meta.extend(test.provenance());
+            meta.push(("test_data".to_string(), "outside the budget".to_string()));
+        }
         meta.sort();
         meta
+    }
+}
+
+/// What was trained and spent, and the test accuracy or why there is none (human output).
+impl std::fmt::Display for PrivatelyTrained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "trained {} on every row with DP-SGD ({} features, {} parameters) in {:.2} s",
+            self.kind, self.features, self.parameters, self.train_seconds
+        )?;
+        writeln!(
+            f,
+            "ε = {:.4} at δ = {} ({} steps, noise multiplier {:.3})",
+            self.epsilon_spent, self.delta, self.steps, self.noise_multiplier
+        )?;
+        match self.test.as_ref().and_then(|m| m.test_accuracy) {
+            Some(a) => writeln!(f, "test accuracy {a:.3} ({})", self.test_metrics_note)?,
+            None => writeln!(f, "test metrics: {}", self.test_metrics_note)?,
+        }
+        writeln!(f, "model written to {}", self.path.display())
     }
 }
 
 /// Trains a classifier with DP-SGD: all of `veil train --dp`. Loads the data with raw
 /// features, works out the schedule, the noise and what the run costs, charges that to
 /// `accounting` — before any noise is drawn, so a refused charge draws none — then
-/// standardises privately, trains, evaluates on the test rows and saves the model.
+/// standardises privately, trains on every row of `request.data`, evaluates on
+/// `request.test_data` when given, and saves the model. `on_epoch` gets each finished
+/// epoch's number.
+///
+/// A request that holds out part of the charged table (`test_fraction`) is refused: the
+/// held-out rows' metrics would be released without DP.
 pub fn fit(
     request: &FitRequest<'_>,
     private: &PrivateTraining,
     accounting: Accounting<'_>,
     rng: &mut NoiseRng,
-    on_epoch: impl FnMut(&EpochStats),
+    on_epoch: impl FnMut(usize),
 ) -> Result<PrivatelyTrained> {
+    if request.test_fraction.is_some() {
+        return Err(Error::invalid(
+            "test fraction",
+            "DP-SGD trains on every row of the charged table: metrics on held-out rows of it \
+             would be released without DP; evaluate on separate data (--test-data)",
+        ));
+    }
     let prepared = request.prepare(false)?;
     let plan = plan(&prepared, &request.config, private)?;
     let description = format!(
@@ -499,30 +573,39 @@ pub fn fit(
         rng,
         on_epoch,
     )?;
-    let seconds = start.elapsed().as_secs_f64();
-    let run = TrainReport {
-        epochs: report.epochs,
-        steps: report.steps as usize,
-        final_loss: report.final_loss,
-    };
-    let trained = Trained::finish(
-        model,
-        &prepared,
-        &run,
-        seconds,
-        request.config.train.seed,
-        request.out,
-    )?;
+    let train_seconds = start.elapsed().as_secs_f64();
+    let test = prepared.evaluate(&model)?.as_ref().map(TestMetrics::from);
+    veil_ml::model_file::save(&model, request.out)?;
     Ok(PrivatelyTrained {
-        trained,
+        path: request.out.to_path_buf(),
+        kind: model.kind.name(),
+        task: model.task.name(),
+        label: model.label.clone(),
+        classes: model.task.classes().to_vec(),
+        classes_from: if request.columns.classes.is_some() {
+            "given"
+        } else {
+            "data"
+        },
+        features: model.features.len(),
+        parameters: model.network.num_params(),
+        epochs: report.epochs,
+        seed: request.config.train.seed,
+        train_seconds,
         dp: true,
         epsilon_spent: report.epsilon,
         // The guarantee holds at the calibrated δ, at most the one charged; this is the one
         // charged, as the user gave it.
         delta: plan.cost.delta(),
         noise_multiplier: report.noise_multiplier,
-        sampling_rate: report.sampling_rate,
         steps: report.steps,
+        test_metrics_note: if test.is_some() {
+            PrivatelyTrained::TEST_DATA
+        } else {
+            PrivatelyTrained::NO_TEST_DATA
+        },
+        test,
+        model,
         cost: plan.cost,
         budget,
     })
@@ -536,7 +619,7 @@ fn train_planned(
     plan: &Plan,
     receipt: Receipt,
     rng: &mut NoiseRng,
-    on_epoch: impl FnMut(&EpochStats),
+    on_epoch: impl FnMut(usize),
 ) -> Result<(Model, DpSgdReport)> {
     let features = prepared.features.len();
     let standardizer = match private.standardization {
@@ -584,19 +667,29 @@ fn train_planned(
 mod tests {
     use super::*;
 
+    /// Breast cancer split 80/20 into `train.csv` and `test.csv` in `dir`.
+    fn split_breast_cancer(dir: &std::path::Path) -> (String, String) {
+        let table = veil_core::Table::load("builtin:breast-cancer").unwrap();
+        let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
+        veil_core::split::split_table(&table, Some("malignant"), 0.2, 42, (&train, &test)).unwrap();
+        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
+        (path(train), path(test))
+    }
+
     #[test]
     fn a_run_is_charged_before_any_noise_and_refused_when_it_does_not_fit() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("dp.model");
+        let (train, test) = split_breast_cancer(dir.path());
         let request = FitRequest {
-            data: "builtin:breast-cancer",
-            test_data: None,
+            data: &train,
+            test_data: Some(&test),
             columns: veil_ml::pipeline::Columns {
                 label: "malignant".into(),
                 ..Default::default()
             },
             config: defaults(Some(ModelKind::Logreg), 42),
-            test_fraction: 0.2,
+            test_fraction: None,
             standardize: true,
             out: &out,
         };
@@ -625,7 +718,9 @@ mod tests {
         assert!(trained.epsilon_spent <= 1.0, "{}", trained.epsilon_spent);
         assert_eq!(trained.cost, target);
         assert_eq!(trained.budget.as_ref().unwrap().spent, target);
-        assert!(trained.trained.test_accuracy.unwrap() > 0.8);
+        let test_accuracy = trained.test.as_ref().unwrap().test_accuracy.unwrap();
+        assert!(test_accuracy > 0.8, "{test_accuracy}");
+        assert_eq!(trained.test_metrics_note, PrivatelyTrained::TEST_DATA);
         // A second run no longer fits: refused before training, and no model is written.
         std::fs::remove_file(&out).unwrap();
         let refused = fit(
@@ -641,7 +736,7 @@ mod tests {
         assert!(matches!(refused, Err(Error::BudgetExceeded { .. })));
         assert!(!out.exists());
         // Settings that cannot run are refused before the charge: nothing is spent; so is a
-        // δ of 1/n or more (n = 455 training rows here).
+        // δ of 1/n or more (n = 455 training rows here), and a hold-out of the charged table.
         let loose = PrivateTraining::new(Noise::Target(PrivacyLoss::target(1.0, 0.01).unwrap()));
         let refused = fit(&request, &loose, Accounting::Unbudgeted, &mut rng, |_| {
             panic!("no epoch may run")
@@ -650,6 +745,23 @@ mod tests {
             refused
                 .as_ref()
                 .is_err_and(|e| e.to_string().contains("one over the training rows")),
+            "{refused:?}"
+        );
+        let held_out = FitRequest {
+            test_fraction: Some(0.2),
+            ..request.clone()
+        };
+        let refused = fit(
+            &held_out,
+            &private,
+            Accounting::Unbudgeted,
+            &mut rng,
+            |_| panic!("no epoch may run"),
+        );
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("--test-data")),
             "{refused:?}"
         );
         store.set("bc2", "breast-cancer", target).unwrap();
@@ -662,7 +774,7 @@ mod tests {
             &no_clip,
             Accounting::Budget {
                 store: &mut store,
-                dataset: "bc2",
+                dataset: "bc",
             },
             &mut rng,
             |_| panic!("no epoch may run"),
@@ -701,7 +813,7 @@ mod tests {
                 ..Default::default()
             },
             config,
-            test_fraction: 0.2,
+            test_fraction: None,
             standardize: true,
             out: &out,
         };

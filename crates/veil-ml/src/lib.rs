@@ -54,7 +54,7 @@ pub mod train;
 
 pub use activation::Activation;
 pub use error::{Error, Result};
-pub use metrics::Evaluation;
+pub use metrics::{Evaluation, TestMetrics};
 pub use model::{Model, Predictions};
 pub use network::{Architecture, Network};
 pub use optim::OptimizerKind;

@@ -190,6 +190,62 @@ impl std::fmt::Display for Evaluation {
     }
 }
 
+/// An evaluation on test rows as training reports print it: each headline metric under a
+/// `test_` key (`null` where the task has none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TestMetrics {
+    /// Test accuracy (classifiers).
+    pub test_accuracy: Option<f64>,
+    /// Test ROC AUC (binary).
+    pub test_auc: Option<f64>,
+    /// Test precision.
+    pub test_precision: Option<f64>,
+    /// Test recall.
+    pub test_recall: Option<f64>,
+    /// Test F1.
+    pub test_f1: Option<f64>,
+    /// Test log loss.
+    pub test_log_loss: Option<f64>,
+    /// Test confusion matrix, `[true][predicted]`.
+    pub test_confusion_matrix: Option<Vec<Vec<u64>>>,
+    /// Test mean squared error (regression).
+    pub test_mse: Option<f64>,
+    /// Test R² (regression).
+    pub test_r2: Option<f64>,
+}
+
+impl TestMetrics {
+    /// The headline metrics a provenance record keeps, those present: test accuracy, AUC,
+    /// MSE and R², to six decimals.
+    pub fn provenance(&self) -> Vec<(String, String)> {
+        [
+            ("test_accuracy", self.test_accuracy),
+            ("test_auc", self.test_auc),
+            ("test_mse", self.test_mse),
+            ("test_r2", self.test_r2),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name.to_string(), format!("{v:.6}"))))
+        .collect()
+    }
+}
+
+impl From<&Evaluation> for TestMetrics {
+    fn from(e: &Evaluation) -> Self {
+        TestMetrics {
+            test_accuracy: e.accuracy,
+            test_auc: e.auc,
+            test_precision: e.precision,
+            test_recall: e.recall,
+            test_f1: e.f1,
+            test_log_loss: e.log_loss,
+            test_confusion_matrix: e.confusion_matrix.clone(),
+            test_mse: e.mse,
+            test_r2: e.r2,
+        }
+    }
+}
+
 impl Evaluation {
     /// Metrics of class probabilities `probs` (one column per class) against `truth`.
     /// With two classes, class 1 is the positive class.

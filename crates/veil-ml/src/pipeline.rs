@@ -18,7 +18,7 @@ use veil_core::{Role, Standardizer, Table};
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::metrics::Evaluation;
+use crate::metrics::{Evaluation, TestMetrics};
 use crate::model::{Model, Predictions};
 use crate::network::{Architecture, Network};
 use crate::optim::OptimizerKind;
@@ -34,6 +34,10 @@ pub struct Columns {
     pub features: Option<Vec<String>>,
     /// Columns to leave out when `features` is `None`.
     pub drop: Vec<String>,
+    /// The label's classes, when they are known in advance (public): the task is built
+    /// from them rather than from the label column's values, and a row with another label
+    /// is an error. `None` takes the classes from the data.
+    pub classes: Option<Vec<String>>,
 }
 
 impl Columns {
@@ -79,6 +83,9 @@ pub enum Holdout<'a> {
     },
     /// A separate table.
     Table(&'a Table),
+    /// No test rows: every row trains (DP-SGD, where held-out rows of the charged table
+    /// would be evaluated without privacy).
+    None,
 }
 
 /// Training and test data, ready for a model.
@@ -104,6 +111,30 @@ pub struct Prepared {
     pub split: Option<Split>,
 }
 
+impl Prepared {
+    /// `model`'s metrics on the test rows (`None` when there are none). When the rows were
+    /// kept raw and the model standardises them itself (DP-SGD's private standardisation),
+    /// they go through the model's standardisation.
+    pub fn evaluate(&self, model: &Model) -> Result<Option<Evaluation>> {
+        if self.x_test.nrows() == 0 {
+            return Ok(None);
+        }
+        let x_test = if model.standardizer == self.standardizer {
+            self.x_test.clone()
+        } else if self.standardizer == Standardizer::identity(self.features.len()) {
+            model.standardizer.transform(self.x_test.view())?
+        } else {
+            return Err(Error::config(
+                "standardisation",
+                "the model standardises features that were already standardised",
+            ));
+        };
+        model
+            .evaluate_inputs(x_test.view(), &self.y_test.to_vec())
+            .map(Some)
+    }
+}
+
 /// Selects, encodes, splits and standardises. `kind` steers the task (see [`Task::infer`]);
 /// `standardize: false` keeps raw features (the identity transform is recorded).
 pub fn prepare(
@@ -115,7 +146,10 @@ pub fn prepare(
 ) -> Result<Prepared> {
     table.require_rows()?;
     let features = columns.resolve(table)?;
-    let task = Task::infer(table, &columns.label, kind)?;
+    let task = match &columns.classes {
+        Some(classes) => Task::from_classes(&columns.label, classes, kind)?,
+        None => Task::infer(table, &columns.label, kind)?,
+    };
     let x = table.feature_matrix(&features)?;
     let y = task.encode(table, &columns.label)?;
     let (x_train, y_train, x_test, y_test, split) = match holdout {
@@ -141,6 +175,13 @@ pub fn prepare(
                 None,
             )
         }
+        Holdout::None => (
+            x,
+            y,
+            Array2::zeros((0, features.len())),
+            Array1::zeros(0),
+            None,
+        ),
     };
     let standardizer = if standardize {
         Standardizer::fit(x_train.view())?
@@ -292,8 +333,9 @@ pub struct FitRequest<'a> {
     pub columns: Columns,
     /// The model's shape and training settings.
     pub config: ModelConfig,
-    /// The fraction held out when there is no `test_data`.
-    pub test_fraction: f64,
+    /// The fraction held out when there is no `test_data`; `None` holds out nothing (every
+    /// row trains and, without `test_data`, nothing is evaluated).
+    pub test_fraction: Option<f64>,
     /// Standardise the features (fitted on the training rows).
     pub standardize: bool,
     /// Where the model file goes (written atomically).
@@ -306,12 +348,13 @@ impl FitRequest<'_> {
     pub fn prepare(&self, standardize: bool) -> Result<Prepared> {
         let table = Table::load(self.data)?;
         let test_table = self.test_data.map(Table::load).transpose()?;
-        let holdout = match &test_table {
-            Some(t) => Holdout::Table(t),
-            None => Holdout::Split {
-                fraction: self.test_fraction,
+        let holdout = match (&test_table, self.test_fraction) {
+            (Some(t), _) => Holdout::Table(t),
+            (None, Some(fraction)) => Holdout::Split {
+                fraction,
                 seed: self.config.train.seed,
             },
+            (None, None) => Holdout::None,
         };
         prepare(
             &table,
@@ -353,37 +396,20 @@ pub struct Trained {
     pub seed: u64,
     /// Wall time of the training loop.
     pub train_seconds: f64,
-    /// Test accuracy (classifiers).
-    pub test_accuracy: Option<f64>,
-    /// Test ROC AUC (binary).
-    pub test_auc: Option<f64>,
-    /// Test precision.
-    pub test_precision: Option<f64>,
-    /// Test recall.
-    pub test_recall: Option<f64>,
-    /// Test F1.
-    pub test_f1: Option<f64>,
-    /// Test log loss.
-    pub test_log_loss: Option<f64>,
-    /// Test confusion matrix, `[true][predicted]`.
-    pub test_confusion_matrix: Option<Vec<Vec<u64>>>,
-    /// Test mean squared error (regression).
-    pub test_mse: Option<f64>,
-    /// Test R² (regression).
-    pub test_r2: Option<f64>,
+    /// The test metrics, each under a `test_` key.
+    #[serde(flatten)]
+    pub metrics: TestMetrics,
     /// The model itself.
     #[serde(skip)]
     pub model: Model,
-    /// The test metrics.
+    /// The test metrics (`None` without test rows).
     #[serde(skip)]
-    pub test: Evaluation,
+    pub test: Option<Evaluation>,
 }
 
 impl Trained {
-    /// Evaluates `model` (trained with `seed` in `seconds`) on `prepared`'s test rows and
-    /// saves it to `out`. When `prepared`
-    /// kept the features raw and the model standardises them itself (DP-SGD's private
-    /// standardisation), the test rows go through the model's standardisation.
+    /// Evaluates `model` (trained with `seed` in `seconds`) on `prepared`'s test rows (see
+    /// [`Prepared::evaluate`]) and saves it to `out`.
     pub fn finish(
         model: Model,
         prepared: &Prepared,
@@ -392,17 +418,7 @@ impl Trained {
         seed: u64,
         out: &Path,
     ) -> Result<Trained> {
-        let x_test = if model.standardizer == prepared.standardizer {
-            prepared.x_test.clone()
-        } else if prepared.standardizer == Standardizer::identity(prepared.features.len()) {
-            model.standardizer.transform(prepared.x_test.view())?
-        } else {
-            return Err(Error::config(
-                "standardisation",
-                "the model standardises features that were already standardised",
-            ));
-        };
-        let test = model.evaluate_inputs(x_test.view(), &prepared.y_test.to_vec())?;
+        let test = prepared.evaluate(&model)?;
         crate::model_file::save(&model, out)?;
         Ok(Trained {
             path: out.to_path_buf(),
@@ -418,15 +434,7 @@ impl Trained {
             final_loss: run.final_loss,
             seed,
             train_seconds: seconds,
-            test_accuracy: test.accuracy,
-            test_auc: test.auc,
-            test_precision: test.precision,
-            test_recall: test.recall,
-            test_f1: test.f1,
-            test_log_loss: test.log_loss,
-            test_confusion_matrix: test.confusion_matrix.clone(),
-            test_mse: test.mse,
-            test_r2: test.r2,
+            metrics: test.as_ref().map(TestMetrics::from).unwrap_or_default(),
             model,
             test,
         })
@@ -442,17 +450,7 @@ impl Trained {
             ("epochs".to_string(), self.epochs.to_string()),
             ("parameters".to_string(), self.parameters.to_string()),
         ];
-        let metrics = [
-            ("test_accuracy", self.test.accuracy),
-            ("test_auc", self.test.auc),
-            ("test_mse", self.test.mse),
-            ("test_r2", self.test.r2),
-        ];
-        for (name, value) in metrics {
-            if let Some(v) = value {
-                meta.push((name.to_string(), format!("{v:.6}")));
-            }
-        }
+        meta.extend(self.metrics.provenance());
         meta.sort();
         meta
     }
@@ -602,7 +600,7 @@ mod tests {
         let mut columns = Columns {
             label: "y".into(),
             drop: vec!["id".into()],
-            features: None,
+            ..Default::default()
         };
         assert_eq!(columns.resolve(&table).unwrap(), ["a", "b"]);
         columns.features = Some(vec!["a".into(), "y".into()]);

@@ -86,6 +86,26 @@ impl Task {
         }
         let classes = sorted_classes(&table.class_labels(label)?);
         let numeric = classes.iter().all(|c| c.parse::<f64>().is_ok());
+        if kind.is_none_or(|k| k == ModelKind::Mlp) && numeric && classes.len() > MAX_AUTO_CLASSES {
+            return Ok(Task::Regression);
+        }
+        Task::classify(label, classes, kind)
+    }
+
+    /// The classification task over `classes`, given in advance (public) rather than read
+    /// from the data: sorted as [`Task::infer`] sorts them, duplicates dropped.
+    pub fn from_classes(label: &str, classes: &[String], kind: Option<ModelKind>) -> Result<Task> {
+        if kind == Some(ModelKind::Linear) {
+            return Err(Error::Label {
+                label: label.to_string(),
+                message: "classes apply to classifiers; linear regression predicts a number".into(),
+            });
+        }
+        Task::classify(label, sorted_classes(classes), kind)
+    }
+
+    /// Binary or multiclass over sorted `classes`, as `kind` allows.
+    fn classify(label: &str, classes: Vec<String>, kind: Option<ModelKind>) -> Result<Task> {
         let err = |message: String| Error::Label {
             label: label.to_string(),
             message,
@@ -101,9 +121,6 @@ impl Task {
             (Some(ModelKind::Logreg), k) => Err(err(format!(
                 "logistic regression needs exactly two classes, found {k}; use --model softmax"
             ))),
-            (None | Some(ModelKind::Mlp), k) if numeric && k > MAX_AUTO_CLASSES => {
-                Ok(Task::Regression)
-            }
             _ => Ok(Task::Multiclass { classes }),
         }
     }

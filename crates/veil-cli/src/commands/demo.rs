@@ -112,7 +112,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
             ..Default::default()
         },
         config: ModelConfig::defaults(Some(ModelKind::Logreg), SEED),
-        test_fraction: 0.2,
+        test_fraction: None,
         standardize: true,
         out: &model_path,
     };
@@ -121,13 +121,13 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         "trained logistic regression in {:.2} s ({} epochs)",
         trained.train_seconds, trained.epochs
     ));
-    if !json {
-        print_evaluation("test", &trained.test);
+    if let (false, Some(test)) = (json, &trained.test) {
+        print_evaluation("test", test);
     }
     // The model file alone reproduces the results on raw data.
     let reloaded = pipeline::evaluate(&model_path, &test_s, None)?;
     let same = report.check(
-        reloaded.evaluation == trained.test,
+        trained.test.as_ref() == Some(&reloaded.evaluation),
         "the reloaded model's metrics are the trained model's",
     );
     let model = model_file::load(&model_path)?;
@@ -153,7 +153,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     report.stages.push(json!({
         "stage": "train", "dataset": "builtin:breast-cancer", "model": "logreg",
         "train_rows": split.train_rows, "test_rows": split.test_rows,
-        "test_accuracy": trained.test_accuracy, "test_auc": trained.test_auc,
+        "test_accuracy": trained.metrics.test_accuracy, "test_auc": trained.metrics.test_auc,
         "reloaded_metrics_match": same,
     }));
 
@@ -167,7 +167,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
             ..Default::default()
         },
         config: ModelConfig::defaults(Some(ModelKind::Mlp), SEED),
-        test_fraction: 0.2,
+        test_fraction: Some(0.2),
         standardize: true,
         out: &digits_path,
     };
@@ -176,12 +176,12 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
         "trained MLP 64→64→10 ({} parameters) in {:.2} s",
         digits.parameters, digits.train_seconds
     ));
-    if !json {
-        print_evaluation("test", &digits.test);
+    if let (false, Some(test)) = (json, &digits.test) {
+        print_evaluation("test", test);
     }
     report.stages.push(json!({
         "stage": "train", "dataset": "builtin:digits", "model": "mlp",
-        "test_accuracy": digits.test_accuracy,
+        "test_accuracy": digits.metrics.test_accuracy,
     }));
 
     say("── 3. Seal the training data for a collaborator (veil vault) ──".into());
@@ -331,7 +331,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     let stage = federated_stage(
         dir,
         (&train_s, &test_s),
-        trained.test_accuracy,
+        trained.metrics.test_accuracy,
         &mut ledger,
         &say,
     )?;
@@ -458,7 +458,7 @@ fn private_stage(
             ..Default::default()
         },
         config,
-        test_fraction: 0.2,
+        test_fraction: None,
         standardize: true,
         out: &model_path,
     };
@@ -492,7 +492,7 @@ fn private_stage(
     say(format!(
         "DP-SGD logistic regression: test accuracy {} at ε = {:.3}, δ = {} ({} steps, noise multiplier {:.3}); \
          ledger entry {index}",
-        metric(trained.trained.test_accuracy),
+        metric(trained.test.as_ref().and_then(|t| t.test_accuracy)),
         trained.epsilon_spent,
         trained.delta,
         trained.steps,
@@ -512,7 +512,7 @@ fn private_stage(
         "stage": "privacy",
         "query": {"sql": sql, "epsilon": release.loss.epsilon(), "rows": rows},
         "dp_sgd": {
-            "test_accuracy": trained.trained.test_accuracy, "epsilon_spent": trained.epsilon_spent,
+            "test_accuracy": trained.test.as_ref().and_then(|t| t.test_accuracy), "epsilon_spent": trained.epsilon_spent,
             "delta": trained.delta, "noise_multiplier": trained.noise_multiplier, "steps": trained.steps,
         },
         "budget": {"epsilon": grant.epsilon(), "spent_epsilon": this_run.epsilon(),

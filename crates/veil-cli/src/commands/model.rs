@@ -81,20 +81,21 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
             label: args.label.clone(),
             features: args.columns.features.clone(),
             drop: args.columns.drop.clone(),
+            classes: args.classes.clone(),
         },
         config,
-        test_fraction: args.test_fraction,
+        // DP-SGD trains on every row (clap refuses --test-fraction with --dp).
+        test_fraction: (!args.dp.dp).then(|| args.test_fraction.unwrap_or(0.2)),
         standardize: !args.no_standardize,
         out: &args.out,
     };
     let bar = report::bar(request.config.train.epochs as u64, "training", json);
-    let on_epoch = |e: &veil_ml::train::EpochStats| {
-        bar.set_position(e.epoch as u64);
-        bar.set_message(format!("loss {:.4}", e.loss));
-        tracing::debug!(epoch = e.epoch, loss = e.loss, "epoch done");
-    };
     if !args.dp.dp {
-        let trained = pipeline::fit(&request, on_epoch);
+        let trained = pipeline::fit(&request, |e| {
+            bar.set_position(e.epoch as u64);
+            bar.set_message(format!("loss {:.4}", e.loss));
+            tracing::debug!(epoch = e.epoch, loss = e.loss, "epoch done");
+        });
         bar.finish_and_clear();
         let trained = trained?;
         let index = record(ledger.as_mut(), || {
@@ -114,7 +115,7 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         &private,
         dp::accounting(&mut store, &dataset),
         &mut NoiseRng::from_os(),
-        on_epoch,
+        |epoch| bar.set_position(epoch as u64),
     );
     bar.finish_and_clear();
     let trained = trained?;
@@ -125,16 +126,10 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
         report: &trained,
         ledger_index: index,
     };
-    show(json, &recorded, |_| {
-        say_trained(args, &trained.trained, index);
-        println!(
-            "DP-SGD: ε = {:.4} at δ = {} ({} steps, noise multiplier {:.3}); {}",
-            trained.epsilon_spent,
-            trained.delta,
-            trained.steps,
-            trained.noise_multiplier,
-            dp::charged(trained.budget.as_ref(), &args.data)
-        );
+    show(json, &recorded, |t| {
+        print!("{}", t.report);
+        println!("{}", dp::charged(t.report.budget.as_ref(), &args.data));
+        report::say_recorded(index);
     })
 }
 
@@ -143,7 +138,9 @@ fn say_trained(args: &TrainArgs, t: &Trained, index: Option<u64>) {
         "trained {} on {} ({} training rows, {} features, {} parameters) in {:.2} s",
         t.kind, args.data, t.train_rows, t.features, t.parameters, t.train_seconds
     );
-    print_evaluation("test", &t.test);
+    if let Some(test) = &t.test {
+        print_evaluation("test", test);
+    }
     println!("model written to {}", t.path.display());
     report::say_recorded(index);
 }
