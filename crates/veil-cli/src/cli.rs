@@ -500,13 +500,17 @@ pub struct DpSgdParams {
 /// `veil dp budget ...`
 #[derive(Debug, Subcommand)]
 pub enum BudgetCommand {
-    /// Set the total (ε, δ) that releases about a dataset may spend.
+    /// Set, once, the total (ε, δ) that releases about a dataset may spend, and whom it protects.
     #[command(after_help = "\
-The dataset is known by the SHA-256 of its content: a copy keeps its budget, a changed file
-gets a new one. The budget cannot be set below what was already spent.
+A budget belongs to the table's content (the same rows as gzip, Parquet or reordered share
+it), is set once and never reset, and protects each row, or each value of --privacy-unit COL
+with at most K rows (checked): row-level releases (DP-SGD, queries without --privacy-unit)
+are then charged K·ε and δ·K·e^((K−1)ε) (group privacy); other units are refused.
 
-Example:
-  veil dp budget set --data patients.csv --epsilon 3 --delta 1e-6 --budget dp-budget/")]
+Examples:
+  veil dp budget set --data patients.csv --epsilon 3 --delta 1e-6 --budget dp-budget/
+  veil dp budget set --data visits.csv --privacy-unit patient_id --max-contributions 5 \\
+    --epsilon 3 --delta 1e-6 --name \"visits 2026\" --budget dp-budget/")]
     Set {
         /// The dataset (path or builtin:NAME).
         #[arg(long)]
@@ -517,6 +521,15 @@ Example:
         /// Total δ.
         #[arg(long, allow_negative_numbers = true)]
         delta: f64,
+        /// The column whose values the budget protects (a patient id) [default: each row].
+        #[arg(long, value_name = "COL", requires = "max_contributions")]
+        privacy_unit: Option<String>,
+        /// The most rows any one value of --privacy-unit has in the data.
+        #[arg(long, value_name = "K", requires = "privacy_unit")]
+        max_contributions: Option<u64>,
+        /// A name for people [default: the --data argument].
+        #[arg(long)]
+        name: Option<String>,
         /// The budget directory (budget.db inside; created if missing).
         #[arg(long, value_name = "DIR")]
         budget: PathBuf,
@@ -1206,8 +1219,8 @@ epochs, learning rate 0.05 (linear models) or 0.01 (MLPs), clipping norm 1, no L
 features are standardised from noisy statistics, and σ is calibrated so that the whole run
 spends at most --epsilon. The run is charged to the training data's budget (--budget DIR or
 VEIL_BUDGET) before any training, or, with --no-budget, to none. It trains on every row of
---data and reports only what ε covers (the model, ε, δ, σ, steps): no loss, no row counts;
-test metrics only on --test-data (data outside the charged table), labelled as not covered.
+--data and reports the model, ε, δ, σ and steps (with the batch size they give n, which is
+public), no loss; test metrics only on --test-data (outside the charged table), labelled.
 
 Examples:
   veil train --data builtin:breast-cancer --label malignant --seed 42 --out bc.model

@@ -103,38 +103,119 @@ fn out_of_range_parameters_are_usage_errors() {
     );
 }
 
+/// `veil dp budget set --data DATA --budget b --delta 1e-6`, then `more`.
+fn set_budget<'a>(data: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let base = [
+        "dp", "budget", "set", "--data", data, "--budget", "b", "--delta", "1e-6",
+    ];
+    [&base[..], more].concat()
+}
+
+/// A COUNT under `veil dp query` on `data` at `epsilon`, charged to `b`, then `more`.
+fn count<'a>(data: &'a str, epsilon: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let base = [
+        "dp",
+        "query",
+        "--data",
+        data,
+        "--budget",
+        "b",
+        "--epsilon",
+        epsilon,
+    ];
+    [&base[..], &["--sql", "SELECT COUNT(*) FROM data"], more].concat()
+}
+
 #[test]
-fn a_budget_persists_across_processes_and_follows_the_content() {
+fn a_budget_belongs_to_the_table_content_and_its_privacy_unit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let p = dir.path();
-    std::fs::write(p.join("a.csv"), "age\n30\n41\n").expect("writes");
-    std::fs::copy(p.join("a.csv"), p.join("copy.csv")).expect("copies");
-    let set = ok_json(
+    visits(p);
+    // Patients have 5 visits: a bound of 4 is refused, and nothing is set.
+    let per_patient = ["--privacy-unit", "patient", "--epsilon", "2"];
+    let too_few = [&per_patient[..], &["--max-contributions", "4"]].concat();
+    fails(
+        p,
+        &set_budget("visits.csv", &too_few),
+        2,
+        "more than 4 rows",
+    );
+    let bound = [
+        &per_patient[..],
+        &["--max-contributions", "5", "--name", "visits 2026"],
+    ]
+    .concat();
+    let set = ok_json(p, &set_budget("visits.csv", &bound));
+    assert_eq!(set["remaining_epsilon"], 2.0);
+    assert_eq!(set["privacy_unit"], "patient");
+    assert_eq!(set["max_contributions"], 5);
+    assert_eq!(set["name"], "visits 2026");
+    // Re-saved as gzip or Parquet, it is the same dataset: no fresh budget, and not reset.
+    for copy in ["visits.csv.gz", "visits.parquet"] {
+        ok(p, &["data", "export", "visits.csv", "-o", copy]);
+        fails(
+            p,
+            &set_budget(copy, &["--epsilon", "9"]),
+            11,
+            "already has a privacy budget",
+        );
+        let shown = ok_json(
+            p,
+            &["dp", "budget", "show", "--data", copy, "--budget", "b"],
+        );
+        assert_eq!(shown["dataset"], set["dataset"]);
+        assert_eq!(shown["epsilon"], 2.0);
+    }
+    fails(
+        p,
+        &set_budget("visits.csv", &["--epsilon", "9"]),
+        11,
+        "never reset",
+    );
+    // A row-level query on the gzip copy is charged for 5 rows per patient: 5 × 0.1.
+    let r = ok_json(p, &count("visits.csv.gz", "0.1", &[]));
+    assert!(
+        (r["budget"]["spent_epsilon"].as_f64().expect("spent") - 0.5).abs() < 1e-12,
+        "{r}"
+    );
+    assert_eq!(r["epsilon"], 0.1, "the release itself spent what it asked");
+    // Per patient, on the Parquet copy: charged as it is.
+    let by_patient = ["--privacy-unit", "patient", "--max-contributions", "5"];
+    let r = ok_json(p, &count("visits.parquet", "0.1", &by_patient));
+    assert!(
+        (r["budget"]["spent_epsilon"].as_f64().expect("spent") - 0.6).abs() < 1e-12,
+        "{r}"
+    );
+    let shown = ok_json(
         p,
         &[
             "dp",
             "budget",
-            "set",
+            "show",
             "--data",
-            "a.csv",
-            "--epsilon",
-            "2",
-            "--delta",
-            "1e-6",
+            "visits.csv",
             "--budget",
             "b",
         ],
     );
-    assert_eq!(set["remaining_epsilon"], 2.0);
-    // A copy with the same content has the same budget; another dataset has none.
-    let shown = ok_json(
-        p,
-        &[
-            "dp", "budget", "show", "--data", "copy.csv", "--budget", "b",
-        ],
+    let releases = &shown["releases"];
+    assert_eq!(
+        (&releases[0]["group_size"], &releases[1]["group_size"]),
+        (&5.into(), &1.into())
     );
-    assert_eq!(shown["epsilon"], 2.0);
-    assert_eq!(shown["dataset"], set["dataset"]);
+    assert_eq!(
+        (&releases[0]["privacy_unit"], &releases[1]["privacy_unit"]),
+        (&serde_json::Value::Null, &"patient".into())
+    );
+    // Protecting another column cannot be charged to a per-patient budget.
+    let by_sex = ["--privacy-unit", "sex", "--max-contributions", "600"];
+    fails(
+        p,
+        &count("visits.csv", "0.1", &by_sex),
+        11,
+        "protects each patient",
+    );
+    // A changed table is another dataset; a missing file is an I/O error.
     fails(
         p,
         &[
@@ -151,35 +232,24 @@ fn a_budget_persists_across_processes_and_follows_the_content() {
     );
     fails(
         p,
-        &[
-            "dp",
-            "budget",
-            "set",
-            "--data",
-            "a.csv",
-            "--epsilon",
-            "0",
-            "--delta",
-            "1e-6",
-            "--budget",
-            "b",
-        ],
+        &set_budget("builtin:digits", &["--epsilon", "0"]),
         2,
         "allows nothing",
     );
     fails(
         p,
-        &[
-            "dp",
-            "budget",
-            "show",
-            "--data",
-            "missing.csv",
-            "--budget",
-            "b",
-        ],
+        &set_budget("missing.csv", &["--epsilon", "1"]),
         4,
         "missing.csv",
+    );
+    fails(
+        p,
+        &set_budget(
+            "visits.csv",
+            &["--max-contributions", "5", "--epsilon", "1"],
+        ),
+        2,
+        "--privacy-unit",
     );
 }
 
@@ -240,6 +310,8 @@ fn dp_sgd_training_reports_what_it_spent_and_nothing_else() {
     // Holding out part of the charged table is refused.
     let held_out = ["--epsilon", "1", "--test-fraction", "0.2"];
     fails(p, &dp_train(bc, "x.model", &held_out), 2, "--test-fraction");
+    let same = ["--epsilon", "1", "--test-data", bc];
+    fails(p, &dp_train(bc, "x.model", &same), 2, "same rows");
     // With separate test data and public classes, the test metrics are on that data and
     // say so. With little noise (ε = 100) the private pipeline (noisy standardisation,
     // clipping, Poisson batches) still learns: far above the 63% of always answering

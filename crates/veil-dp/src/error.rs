@@ -36,6 +36,24 @@ pub enum Error {
         /// The dataset (its name and digest).
         dataset: String,
     },
+    /// `dp budget set` on a table that already has a budget: budgets are never reset.
+    #[error(
+        "{dataset} already has a privacy budget: a budget is set once and never reset (what was spent stays spent); `veil dp budget show` lists it"
+    )]
+    BudgetExists {
+        /// The dataset (its name and digest).
+        dataset: String,
+    },
+    /// A release protects another unit than the budget it would be charged to.
+    #[error(
+        "the budget protects each {budget}; this release protects each {release}, which it cannot be charged as: release with --privacy-unit {budget}, or per row (charged for the largest group of rows by group privacy)"
+    )]
+    WrongUnit {
+        /// The budget's unit column.
+        budget: String,
+        /// The release's unit column.
+        release: String,
+    },
     /// The budget store failed (locked for too long, full disk, corrupt file, ...).
     #[error("budget storage: {0}")]
     Storage(#[from] rusqlite::Error),
@@ -57,7 +75,10 @@ impl Error {
         match self {
             Error::InvalidParameter { .. } => ErrorKind::Usage,
             Error::Query(q) => q.kind(),
-            Error::BudgetExceeded { .. } | Error::NoBudget { .. } => ErrorKind::Budget,
+            Error::BudgetExceeded { .. }
+            | Error::NoBudget { .. }
+            | Error::BudgetExists { .. }
+            | Error::WrongUnit { .. } => ErrorKind::Budget,
             Error::Storage(_) => ErrorKind::Io,
             Error::Corrupt(_) => ErrorKind::Data,
             Error::Data(e) => e.kind(),

@@ -270,6 +270,48 @@ impl PrivacyLoss {
         }
     }
 
+    /// What this loss is for a group of `k` units: a mechanism that is (ε, δ)-DP for one
+    /// unit is (kε, k·e^{(k−1)ε}·δ)-DP for `k` (group privacy; Vadhan 2017, "The Complexity
+    /// of Differential Privacy", Lemma 2.2; Dwork and Roth 2014, Theorem 2.2 for δ = 0). ε is
+    /// multiplied exactly; δ's factor is computed in floating point from ε and δ rounded up,
+    /// and the result rounded up again. Refused when δ would reach 1.
+    pub fn for_groups(&self, k: u64) -> Result<PrivacyLoss> {
+        if k <= 1 {
+            return Ok(*self);
+        }
+        let epsilon = self
+            .epsilon
+            .checked_mul(u128::from(k))
+            .filter(|&e| e <= (MAX_EPSILON as u128) * EPSILON_SCALE)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "epsilon",
+                    format!("{k} × ε = {} is too large", self.epsilon()),
+                )
+            })?;
+        if self.delta == 0 {
+            return Ok(PrivacyLoss { epsilon, delta: 0 });
+        }
+        let up = |x: f64| x * (1.0 + 4.0 * f64::EPSILON);
+        let eps = up(self.epsilon as f64 / EPSILON_SCALE as f64);
+        let delta = up(self.delta as f64 / DELTA_SCALE as f64);
+        let group_delta = up(delta * k as f64 * ((k.saturating_sub(1)) as f64 * eps).exp());
+        if group_delta.is_nan() || group_delta >= 1.0 {
+            return Err(Error::invalid(
+                "delta",
+                format!(
+                    "for groups of {k}, δ = {} becomes {group_delta:.3e}: the guarantee would say nothing",
+                    self.delta()
+                ),
+            ));
+        }
+        let rounded = PrivacyLoss::at_most(0.0, group_delta)?;
+        Ok(PrivacyLoss {
+            epsilon,
+            delta: rounded.delta,
+        })
+    }
+
     /// This loss's δ alone.
     pub fn delta_only(&self) -> PrivacyLoss {
         PrivacyLoss {
@@ -311,6 +353,32 @@ impl serde::Serialize for PrivacyLoss {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_privacy_multiplies_epsilon_exactly_and_inflates_delta() {
+        let pure = PrivacyLoss::target(0.1, 0.0).unwrap();
+        assert_eq!(
+            pure.for_groups(5).unwrap(),
+            PrivacyLoss::target(0.5, 0.0).unwrap()
+        );
+        assert_eq!(pure.for_groups(1).unwrap(), pure);
+        let approx = PrivacyLoss::target(1.0, 1e-6).unwrap();
+        let g = approx.for_groups(3).unwrap();
+        assert_eq!(g.epsilon(), 3.0);
+        // 3 · e² · 1e-6 = 2.2167e-5, rounded up.
+        let expected = 3.0 * 2f64.exp() * 1e-6;
+        assert!(
+            g.delta() >= expected && g.delta() < expected * (1.0 + 1e-12),
+            "{g}"
+        );
+        assert!(approx.for_groups(40).is_err(), "δ would pass 1");
+        assert!(
+            PrivacyLoss::target(1e9, 0.0)
+                .unwrap()
+                .for_groups(2)
+                .is_err()
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::loss::PrivacyLoss;
 use crate::mechanism::Gaussian;
 use crate::standardize::{StandardizationCost, private_standardizer};
+use veil_core::Table;
 use veil_core::noise::NoiseRng;
 
 /// DP-SGD's settings on top of the ordinary training loop's.
@@ -501,6 +502,7 @@ impl PrivatelyTrained {
                 self.noise_multiplier.to_string(),
             ),
             ("dp_steps".to_string(), self.steps.to_string()),
+            ("classes_from".to_string(), self.classes_from.to_string()),
         ];
         if let Some(test) = &self.test {
             meta.extend(test.provenance());
@@ -555,13 +557,25 @@ pub fn fit(
              would be released without DP; evaluate on separate data (--test-data)",
         ));
     }
-    let prepared = request.prepare(false)?;
+    let table = Table::load(request.data)?;
+    if let Some(test) = request.test_data
+        && Table::load(test)?.content_digest() == table.content_digest()
+    {
+        return Err(Error::invalid(
+            "test data",
+            "--test-data holds the same rows as --data: metrics on them would be released \
+                 without DP; evaluate on data outside the charged table",
+        ));
+    }
+    let prepared = request.prepare_from(&table, false)?;
     let plan = plan(&prepared, &request.config, private)?;
     let description = format!(
         "veil train --model {} --dp",
         request.config.kind.map_or("auto", |k| k.name())
     );
-    let receipt = accounting.charge(plan.cost, "dp-sgd", &description)?;
+    // DP-SGD protects each row: a budget per patient is charged through group privacy.
+    let receipt = accounting.charge(&table, None, plan.cost, "dp-sgd", &description)?;
+    drop(table);
     let budget = receipt.budget().cloned();
     let start = std::time::Instant::now();
     let (model, report) = train_planned(
@@ -666,6 +680,7 @@ fn train_planned(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::BudgetUnit;
 
     /// Breast cancer split 80/20 into `train.csv` and `test.csv` in `dir`.
     fn split_breast_cancer(dir: &std::path::Path) -> (String, String) {
@@ -696,21 +711,14 @@ mod tests {
         let target = PrivacyLoss::target(1.0, 1e-5).unwrap();
         let private = PrivateTraining::new(Noise::Target(target));
         let mut store = crate::budget::BudgetStore::open(dir.path()).unwrap();
-        store
-            .set(
-                "bc",
-                "breast-cancer",
-                PrivacyLoss::target(1.5, 1e-5).unwrap(),
-            )
-            .unwrap();
+        let table = Table::load(&train).unwrap();
+        let budget = PrivacyLoss::target(1.5, 1e-5).unwrap();
+        store.set(&table, "bc", budget, BudgetUnit::Row).unwrap();
         let mut rng = NoiseRng::insecure_seeded(1);
         let trained = fit(
             &request,
             &private,
-            Accounting::Budget {
-                store: &mut store,
-                dataset: "bc",
-            },
+            Accounting::Budget(&mut store),
             &mut rng,
             |_| {},
         )
@@ -726,10 +734,7 @@ mod tests {
         let refused = fit(
             &request,
             &private,
-            Accounting::Budget {
-                store: &mut store,
-                dataset: "bc",
-            },
+            Accounting::Budget(&mut store),
             &mut rng,
             |_| panic!("no epoch may run"),
         );
@@ -764,7 +769,9 @@ mod tests {
                 .is_err_and(|e| e.to_string().contains("--test-data")),
             "{refused:?}"
         );
-        store.set("bc2", "breast-cancer", target).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let mut store = crate::budget::BudgetStore::open(other.path()).unwrap();
+        store.set(&table, "bc", target, BudgetUnit::Row).unwrap();
         let no_clip = PrivateTraining {
             clip: 0.0,
             ..PrivateTraining::new(Noise::Target(target))
@@ -772,10 +779,7 @@ mod tests {
         let refused = fit(
             &request,
             &no_clip,
-            Accounting::Budget {
-                store: &mut store,
-                dataset: "bc",
-            },
+            Accounting::Budget(&mut store),
             &mut rng,
             |_| panic!("no epoch may run"),
         );
@@ -783,7 +787,10 @@ mod tests {
             matches!(refused, Err(Error::InvalidParameter { .. })),
             "{refused:?}"
         );
-        assert_eq!(store.show("bc2").unwrap().unwrap().spent, PrivacyLoss::ZERO);
+        assert_eq!(
+            store.show(&table).unwrap().unwrap().spent,
+            PrivacyLoss::ZERO
+        );
         // A fixed multiplier is charged what the accountant computes for it.
         let fixed = PrivateTraining::new(Noise::Multiplier {
             sigma: 2.0,

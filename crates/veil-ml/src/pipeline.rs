@@ -346,7 +346,12 @@ impl FitRequest<'_> {
     /// Loads the data and prepares it; `standardize: false` keeps the features raw whatever
     /// the request says (a training path that standardises in its own way).
     pub fn prepare(&self, standardize: bool) -> Result<Prepared> {
-        let table = Table::load(self.data)?;
+        self.prepare_from(&Table::load(self.data)?, standardize)
+    }
+
+    /// [`FitRequest::prepare`] with the training data already loaded (a path that needs the
+    /// table itself, such as DP-SGD charging the table's budget).
+    pub fn prepare_from(&self, table: &Table, standardize: bool) -> Result<Prepared> {
         let test_table = self.test_data.map(Table::load).transpose()?;
         let holdout = match (&test_table, self.test_fraction) {
             (Some(t), _) => Holdout::Table(t),
@@ -357,7 +362,7 @@ impl FitRequest<'_> {
             (None, None) => Holdout::None,
         };
         prepare(
-            &table,
+            table,
             &self.columns,
             self.config.kind,
             holdout,

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use veil_core::Table;
 use veil_core::split::split_table;
-use veil_dp::budget::{Accounting, BudgetStore};
+use veil_dp::budget::{Accounting, BudgetStore, BudgetUnit};
 use veil_dp::query::{Cell, QueryOptions};
 use veil_dp::sgd::{Noise, PrivateTraining};
 use veil_dp::{NoiseRng, PrivacyLoss};
@@ -367,19 +367,17 @@ fn private_stage(
     report: &mut DemoReport,
     say: &dyn Fn(String),
 ) -> anyhow::Result<Value> {
-    let dataset = veil_core::Sha256Digest::of_source(train)?.to_hex();
-    let mut store = BudgetStore::open(&dir.join("dp-budget"))?;
-    // Each run grants the file 3 more ε (a kept demo directory remembers earlier runs).
-    let spent_before = store.show(&dataset)?.map_or(PrivacyLoss::ZERO, |b| b.spent);
-    if spent_before.epsilon() > 0.0 {
-        say(format!(
-            "earlier demo runs spent ε = {} of this file's budget; this run adds 3",
-            spent_before.epsilon()
-        ));
-    }
-    let grant = PrivacyLoss::target(3.0, 1e-5)?;
-    store.set(&dataset, train, spent_before.compose(grant)?)?;
     let table = Table::load(train)?;
+    // Budgets are never reset: a kept demo directory gets the next free budget directory.
+    let (mut budget_dir, mut n) = (dir.join("dp-budget"), 1);
+    while BudgetStore::open(&budget_dir)?.show(&table)?.is_some() {
+        n += 1;
+        budget_dir = dir.join(format!("dp-budget-{n}"));
+    }
+    let mut store = BudgetStore::open(&budget_dir)?;
+    say(format!("privacy budget kept in {}", budget_dir.display()));
+    let grant = PrivacyLoss::target(3.0, 1e-5)?;
+    store.set(&table, train, grant, BudgetUnit::Row)?;
     let sql = "SELECT malignant, COUNT(*) AS tumours, AVG(radius_mean) AS mean_radius \
                FROM data GROUP BY malignant";
     let options = QueryOptions {
@@ -392,7 +390,7 @@ fn private_stage(
         sql,
         &table,
         &options,
-        charge_to(&mut store, &dataset),
+        Accounting::Budget(&mut store),
         &mut NoiseRng::from_os(),
     )?;
     say(format!(
@@ -466,7 +464,7 @@ fn private_stage(
     let trained = veil_dp::sgd::fit(
         &request,
         &private,
-        charge_to(&mut store, &dataset),
+        Accounting::Budget(&mut store),
         &mut NoiseRng::from_os(),
         |_| {},
     )?;
@@ -480,15 +478,15 @@ fn private_stage(
         sql,
         &table,
         &one_more,
-        charge_to(&mut store, &dataset),
+        Accounting::Budget(&mut store),
         &mut NoiseRng::from_os(),
     );
     let over_budget_refused = report.check(
         matches!(refused, Err(veil_dp::Error::BudgetExceeded { .. })),
         "a query beyond the budget is refused before any noise",
     );
-    let left = store.show(&dataset)?.context("the budget vanished")?;
-    let this_run = left.spent.saturating_sub(&spent_before);
+    let left = store.show(&table)?.context("the budget vanished")?;
+    let this_run = left.spent;
     say(format!(
         "DP-SGD logistic regression: test accuracy {} at ε = {:.3}, δ = {} ({} steps, noise multiplier {:.3}); \
          ledger entry {index}",
@@ -518,10 +516,6 @@ fn private_stage(
         "budget": {"epsilon": grant.epsilon(), "spent_epsilon": this_run.epsilon(),
                    "remaining_epsilon": left.remaining().epsilon(), "over_budget_refused": over_budget_refused},
     }))
-}
-
-fn charge_to<'a>(store: &'a mut BudgetStore, dataset: &'a str) -> Accounting<'a> {
-    Accounting::Budget { store, dataset }
 }
 
 /// The training file dealt to five hospitals by a Dirichlet(0.5) draw over the classes (so

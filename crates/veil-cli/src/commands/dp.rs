@@ -3,7 +3,7 @@
 use serde::Serialize;
 use veil_core::Table;
 use veil_dp::accountant::{self, SubsampledGaussian};
-use veil_dp::budget::{Accounting, Budget, BudgetStore};
+use veil_dp::budget::{Accounting, Budget, BudgetStore, BudgetUnit};
 use veil_dp::query::QueryOptions;
 use veil_dp::{NoiseRng, PrivacyLoss};
 use veil_ledger::{Step, Subject};
@@ -32,23 +32,10 @@ pub(super) fn budget_store(args: &BudgetArgs) -> anyhow::Result<Option<BudgetSto
     }
 }
 
-/// The identity a dataset's budget is kept under: its content digest (hashed only when a
-/// budget will be charged).
-pub(super) fn dataset_id(spec: &str, budgeted: bool) -> anyhow::Result<String> {
-    Ok(if budgeted {
-        veil_core::Sha256Digest::of_source(spec)?.to_hex()
-    } else {
-        String::new()
-    })
-}
-
 /// Where a release is accounted: `store`, or nowhere.
-pub(super) fn accounting<'a>(
-    store: &'a mut Option<BudgetStore>,
-    dataset: &'a str,
-) -> Accounting<'a> {
+pub(super) fn accounting(store: &mut Option<BudgetStore>) -> Accounting<'_> {
     match store {
-        Some(store) => Accounting::Budget { store, dataset },
+        Some(store) => Accounting::Budget(store),
         None => Accounting::Unbudgeted,
     }
 }
@@ -57,7 +44,11 @@ pub(super) fn accounting<'a>(
 pub(super) fn charged(budget: Option<&Budget>, data: &str) -> String {
     match budget {
         Some(b) => format!(
-            "charged to the budget of {data}: ε {:.6} of {} spent, {:.6} left",
+            "charged to the budget of {data}{}: ε {:.6} of {} spent, {:.6} left",
+            b.releases
+                .last()
+                .map(|r| r.charged_as())
+                .unwrap_or_default(),
             b.spent.epsilon(),
             b.total.epsilon(),
             b.remaining().epsilon()
@@ -141,17 +132,26 @@ fn budget(cmd: &BudgetCommand, json: bool) -> anyhow::Result<()> {
             (data, budget)
         }
     };
-    let dataset = veil_core::Sha256Digest::of_source(data)?.to_hex();
+    let table = Table::load(data)?;
     let mut store = BudgetStore::open(dir)?;
     let b = match cmd {
-        BudgetCommand::Set { epsilon, delta, .. } => {
-            store.set(&dataset, data, PrivacyLoss::target(*epsilon, *delta)?)?
+        BudgetCommand::Set {
+            epsilon,
+            delta,
+            privacy_unit,
+            max_contributions,
+            name,
+            ..
+        } => {
+            let unit = BudgetUnit::from_options(privacy_unit.as_deref(), *max_contributions)?;
+            let total = PrivacyLoss::target(*epsilon, *delta)?;
+            store.set(&table, name.as_deref().unwrap_or(data), total, unit)?
         }
         BudgetCommand::Show { .. } => {
             store
-                .show(&dataset)?
+                .show(&table)?
                 .ok_or_else(|| veil_dp::Error::NoBudget {
-                    dataset: format!("{data} ({dataset})"),
+                    dataset: data.clone(),
                 })?
         }
     };
@@ -171,12 +171,11 @@ fn query(args: &DpQueryArgs, json: bool) -> anyhow::Result<()> {
         bounds: args.bounds.clone(),
         keys: args.keys.clone(),
     };
-    let dataset = dataset_id(&args.data, store.is_some())?;
     let release = veil_dp::query::run(
         &args.sql,
         &table,
         &options,
-        accounting(&mut store, &dataset),
+        accounting(&mut store),
         &mut NoiseRng::from_os(),
     )?;
     let index = record(ledger.as_mut(), || {

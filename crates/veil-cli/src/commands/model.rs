@@ -109,11 +109,10 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
     }
     let private = private_training(args)?;
     let mut store = dp::budget_store(&args.dp.budget)?;
-    let dataset = dp::dataset_id(&args.data, store.is_some())?;
     let trained = veil_dp::sgd::fit(
         &request,
         &private,
-        dp::accounting(&mut store, &dataset),
+        dp::accounting(&mut store),
         &mut NoiseRng::from_os(),
         |epoch| bar.set_position(epoch as u64),
     );

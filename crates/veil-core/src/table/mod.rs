@@ -8,6 +8,7 @@
 //! point at the exact cell.
 
 mod builtin;
+mod content;
 mod csv;
 mod matrix;
 mod parquet;

@@ -56,7 +56,7 @@
 //! an approximate parametric bootstrap. The interval does not cover sampling error or the
 //! bias that clamping and bounding introduce.
 
-mod bound;
+pub(crate) mod bound;
 mod filter;
 pub mod parse;
 mod quantile;
@@ -445,7 +445,13 @@ pub fn run(
     rng: &mut NoiseRng,
 ) -> Result<QueryRelease> {
     let prepared = prepare(sql, table, options)?;
-    let receipt = accounting.charge(prepared.cost(), "dp-query", sql)?;
+    let receipt = accounting.charge(
+        table,
+        prepared.privacy_unit.as_deref(),
+        prepared.cost(),
+        "dp-query",
+        sql,
+    )?;
     prepared.release(receipt, rng)
 }
 
