@@ -37,8 +37,11 @@ pub enum Error {
         /// Why none could be had, and how to give one.
         why: String,
     },
-    /// A passphrase stanza exists but the passphrase is wrong.
-    #[error("wrong passphrase")]
+    /// The passphrase does not open the file. Under a passphrase alone this is also the
+    /// error for a damaged or forged header: which step failed is not said (F-11).
+    #[error(
+        "the passphrase does not open this file (wrong passphrase, or a damaged or forged header: with a passphrase, Veil does not say which)"
+    )]
     WrongPassphrase,
     /// The file key does not match the header's key commitment.
     #[error("the key commitment does not match: the header was altered or belongs to another file")]

@@ -20,9 +20,21 @@
 //! * `0x01` X25519 (89 bytes): type ‖ recipient key id (8) ‖ HPKE encapsulated key (32) ‖
 //!   wrapped file key (48). HPKE (RFC 9180) base mode, DHKEM(X25519, HKDF-SHA256),
 //!   HKDF-SHA256, ChaCha20-Poly1305; `info = "veil/v1 file key" ‖ file salt`, empty `aad`.
-//! * `0x02` passphrase (77 bytes): type ‖ argon2id salt (16) ‖ memory KiB, passes, lanes
-//!   (u32 each) ‖ wrapped file key (48): AES-256-GCM under the argon2id key, nonce zero,
-//!   `aad = "veil/v1 passphrase" ‖ file salt`.
+//! * `0x03` committing passphrase (109 bytes): type ‖ argon2id salt (16) ‖ memory KiB,
+//!   passes, lanes (u32 each) ‖ commitment (32) ‖ wrapped file key (48). With `P` the
+//!   argon2id output (32 bytes), the commitment is HMAC-SHA256(P, "veil/v1 passphrase
+//!   commitment" ‖ file salt) and the file key is wrapped by AES-256-GCM under
+//!   HMAC-SHA256(P, "veil/v1 passphrase key"), nonce zero, `aad = "veil/v1 passphrase" ‖
+//!   file salt`. AES-GCM is not key-committing (one ciphertext can be made to decrypt under
+//!   several keys, Len, Grubbs and Ristenpart, USENIX Security 2021); the commitment, checked
+//!   in constant time before the unwrap, is, so one stanza opens under one passphrase only.
+//!   argon2id costs must be at least OWASP's minimum (19 MiB, 2 passes).
+//! * `0x02` passphrase (77 bytes, read only: written before `0x03`): the same without the
+//!   commitment, the file key wrapped under `P` itself.
+//!
+//! Under a passphrase alone, every failure to read or unlock a header is one error,
+//! [`Error::WrongPassphrase`]: which step failed would tell someone who crafted the file
+//! something about the passphrase (a partitioning oracle, F-11).
 //!
 //! The first 86 bytes (magic through signer key id) are the file's *metadata*: they, with the
 //! payload digest, are what the sender signs. The recipient stanzas are not signed, so
@@ -67,6 +79,7 @@ const METADATA_LEN: usize = 86;
 const MAC_LEN: usize = 32;
 const X25519_STANZA: u8 = 1;
 const PASSPHRASE_STANZA: u8 = 2;
+const COMMITTING_PASSPHRASE_STANZA: u8 = 3;
 const WRAPPED_LEN: usize = 48;
 
 /// One way to obtain the file key.
@@ -87,6 +100,8 @@ pub enum Stanza {
         salt: [u8; 16],
         /// argon2id costs.
         params: KdfParams,
+        /// The key commitment (`None` in a stanza of type `0x02`, written by an older Veil).
+        commitment: Option<[u8; 32]>,
         /// AES-256-GCM ciphertext of the file key.
         wrapped: [u8; WRAPPED_LEN],
     },
@@ -138,12 +153,24 @@ impl Stanza {
         passphrase: &Passphrase,
         params: KdfParams,
     ) -> Result<Stanza> {
+        params.check_floor().map_err(|_| {
+            Error::invalid(
+                "passphrase costs",
+                format!(
+                    "argon2id needs at least {} KiB and {} passes (OWASP's minimum)",
+                    KdfParams::FLOOR.memory_kib,
+                    KdfParams::FLOOR.passes
+                ),
+            )
+        })?;
         let kdf_salt: [u8; 16] = veil_core::random::bytes();
-        let kek = params.derive(passphrase, &kdf_salt)?;
+        let stretched = params.derive(passphrase, &kdf_salt)?;
+        let (kek, commitment) = passphrase_keys(&stretched, salt);
         let wrapped = aead::Key::new(&kek).wrap(&passphrase_aad(salt), &key.0);
         Ok(Stanza::Passphrase {
             salt: kdf_salt,
             params,
+            commitment: Some(commitment),
             wrapped: wrapped
                 .as_slice()
                 .try_into()
@@ -158,6 +185,21 @@ fn wrap_info(salt: &[u8; KEY_LEN]) -> Vec<u8> {
 
 fn passphrase_aad(salt: &[u8; KEY_LEN]) -> Vec<u8> {
     [b"veil/v1 passphrase".as_slice(), salt].concat()
+}
+
+/// The wrapping key and the commitment of a `0x03` stanza, from the argon2id output.
+fn passphrase_keys(
+    stretched: &[u8; KEY_LEN],
+    file_salt: &[u8; KEY_LEN],
+) -> (zeroize::Zeroizing<[u8; KEY_LEN]>, [u8; KEY_LEN]) {
+    let prf = hmac::Key::new(hmac::HMAC_SHA256, stretched);
+    let mut kek = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+    kek.copy_from_slice(hmac::sign(&prf, b"veil/v1 passphrase key").as_ref());
+    let commitment = hmac::sign(
+        &prf,
+        &[b"veil/v1 passphrase commitment".as_slice(), file_salt].concat(),
+    );
+    (kek, commitment.as_ref().try_into().expect("32 bytes"))
 }
 
 /// What can open a sealed file: identities and, optionally, a passphrase.
@@ -184,6 +226,24 @@ pub struct Header {
     pub stanzas: Vec<Stanza>,
     /// The header MAC.
     pub mac: [u8; MAC_LEN],
+}
+
+impl Keyring {
+    /// `result`, or under a passphrase alone, for any failure to read or unlock a header,
+    /// [`Error::WrongPassphrase`]: one error whatever failed (F-11).
+    pub(crate) fn conceal<T>(&self, result: Result<T>) -> Result<T> {
+        match result {
+            Err(
+                Error::MalformedHeader(_)
+                | Error::HeaderTampered
+                | Error::KeyCommitment
+                | Error::NoMatchingKey { .. },
+            ) if self.passphrase.is_some() && self.identities.is_empty() => {
+                Err(Error::WrongPassphrase)
+            }
+            other => other,
+        }
+    }
 }
 
 impl Header {
@@ -223,11 +283,18 @@ impl Header {
                 Stanza::Passphrase {
                     salt,
                     params,
+                    commitment,
                     wrapped,
                 } => {
-                    out.push(PASSPHRASE_STANZA);
+                    out.push(match commitment {
+                        Some(_) => COMMITTING_PASSPHRASE_STANZA,
+                        None => PASSPHRASE_STANZA,
+                    });
                     out.extend_from_slice(salt);
                     out.extend_from_slice(&params.to_bytes());
+                    if let Some(c) = commitment {
+                        out.extend_from_slice(c);
+                    }
                     out.extend_from_slice(wrapped);
                 }
             }
@@ -312,15 +379,18 @@ impl Header {
                         wrapped: b[40..].try_into().expect("48 bytes"),
                     }
                 }
-                PASSPHRASE_STANZA => {
-                    let mut b = [0u8; 76];
-                    read_exact(input, &mut b)?;
+                PASSPHRASE_STANZA | COMMITTING_PASSPHRASE_STANZA => {
+                    let committing = kind[0] == COMMITTING_PASSPHRASE_STANZA;
+                    let mut b = [0u8; 108];
+                    let b = &mut b[..if committing { 108 } else { 76 }];
+                    read_exact(input, b)?;
                     let params = KdfParams::from_bytes(b[16..28].try_into().expect("12 bytes"));
-                    params.check()?;
+                    params.check_floor()?;
                     Stanza::Passphrase {
                         salt: b[..16].try_into().expect("16 bytes"),
                         params,
-                        wrapped: b[28..].try_into().expect("48 bytes"),
+                        commitment: committing.then(|| b[28..60].try_into().expect("32 bytes")),
+                        wrapped: b[b.len() - WRAPPED_LEN..].try_into().expect("48 bytes"),
                     }
                 }
                 other => {
@@ -342,15 +412,23 @@ impl Header {
 
     /// Recovers the file key with `keyring`, checks the key commitment and the header MAC,
     /// and returns the derived keys.
+    ///
+    /// When the key came from a passphrase, any failure is [`Error::WrongPassphrase`].
     pub fn unlock(&self, keyring: &Keyring) -> Result<(FileKey, FileKeys)> {
-        let key = self.unwrap_file_key(keyring)?;
+        let (key, by_passphrase) = self.unwrap_file_key(keyring)?;
         let keys = FileKeys::derive(&key, &self.salt);
-        keys.check_commitment(&self.commitment)?;
-        self.check_mac(&keys)?;
-        Ok((key, keys))
+        match keys
+            .check_commitment(&self.commitment)
+            .and_then(|()| self.check_mac(&keys))
+        {
+            Ok(()) => Ok((key, keys)),
+            Err(_) if by_passphrase => Err(Error::WrongPassphrase),
+            Err(e) => Err(e),
+        }
     }
 
-    fn unwrap_file_key(&self, keyring: &Keyring) -> Result<FileKey> {
+    /// The file key, and whether a passphrase gave it.
+    fn unwrap_file_key(&self, keyring: &Keyring) -> Result<(FileKey, bool)> {
         for stanza in &self.stanzas {
             match stanza {
                 Stanza::X25519 {
@@ -378,21 +456,31 @@ impl Header {
                         )
                         .map_err(|_| Error::HeaderTampered)?,
                     );
-                    return file_key(&plain);
+                    return Ok((file_key(&plain)?, false));
                 }
                 Stanza::Passphrase {
                     salt,
                     params,
+                    commitment,
                     wrapped,
                 } => {
                     let Some(passphrase) = &keyring.passphrase else {
                         continue;
                     };
-                    let kek = params.derive(passphrase, salt)?;
+                    let stretched = params.derive(passphrase, salt)?;
+                    let kek = match commitment {
+                        Some(expected) => {
+                            let (kek, actual) = passphrase_keys(&stretched, &self.salt);
+                            aws_lc_rs::constant_time::verify_slices_are_equal(&actual, expected)
+                                .map_err(|_| Error::WrongPassphrase)?;
+                            kek
+                        }
+                        None => stretched,
+                    };
                     let plain = aead::Key::new(&kek)
                         .unwrap(&passphrase_aad(&self.salt), wrapped)
                         .map_err(|_| Error::WrongPassphrase)?;
-                    return file_key(&plain);
+                    return Ok((file_key(&plain).map_err(|_| Error::WrongPassphrase)?, true));
                 }
             }
         }
@@ -420,4 +508,77 @@ fn read_exact<R: Read>(input: &mut R, buf: &mut [u8]) -> Result<()> {
             Error::io("sealed input", e)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_with(stanza: Stanza, key: &FileKey, salt: [u8; KEY_LEN]) -> Header {
+        let keys = FileKeys::derive(key, &salt);
+        let mut header = Header {
+            segment_size: MIN_SEGMENT,
+            signer: None,
+            salt,
+            commitment: keys.commitment,
+            stanzas: vec![stanza],
+            mac: [0; MAC_LEN],
+        };
+        header.seal_mac(&keys);
+        header
+    }
+
+    #[test]
+    fn a_passphrase_stanza_commits_to_its_passphrase_and_old_stanzas_still_open() {
+        let pass = Passphrase::new("correct horse").unwrap();
+        let keyring = Keyring {
+            identities: vec![],
+            passphrase: Some(pass.clone()),
+        };
+        let (key, salt, params) = (FileKey::random(), [7u8; KEY_LEN], KdfParams::FLOOR);
+        // A stanza of type 0x02, as an older Veil wrote it: the file key under argon2id's
+        // output itself, no commitment.
+        let kdf_salt = [9u8; 16];
+        let stretched = params.derive(&pass, &kdf_salt).unwrap();
+        let wrapped = aead::Key::new(&stretched).wrap(&passphrase_aad(&salt), &key.0);
+        let legacy = Stanza::Passphrase {
+            salt: kdf_salt,
+            params,
+            commitment: None,
+            wrapped: wrapped.as_slice().try_into().unwrap(),
+        };
+        let bytes = header_with(legacy, &key, salt).to_bytes();
+        assert_eq!(bytes[88], PASSPHRASE_STANZA);
+        let read = Header::read_from(&mut &bytes[..]).unwrap();
+        assert_eq!(read.unlock(&keyring).unwrap().0.0, key.0);
+        // A committing stanza round-trips through its bytes.
+        let good = Stanza::for_passphrase(&key, &salt, &pass, params).unwrap();
+        let bytes = header_with(good.clone(), &key, salt).to_bytes();
+        assert_eq!(bytes[88], COMMITTING_PASSPHRASE_STANZA);
+        let read = Header::read_from(&mut &bytes[..]).unwrap();
+        assert!(read.stanzas[0] == good);
+        assert_eq!(read.unlock(&keyring).unwrap().0.0, key.0);
+        // The same wrapped key (which AES-GCM alone would open) under another commitment is
+        // refused: the commitment is checked, and first.
+        let Stanza::Passphrase {
+            salt: s,
+            params: p,
+            commitment: Some(mut c),
+            wrapped: w,
+        } = good
+        else {
+            unreachable!("a committing passphrase stanza")
+        };
+        c[0] ^= 1;
+        let forged = Stanza::Passphrase {
+            salt: s,
+            params: p,
+            commitment: Some(c),
+            wrapped: w,
+        };
+        assert!(matches!(
+            header_with(forged, &key, salt).unlock(&keyring),
+            Err(Error::WrongPassphrase)
+        ));
+    }
 }

@@ -105,6 +105,29 @@ impl KdfParams {
         }
     }
 
+    /// The least a sealed file's passphrase stanza may cost: OWASP's minimum for argon2id
+    /// (Password Storage Cheat Sheet: 19 MiB, 2 passes, 1 lane). Costs below it are refused
+    /// when sealing and when opening, so that a file cannot make its reader test
+    /// passphrases almost for free (security review F-11).
+    pub const FLOOR: KdfParams = KdfParams {
+        memory_kib: 19 * 1024,
+        passes: 2,
+        lanes: 1,
+    };
+
+    /// [`KdfParams::check`], and at least [`KdfParams::FLOOR`].
+    pub fn check_floor(&self) -> Result<()> {
+        self.check()?;
+        if self.memory_kib < Self::FLOOR.memory_kib || self.passes < Self::FLOOR.passes {
+            return Err(Error::MalformedHeader(HeaderProblem::KdfCosts {
+                memory_kib: self.memory_kib,
+                passes: self.passes,
+                lanes: self.lanes,
+            }));
+        }
+        Ok(())
+    }
+
     /// Checks costs read from a file against the bounds.
     pub fn check(&self) -> Result<()> {
         let ok = (1..=16).contains(&self.passes)

@@ -37,8 +37,8 @@ impl<R: Read + Seek> SealedReader<R> {
     pub fn new(mut inner: R, keyring: &Keyring) -> Result<Self> {
         let io = |e| Error::io("sealed input", e);
         inner.seek(SeekFrom::Start(0)).map_err(io)?;
-        let header = Header::read_from(&mut inner)?;
-        let (_, keys) = header.unlock(keyring)?;
+        let header = keyring.conceal(Header::read_from(&mut inner))?;
+        let (_, keys) = keyring.conceal(header.unlock(keyring))?;
         let total = inner.seek(SeekFrom::End(0)).map_err(io)?;
         let layout = Layout::new(&header, total)?;
         let mut reader = SealedReader {

@@ -353,8 +353,8 @@ pub(crate) fn check_signer(header: &Header, expected: Option<&PublicIdentity>) -
 /// Authenticates and decrypts a sealed stream into `output`. A signature, if the file
 /// carries one, is not checked: to require one, use [`open_verified`].
 pub fn open<R: Read, W: Write>(mut input: R, output: W, keyring: &Keyring) -> Result<OpenSummary> {
-    let header = Header::read_from(&mut input)?;
-    let (_, keys) = header.unlock(keyring)?;
+    let header = keyring.conceal(Header::read_from(&mut input))?;
+    let (_, keys) = keyring.conceal(header.unlock(keyring))?;
     decrypt(input, output, &header, &keys, None)
 }
 
@@ -380,9 +380,9 @@ pub fn open_verified<R: Read + Seek, W: Write>(
             _ => io(e),
         })
     };
-    let header = Header::read_from(&mut input)?;
+    let header = keyring.conceal(Header::read_from(&mut input))?;
     check_signer(&header, Some(signer))?;
-    let (_, keys) = header.unlock(keyring)?;
+    let (_, keys) = keyring.conceal(header.unlock(keyring))?;
     let payload = input.stream_position().map_err(io)?;
     let total = input.seek(SeekFrom::End(0)).map_err(io)?;
     let layout = Layout::new(&header, total)?;
@@ -540,8 +540,8 @@ pub fn rewrap<R: Read, W: Write>(
     add_passphrase: Option<(&Passphrase, KdfParams)>,
     remove: &[String],
 ) -> Result<Header> {
-    let mut header = Header::read_from(&mut input)?;
-    let (key, keys) = header.unlock(keyring)?;
+    let mut header = keyring.conceal(Header::read_from(&mut input))?;
+    let (key, keys) = keyring.conceal(header.unlock(keyring))?;
     for r in remove {
         if !header.stanzas.iter().any(|s| s.label() == *r) {
             return Err(Error::invalid(

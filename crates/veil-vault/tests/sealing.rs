@@ -350,19 +350,28 @@ fn a_recipient_cannot_alter_the_payload_of_a_signed_file() {
 #[test]
 fn passphrase_sealing() {
     let pass = Passphrase::new("correct horse battery staple").unwrap();
-    let mut sealed = Vec::new();
-    veil_vault::seal(
-        &b"by passphrase"[..],
-        &mut sealed,
-        &SealOptions {
-            passphrase: Some((&pass, KdfParams::insecure_for_tests())),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let seal_with = |params| {
+        let mut sealed = Vec::new();
+        veil_vault::seal(
+            &b"by passphrase"[..],
+            &mut sealed,
+            &SealOptions {
+                passphrase: Some((&pass, params)),
+                ..Default::default()
+            },
+        )
+        .map(|_| sealed)
+    };
+    // Costs below OWASP's argon2id minimum are refused when sealing (F-11).
+    assert!(matches!(
+        seal_with(KdfParams::insecure_for_tests()),
+        Err(Error::Invalid { .. })
+    ));
+    let sealed = seal_with(KdfParams::FLOOR).unwrap();
+    assert_eq!(sealed[88], 3, "a committing passphrase stanza");
     let good = Keyring {
         identities: vec![],
-        passphrase: Some(pass),
+        passphrase: Some(pass.clone()),
     };
     assert_eq!(open(&sealed, &good, None).unwrap(), b"by passphrase");
     let bad = Keyring {
@@ -377,6 +386,33 @@ fn passphrase_sealing() {
         veil_vault::inspect(&sealed[..]).unwrap().recipients,
         ["passphrase"]
     );
+    // Under a passphrase, every header failure is the same error (F-11): a changed file
+    // salt (20), key commitment (50), stanza commitment (120), wrapped key (160) or header
+    // MAC (200); argon2id costs below the floor (105..109); a header cut short.
+    let mut damaged: Vec<Vec<u8>> = [20, 50, 120, 160, 200]
+        .into_iter()
+        .map(|at| {
+            let mut t = sealed.clone();
+            t[at] ^= 1;
+            t
+        })
+        .collect();
+    let mut cheap = sealed.clone();
+    cheap[105..109].copy_from_slice(&64u32.to_be_bytes());
+    damaged.extend([cheap.clone(), sealed[..150].to_vec()]);
+    for (i, t) in damaged.iter().enumerate() {
+        let e = open(t, &good, None).unwrap_err();
+        assert!(matches!(e, Error::WrongPassphrase), "case {i}: {e}");
+    }
+    // Without a passphrase the damage is reported as what it is.
+    let other = Keyring {
+        identities: vec![Identity::generate()],
+        passphrase: None,
+    };
+    assert!(matches!(
+        open(&cheap, &other, None),
+        Err(Error::MalformedHeader(_))
+    ));
 }
 
 #[test]
