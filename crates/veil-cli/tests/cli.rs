@@ -679,6 +679,13 @@ fn each_failure_exits_with_the_code_of_its_kind() {
     );
     std::fs::write(p.join("plain.txt"), b"hello").unwrap();
     std::fs::write(p.join("eve.txt"), eve.to_string().expose_secret()).unwrap();
+    // A secret file: only its owner may read it, or it is refused before its content.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        p.join("eve.txt"),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
     let recipient = alice.to_public().to_string();
     let seal = [
         "vault",

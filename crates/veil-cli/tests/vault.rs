@@ -13,6 +13,20 @@ struct Setup {
     plain: Vec<u8>,
 }
 
+/// `vault seal` of data.bin to bob, signed by alice, into `out`.
+fn seal_signed_args(out: &str) -> Vec<&str> {
+    let signed = [
+        "vault",
+        "seal",
+        "--to",
+        "bob.pub",
+        "--sign",
+        "alice.key",
+        "data.bin",
+    ];
+    [&signed[..], &["-o", out]].concat()
+}
+
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -38,20 +52,7 @@ impl Setup {
     }
 
     fn seal_signed(&self, out: &str) {
-        ok(
-            self.p(),
-            &[
-                "vault",
-                "seal",
-                "--to",
-                "bob.pub",
-                "--sign",
-                "alice.key",
-                "data.bin",
-                "-o",
-                out,
-            ],
-        );
+        ok(self.p(), &seal_signed_args(out));
     }
 }
 
@@ -530,4 +531,42 @@ fn age_interop_both_ways() {
         ],
     );
     assert_eq!(std::fs::read(s.path("from-veil.bin")).unwrap(), s.plain);
+}
+
+/// A secret key that other users may read is refused, as ssh refuses one (F-24); `chmod
+/// 600` makes it usable again.
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Setup::new();
+    s.seal_signed("data.veil");
+    let open = [
+        "vault",
+        "open",
+        "-i",
+        "bob.key",
+        "data.veil",
+        "-o",
+        "out.bin",
+    ];
+    for mode in [0o644, 0o660, 0o602] {
+        std::fs::set_permissions(s.path("bob.key"), std::fs::Permissions::from_mode(mode))
+            .expect("chmod");
+        fails(s.p(), &open, 4, "chmod 600");
+        assert!(!s.path("out.bin").exists());
+    }
+    std::fs::set_permissions(s.path("bob.key"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    ok(s.p(), &open);
+    assert_eq!(std::fs::read(s.path("out.bin")).expect("opened"), s.plain);
+    // Signing keys too.
+    std::fs::set_permissions(s.path("alice.key"), std::fs::Permissions::from_mode(0o640))
+        .expect("chmod");
+    fails(
+        s.p(),
+        &seal_signed_args("x.veil"),
+        4,
+        "other users may read",
+    );
 }

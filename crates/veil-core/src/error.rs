@@ -252,6 +252,16 @@ pub enum Error {
         /// The file.
         file: String,
     },
+    /// A secret file that users other than its owner may read or change.
+    #[error(
+        "{path} holds a secret but other users may read or change it (mode {mode:03o}): run `chmod 600 {path}` (and consider the key exposed if others could read it)"
+    )]
+    ExposedSecret {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A parameter is outside its valid range.
     #[error("invalid {name}: {message}")]
     InvalidParameter {
@@ -266,7 +276,7 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::ExposedSecret { .. } => ErrorKind::Io,
             Error::InvalidParameter { .. } => ErrorKind::Usage,
             Error::EmptyFile { .. }
             | Error::BadHeader { .. }

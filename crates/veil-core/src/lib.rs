@@ -12,6 +12,7 @@
 //! * [`atomic`] — writes that replace a file only when complete (mode 0600 for secrets; what
 //!   the umask allows for the rest).
 //! * [`random`] — bytes from the operating system's CSPRNG, for keys, nonces and salts.
+//! * [`secret_file`] — key files read only when no other user may read or change them.
 //! * [`time`] — Unix seconds and their RFC 3339 form.
 //! * [`text`] — text from files and peers made safe to print (control characters escaped).
 //! * The numerics the privacy and cryptography crates share: [`noise`] (the CSPRNG every noise
@@ -47,6 +48,7 @@ pub mod fixed;
 pub mod noise;
 pub mod random;
 pub mod sample;
+pub mod secret_file;
 pub mod split;
 pub mod standardize;
 pub mod table;

@@ -62,6 +62,13 @@ async fn setup(model: &Model) -> Setup {
     let ctx = Context::new(Parameters::n8192()).unwrap();
     let sk = SecretKey::generate(&ctx);
     std::fs::write(keys.join("secret.key"), sk.to_bytes()).unwrap();
+    // A secret key others may read is refused (F-24).
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        keys.join("secret.key"),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
     std::fs::write(keys.join("public.key"), sk.public_key().unwrap().to_bytes()).unwrap();
     let eval = sk.evaluation_keys().unwrap();
     std::fs::write(keys.join("evaluation.key"), eval.to_bytes(&ctx)).unwrap();

@@ -195,8 +195,7 @@ impl Ledger {
 
     /// The bytes of `log.key` as stored (protected or not).
     pub fn key_file(&self) -> Result<Vec<u8>> {
-        let path = self.dir.join("log.key");
-        std::fs::read(&path).map_err(|e| storage(&path, e))
+        Ok(veil_core::secret_file::read(&self.dir.join("log.key"))?)
     }
 
     /// Whether the ledger can sign checkpoints (its key is loaded).

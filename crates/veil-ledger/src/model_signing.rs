@@ -99,10 +99,14 @@ impl SigningKey {
 
     /// Reads a private key file (PKCS#8 or SEC1 PEM, unencrypted).
     pub fn load(path: &Path) -> Result<SigningKey> {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| veil_core::Error::io(path, e))?,
-        );
-        SigningKey::from_pem(&text)
+        let io = |e| veil_core::Error::io(path, e);
+        let file = std::fs::File::open(path).map_err(io)?;
+        let text = Zeroizing::new(std::io::read_to_string(&file).map_err(io)?);
+        // A public key given by mistake is said to be one; a private key others may read is
+        // refused (F-24).
+        let key = SigningKey::from_pem(&text)?;
+        veil_core::secret_file::check(&file, path)?;
+        Ok(key)
     }
 
     /// The public half.

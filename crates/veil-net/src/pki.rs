@@ -126,15 +126,15 @@ pub fn issue(dir: &Path, name: &str, extra: &Extra, force: bool) -> Result<PkiFi
         check_name(dns)?;
     }
     let ca = PkiFiles::of(dir, "ca");
-    let ca_key_pem =
-        Zeroizing::new(
-            std::fs::read_to_string(&ca.key).map_err(|source| Error::Missing {
-                path: ca.key.display().to_string(),
-                what: "the CA's key",
-                hint: format!("create a CA first with `veil pki init {}`", dir.display()),
-                source,
-            })?,
-        );
+    let missing = |source| Error::Missing {
+        path: ca.key.display().to_string(),
+        what: "the CA's key",
+        hint: format!("create a CA first with `veil pki init {}`", dir.display()),
+        source,
+    };
+    let file = std::fs::File::open(&ca.key).map_err(missing)?;
+    veil_core::secret_file::check(&file, &ca.key)?;
+    let ca_key_pem = Zeroizing::new(std::io::read_to_string(file).map_err(missing)?);
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(cert_error)?;
     let issuer = Issuer::new(ca_params()?, ca_key);
     let files = PkiFiles::of(dir, name);

@@ -42,6 +42,21 @@ fn read(path: &Path, what: &'static str, hint: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// A party's TLS key: missing, as [`read`] says, or refused when others may read it (F-24).
+fn secret_key(path: &Path, hint: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let missing = |source| Error::Missing {
+        path: path.display().to_string(),
+        what: "this party's key",
+        hint: hint.to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(missing)?;
+    veil_core::secret_file::check(&file, path)?;
+    let mut key = Zeroizing::new(Vec::new());
+    std::io::Read::read_to_end(&mut file, &mut key).map_err(missing)?;
+    Ok(key)
+}
+
 impl TlsIdentity {
     /// Loads `DIR/ca.pem`, `DIR/NAME.pem` and `DIR/NAME.key`.
     pub fn load(dir: &Path, name: &str) -> Result<TlsIdentity> {
@@ -60,7 +75,7 @@ impl TlsIdentity {
                 "copy the CA's ca.pem here (never its ca.key)",
             )?,
             cert: read(&own.cert, "this party's certificate", &issue_hint)?,
-            key: Zeroizing::new(read(&own.key, "this party's key", &issue_hint)?),
+            key: secret_key(&own.key, &issue_hint)?,
         })
     }
 

@@ -68,16 +68,17 @@ pub struct KeyShown {
     pub protected: Option<bool>,
 }
 
+/// A secret file's text (refused when others may read it: F-24), wiped when dropped.
 fn read_secret_text(path: &Path) -> Result<Zeroizing<String>> {
-    Ok(Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
-    ))
+    Ok(Zeroizing::new(veil_core::secret_file::read_to_string(
+        path,
+    )?))
 }
 
 /// The key id and kind of the key file at `path`; a secret identity's public keys are stored
 /// in the clear, so no passphrase is needed.
 pub fn show_key(path: &Path) -> Result<KeyShown> {
-    let text = read_secret_text(path)?;
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
     let (key_id, kind, protected) = match KeyFileKind::detect(&text) {
         Some(KeyFileKind::PublicIdentity) => (
             PublicIdentity::from_pem(&text, path)?.key_id(),

@@ -82,10 +82,12 @@ fn stage(
 }
 
 /// The text of the key file at `path`, if it says it is a version-1 `format`; wiped when
-/// dropped.
+/// dropped. A secret key file that other users may read is refused (F-24), once it is known
+/// to be one (a public key given by mistake is said to be one).
 fn read_text(path: &Path, format: &str) -> Result<Zeroizing<String>> {
-    let text =
-        Zeroizing::new(std::fs::read_to_string(path).map_err(|e| veil_core::Error::io(path, e))?);
+    let io = |e| veil_core::Error::io(path, e);
+    let file = std::fs::File::open(path).map_err(io)?;
+    let text = Zeroizing::new(std::io::read_to_string(&file).map_err(io)?);
     let header = match serde_json::from_str::<Header>(&text) {
         Ok(header) => Some(header),
         Err(e) if e.is_data() => None,
@@ -98,7 +100,12 @@ fn read_text(path: &Path, format: &str) -> Result<Zeroizing<String>> {
     };
     let (found, version) = header.map_or((None, None), |h| (h.format, h.version));
     match (found.as_ref().and_then(|f| f.as_str()), version) {
-        (Some(f), Some(v)) if f == format && v == 1 => Ok(text),
+        (Some(f), Some(v)) if f == format && v == 1 => {
+            if format == SECRET {
+                veil_core::secret_file::check(&file, path)?;
+            }
+            Ok(text)
+        }
         (Some(f), _) if f != format => Err(Error::Key(KeyProblem::Malformed(format!(
             "{} is a {f}, not a {format}",
             path.display()

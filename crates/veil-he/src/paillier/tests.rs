@@ -216,6 +216,12 @@ fn a_damaged_secret_key_file_is_refused_without_quoting_it() {
             ),
         )
         .unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            &path,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+        )
+        .unwrap();
         let err = read_secret(&path).unwrap_err().to_string();
         for secret in ["1234567", "12345", "8badf00d"] {
             assert!(!err.contains(secret), "{err}");

@@ -162,13 +162,22 @@ fn key_file(dir: &Path, name: &str) -> Result<Vec<u8>> {
     std::fs::read(&path).map_err(|e| Error::Io(veil_core::Error::io(&path, e)))
 }
 
-/// Says so when `dir` holds the other scheme's key set (`veil he keygen --scheme`).
+/// Says so when `dir` holds the other scheme's key set (`veil he keygen --scheme`) and not
+/// this one's; any other failure is told as it is.
 fn other_scheme(dir: &Path, scheme: Scheme, e: Error) -> Error {
-    let (theirs, flag) = match scheme {
-        Scheme::Ckks => (keyset::PAILLIER_SECRET, "--scheme paillier"),
-        Scheme::Paillier => (keyset::CKKS_SECRET, "--scheme ckks"),
+    let (ours, theirs, flag) = match scheme {
+        Scheme::Ckks => (
+            keyset::CKKS_SECRET,
+            keyset::PAILLIER_SECRET,
+            "--scheme paillier",
+        ),
+        Scheme::Paillier => (
+            keyset::PAILLIER_SECRET,
+            keyset::CKKS_SECRET,
+            "--scheme ckks",
+        ),
     };
-    if dir.join(theirs).exists() {
+    if !dir.join(ours).exists() && dir.join(theirs).exists() {
         return Error::Key(KeyProblem::OtherScheme {
             dir: dir.display().to_string(),
             file: theirs,
@@ -186,10 +195,9 @@ impl Keys {
     fn load_scheme(scheme: Scheme, dir: &Path) -> Result<Keys> {
         match scheme {
             Scheme::Ckks => {
-                let secret = SecretKey::from_bytes(&zeroize::Zeroizing::new(key_file(
-                    dir,
-                    keyset::CKKS_SECRET,
-                )?))?;
+                let path = dir.join(keyset::CKKS_SECRET);
+                let bytes = zeroize::Zeroizing::new(veil_core::secret_file::read(&path)?);
+                let secret = SecretKey::from_bytes(&bytes)?;
                 Ok(Keys::Ckks { secret })
             }
             Scheme::Paillier => Ok(Keys::Paillier(paillier::read_secret(
