@@ -258,10 +258,21 @@ impl Header {
 /// Opens an object of kind `want`, building the context its header names (keys carry
 /// their parameters with them).
 fn open(bytes: &[u8], want: Kind) -> Result<(Reader<'_>, Arc<Context>, KeyId)> {
+    open_in(bytes, want, &|params| Context::new(params.clone()))
+}
+
+/// [`open`] with the context `contexts` gives for the header's parameters, asked before
+/// anything else is read or built (a service refuses parameters other than its own
+/// without building a context for them: F-12).
+fn open_in<'a>(
+    bytes: &'a [u8],
+    want: Kind,
+    contexts: &dyn Fn(&Parameters) -> Result<Arc<Context>>,
+) -> Result<(Reader<'a>, Arc<Context>, KeyId)> {
     let mut r = Reader(veil_core::cursor::ByteCursor::new(bytes));
     let header = r.header()?;
     header.require(want)?;
-    let ctx = Context::new(header.params.clone())?;
+    let ctx = contexts(&header.params)?;
     header.check_primes(&ctx)?;
     Ok((r, ctx, header.id))
 }
@@ -337,7 +348,16 @@ impl EvaluationKeys {
 
     /// Evaluation keys from their bytes, and the context they belong to.
     pub fn from_bytes(bytes: &[u8]) -> Result<(Arc<Context>, EvaluationKeys)> {
-        let (mut r, ctx, id) = open(bytes, Kind::EvaluationKeys)?;
+        EvaluationKeys::from_bytes_in(bytes, &|params| Context::new(params.clone()))
+    }
+
+    /// Evaluation keys from their bytes, in the context `contexts` gives for the
+    /// parameters their header names — or its error, before anything else is built.
+    pub fn from_bytes_in(
+        bytes: &[u8],
+        contexts: &dyn Fn(&Parameters) -> Result<Arc<Context>>,
+    ) -> Result<(Arc<Context>, EvaluationKeys)> {
+        let (mut r, ctx, id) = open_in(bytes, Kind::EvaluationKeys, contexts)?;
         let relin = r.optional_key(&ctx)?;
         let count = u16::from_le_bytes(r.array()?);
         let mut galois = BTreeMap::new();

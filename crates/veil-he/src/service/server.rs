@@ -38,11 +38,21 @@ pub struct Service {
     info: ModelInfo,
     max_message_bytes: usize,
     keys: Arc<std::sync::Mutex<KeyCache>>,
+    /// Jobs running, per client certificate.
+    jobs: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
-/// Key sets kept for the feature-packed layout, and the memory they may take.
+/// Key sets kept for the feature-packed layout, and the memory they may take; one client
+/// may hold at most a quarter of the sets and half the memory, so no client can push out
+/// everyone else's keys (F-12).
 const MAX_KEY_SETS: usize = 16;
 const MAX_KEY_BYTES: usize = 512 << 20;
+const MAX_PEER_KEY_SETS: usize = MAX_KEY_SETS / 4;
+const MAX_PEER_KEY_BYTES: usize = MAX_KEY_BYTES / 2;
+/// Jobs one client may run at once.
+const MAX_PEER_JOBS: usize = 4;
+/// How long a job waits for the client's next message before it is ended.
+const JOB_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// One client's registered keys for one key set.
 struct Registered {
@@ -57,7 +67,8 @@ struct Registered {
 /// Rotation keys registered by clients, per client certificate and key set: a client's
 /// keys serve only that client's jobs, so no one can plant keys under another's key-set id.
 /// The least recently registered key sets are dropped beyond [`MAX_KEY_SETS`] or
-/// [`MAX_KEY_BYTES`]; a client whose keys were dropped registers them again.
+/// [`MAX_KEY_BYTES`], and a client's own beyond [`MAX_PEER_KEY_SETS`] or
+/// [`MAX_PEER_KEY_BYTES`]; a client whose keys were dropped registers them again.
 #[derive(Default)]
 struct KeyCache {
     entries: std::collections::VecDeque<Registered>,
@@ -93,6 +104,14 @@ impl KeyCache {
         };
         merged.merge(keys)?;
         total += bytes;
+        if total > MAX_PEER_KEY_BYTES {
+            return Err(Error::out_of_range(
+                "keys",
+                format!(
+                    "{total} bytes of rotation keys for one key set; a client may register at most {MAX_PEER_KEY_BYTES}"
+                ),
+            ));
+        }
         let steps = merged.rotation_steps(&ctx);
         self.entries.push_back(Registered {
             peer: peer.to_string(),
@@ -101,11 +120,22 @@ impl KeyCache {
             keys: Arc::new(merged),
             bytes: total,
         });
-        while self.entries.len() > MAX_KEY_SETS
-            || (self.entries.len() > 1
-                && self.entries.iter().map(|e| e.bytes).sum::<usize>() > MAX_KEY_BYTES)
-        {
-            self.entries.pop_front();
+        // This client's oldest go first, then anyone's, never the set just registered.
+        loop {
+            let own: Vec<usize> = (0..self.entries.len())
+                .filter(|&i| self.entries[i].peer == peer)
+                .collect();
+            let own_bytes: usize = own.iter().map(|&i| self.entries[i].bytes).sum();
+            if own.len() > 1 && (own.len() > MAX_PEER_KEY_SETS || own_bytes > MAX_PEER_KEY_BYTES) {
+                self.entries.remove(own[0]);
+            } else if self.entries.len() > MAX_KEY_SETS
+                || (self.entries.len() > 1
+                    && self.entries.iter().map(|e| e.bytes).sum::<usize>() > MAX_KEY_BYTES)
+            {
+                self.entries.pop_front();
+            } else {
+                break;
+            }
         }
         Ok(steps)
     }
@@ -122,6 +152,7 @@ impl Service {
             info,
             max_message_bytes,
             keys: Default::default(),
+            jobs: Default::default(),
         })
     }
 
@@ -136,6 +167,22 @@ impl Service {
             .max_decoding_message_size(self.max_message_bytes)
             .max_encoding_message_size(self.max_message_bytes)
     }
+}
+
+/// The context of `params`, if they are one of this service's parameter sets: keys a client
+/// sends are read in it, and other parameters are refused before any context is built.
+fn service_context(params: &Parameters) -> Result<Arc<Context>> {
+    let n = params.degree as u32;
+    if [Parameters::n8192(), Parameters::n16384()].contains(params) {
+        return context(n);
+    }
+    Err(Error::out_of_range(
+        "keys",
+        format!(
+            "CKKS parameters (N = {n}, chain {:?}) that are not this service's (N = 8192 or 16384, Veil's chains)",
+            params.chain
+        ),
+    ))
 }
 
 /// The context of the parameter set with ring degree `n`, built once per process (its NTT
@@ -288,7 +335,8 @@ impl Job {
                     return Err(bad(format!("an unknown layout \"{}\"", open.layout)));
                 }
                 let keys = if circuit.hidden_layers() > 0 {
-                    let (theirs, keys) = EvaluationKeys::from_bytes(&open.key)?;
+                    let (theirs, keys) =
+                        EvaluationKeys::from_bytes_in(&open.key, &service_context)?;
                     if theirs.params() != ctx.params() {
                         return Err(Error::Key(KeyProblem::OtherDegree {
                             what: "a relinearisation key",
@@ -622,9 +670,10 @@ impl Inference for Service {
         let peer = veil_net::tls::peer_name(&request)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
         let bytes = request.get_ref().keys.len();
-        let (ctx, keys) =
-            tokio::task::block_in_place(|| EvaluationKeys::from_bytes(&request.get_ref().keys))
-                .map_err(|e| refusal(&e))?;
+        let (ctx, keys) = tokio::task::block_in_place(|| {
+            EvaluationKeys::from_bytes_in(&request.get_ref().keys, &service_context)
+        })
+        .map_err(|e| refusal(&e))?;
         let steps = self
             .cache()
             .add(&peer, ctx, keys, bytes)
@@ -642,10 +691,16 @@ impl Inference for Service {
         request: Request<Streaming<ScoreRequest>>,
     ) -> std::result::Result<Response<Self::ScoreStream>, Status> {
         let peer = veil_net::tls::peer_name(&request).unwrap_or_else(|_| "unknown".into());
+        let running = JobSlot::take(&self.jobs, &peer).ok_or_else(|| {
+            Status::resource_exhausted(format!(
+                "{MAX_PEER_JOBS} jobs of this client are running: wait for one to finish"
+            ))
+        })?;
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let service = self.clone();
         tokio::spawn(async move {
+            let _running = running;
             let result = run_job(&service, &peer, &mut inbound, &tx).await;
             match result {
                 Ok(rows) => tracing::info!(peer, rows, "scored a job"),
@@ -668,23 +723,72 @@ impl Service {
 }
 
 /// Runs one job to its end; the number of rows scored.
+/// One of a client's [`MAX_PEER_JOBS`] job slots, given back when dropped.
+struct JobSlot {
+    jobs: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    peer: String,
+}
+
+impl JobSlot {
+    fn take(
+        jobs: &Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+        peer: &str,
+    ) -> Option<JobSlot> {
+        let mut running = jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = running.entry(peer.to_string()).or_default();
+        if *count >= MAX_PEER_JOBS {
+            return None;
+        }
+        *count += 1;
+        Some(JobSlot {
+            jobs: jobs.clone(),
+            peer: peer.to_string(),
+        })
+    }
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        let mut running = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = running.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// The client's next message, or an error when none comes within [`JOB_IDLE`].
+async fn next_message(inbound: &mut Streaming<ScoreRequest>) -> Result<Option<ScoreRequest>> {
+    match tokio::time::timeout(JOB_IDLE, inbound.message()).await {
+        Err(_) => Err(bad(format!(
+            "the client sent nothing for {} s: the job is ended",
+            JOB_IDLE.as_secs()
+        ))),
+        Ok(m) => m.map_err(|s| bad(format!("the client's stream failed: {}", s.message()))),
+    }
+}
+
 async fn run_job(
     service: &Service,
     peer: &str,
     inbound: &mut Streaming<ScoreRequest>,
     tx: &tokio::sync::mpsc::Sender<std::result::Result<ScoreReply, Status>>,
 ) -> Result<usize> {
-    let next = |m: std::result::Result<Option<ScoreRequest>, Status>| {
-        m.map_err(|s| bad(format!("the client's stream failed: {}", s.message())))
-    };
-    let open = match next(inbound.message().await)?.and_then(|m| m.body) {
+    let open = match next_message(inbound).await?.and_then(|m| m.body) {
         Some(score_request::Body::Open(open)) => open,
         _ => return Err(bad("a job starts with an Open message")),
     };
     let circuit = &service.circuit;
     let mut job = Job::open(circuit, &open, peer, &service.cache())?;
     while !job.done() {
-        let input = match next(inbound.message().await)?.and_then(|m| m.body) {
+        let input = match next_message(inbound).await?.and_then(|m| m.body) {
             Some(score_request::Body::Input(input)) => input,
             Some(score_request::Body::Open(_)) => return Err(bad("a second Open in one job")),
             None => return Err(bad("the client ended the job before its last input")),
@@ -730,8 +834,57 @@ mod tests {
             cache.get("a", id).is_none(),
             "the oldest key set went first"
         );
-        cache.add("big", ctx.clone(), one(), MAX_KEY_BYTES).unwrap();
-        assert_eq!(cache.entries.len(), 1, "bounded in bytes too");
+        cache
+            .add("big", ctx.clone(), one(), MAX_PEER_KEY_BYTES)
+            .unwrap();
+        let bytes: usize = cache.entries.iter().map(|e| e.bytes).sum();
+        assert!(bytes <= MAX_KEY_BYTES, "bounded in bytes too");
         assert!(cache.get("big", id).is_some());
+        assert!(cache.entries.len() > 1, "one client holds at most half");
+        assert!(
+            cache
+                .add("huge", ctx.clone(), one(), MAX_PEER_KEY_BYTES + 1)
+                .is_err(),
+            "more than a client may hold"
+        );
+        // One client's key sets beyond its quota push out its own oldest, not others'.
+        let mut cache = KeyCache::default();
+        cache.add("other", ctx.clone(), one(), 10).unwrap();
+        let sets: Vec<EvaluationKeys> = (0..=MAX_PEER_KEY_SETS)
+            .map(|_| {
+                let eval = SecretKey::generate(&ctx).evaluation_keys().unwrap();
+                eval.rotation_key(&ctx, 1).unwrap()
+            })
+            .collect();
+        let first = sets[0].id();
+        for keys in sets {
+            cache.add("greedy", ctx.clone(), keys, 10).unwrap();
+        }
+        let greedy = cache.entries.iter().filter(|e| e.peer == "greedy").count();
+        assert_eq!(greedy, MAX_PEER_KEY_SETS);
+        assert!(cache.get("greedy", first).is_none());
+        assert!(cache.get("other", id).is_some());
+    }
+
+    #[test]
+    fn keys_for_other_parameters_are_refused_before_a_context_is_built() {
+        let ctx = context(8192).unwrap();
+        let eval = SecretKey::generate(&ctx).evaluation_keys().unwrap();
+        let mut bytes = eval.rotation_key(&ctx, 1).unwrap().to_bytes(&ctx);
+        assert!(EvaluationKeys::from_bytes_in(&bytes, &service_context).is_ok());
+        // The same bytes claiming N = 32768: the service's provider refuses them, and it is
+        // the only way to a context here, so none is built.
+        bytes[10..14].copy_from_slice(&32768u32.to_le_bytes());
+        let e = EvaluationKeys::from_bytes_in(&bytes, &service_context).unwrap_err();
+        assert!(e.to_string().contains("not this service's"), "{e}");
+        // A job slot per client, given back when its job ends.
+        let jobs = Arc::default();
+        let slots: Vec<JobSlot> = (0..MAX_PEER_JOBS)
+            .map(|_| JobSlot::take(&jobs, "a").unwrap())
+            .collect();
+        assert!(JobSlot::take(&jobs, "a").is_none());
+        assert!(JobSlot::take(&jobs, "b").is_some());
+        drop(slots);
+        assert!(JobSlot::take(&jobs, "a").is_some());
     }
 }
