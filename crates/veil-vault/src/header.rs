@@ -153,16 +153,7 @@ impl Stanza {
         passphrase: &Passphrase,
         params: KdfParams,
     ) -> Result<Stanza> {
-        params.check_floor().map_err(|_| {
-            Error::invalid(
-                "passphrase costs",
-                format!(
-                    "argon2id needs at least {} KiB and {} passes (OWASP's minimum)",
-                    KdfParams::FLOOR.memory_kib,
-                    KdfParams::FLOOR.passes
-                ),
-            )
-        })?;
+        params.check_for_writing()?;
         let kdf_salt: [u8; 16] = veil_core::random::bytes();
         let stretched = params.derive(passphrase, &kdf_salt)?;
         let (kek, commitment) = passphrase_keys(&stretched, salt);

@@ -247,6 +247,7 @@ impl Identity {
         match protection {
             None => body.extend_from_slice(self.secret_bytes().as_ref()),
             Some((passphrase, params)) => {
+                params.check_for_writing()?;
                 let salt: [u8; 16] = veil_core::random::bytes();
                 body.extend_from_slice(&salt);
                 body.extend_from_slice(&params.to_bytes());
@@ -305,6 +306,9 @@ impl Identity {
             1 if body.len() == 72 + 28 + 80 => {
                 let salt = &body[72..88];
                 let params = KdfParams::from_bytes(body[88..100].try_into().expect("12 bytes"));
+                // As for sealed files (F-11): no argon2id costs a reader could test
+                // passphrases against for free.
+                params.check_floor()?;
                 let kek = params.derive(&passphrase()?, salt)?;
                 aead::Key::new(&kek)
                     .unwrap(&body[..100], &body[100..])
@@ -322,6 +326,12 @@ impl Identity {
             ed25519: body[40..72].try_into().expect("32 bytes"),
         };
         if identity.public != stored {
+            // Under a passphrase this is the wrong-passphrase error too: AES-GCM is not
+            // key-committing, so a crafted file could open under several passphrases, and
+            // a second error would say which group the right one is in (F-11).
+            if body[7] == 1 {
+                return Err(Error::WrongPassphrase);
+            }
             return Err(bad(
                 "the secret keys do not match the public keys stored beside them",
             ));
@@ -371,14 +381,33 @@ mod tests {
     fn protected_round_trip_and_wrong_passphrase() {
         let id = Identity::generate();
         let pass = Passphrase::new("hunter2").unwrap();
-        let text = id
-            .to_pem(Some((&pass, KdfParams::insecure_for_tests())))
-            .unwrap();
+        let text = id.to_pem(Some((&pass, KdfParams::FLOOR))).unwrap();
         assert!(Identity::is_protected(&text, p()).unwrap());
         let back = Identity::from_pem(&text, p(), || Ok(pass.clone())).unwrap();
         assert_eq!(back.public(), id.public());
         let wrong = Identity::from_pem(&text, p(), || Passphrase::new("hunter3"));
         assert!(matches!(wrong, Err(Error::WrongPassphrase)));
+        // A protected file whose secret does not match its public keys (what an AES-GCM
+        // collision built for several passphrases gives) is the same error (F-11); one
+        // with costs below the floor is refused before any passphrase is tried.
+        let craft = |params: KdfParams| {
+            let other = Identity::generate();
+            let mut body = SECRET_MAGIC.to_vec();
+            body.extend([VERSION, 1]);
+            body.extend_from_slice(&other.public.x25519);
+            body.extend_from_slice(&other.public.ed25519);
+            body.extend_from_slice(&[5u8; 16]);
+            body.extend_from_slice(&params.to_bytes());
+            let kek = params.derive(&pass, &[5u8; 16]).unwrap();
+            let wrapped = aead::Key::new(&kek).wrap(&body, id.secret_bytes().as_ref());
+            body.extend_from_slice(&wrapped);
+            pem_rfc7468::encode_string(SECRET_LABEL, pem_rfc7468::LineEnding::LF, &body).unwrap()
+        };
+        let mismatched = Identity::from_pem(&craft(KdfParams::FLOOR), p(), || Ok(pass.clone()));
+        assert!(matches!(mismatched, Err(Error::WrongPassphrase)));
+        let cheap = craft(KdfParams::insecure_for_tests());
+        let refused = Identity::from_pem(&cheap, p(), || unreachable!("refused before"));
+        assert!(matches!(refused, Err(Error::MalformedHeader(_))));
     }
 
     #[test]

@@ -128,6 +128,20 @@ impl KdfParams {
         Ok(())
     }
 
+    /// [`KdfParams::check_floor`] for costs about to be written: a usage error.
+    pub fn check_for_writing(&self) -> Result<()> {
+        self.check_floor().map_err(|_| {
+            Error::invalid(
+                "passphrase costs",
+                format!(
+                    "argon2id needs at least {} KiB and {} passes (OWASP's minimum)",
+                    Self::FLOOR.memory_kib,
+                    Self::FLOOR.passes
+                ),
+            )
+        })
+    }
+
     /// Checks costs read from a file against the bounds.
     pub fn check(&self) -> Result<()> {
         let ok = (1..=16).contains(&self.passes)

@@ -6,10 +6,11 @@
 //! Evaluating output k: multiply by the weights laid out the same way (slot r·b + j holds
 //! w_kj), rescale, then sum each block into its first slot with log₂ b rotations (by 1, 2,
 //! 4, …, b/2: after them slot r·b holds Σⱼ w_kj·x_rj); add the bias; multiply by a mask that
-//! keeps slot r·b of each row and zeroes the rest, and rescale. The mask matters: without it
-//! the other slots would hand the client partial sums of weights times its features, more
-//! than the score says about the model. Two levels, and the Galois keys for the rotations
-//! by powers of two below b.
+//! keeps slot r·b of each row and zeroes the rest, and rescale. The mask keeps an honest
+//! client from partial sums of weights times its features; it does not protect the model
+//! from a malicious one, whose Galois keys the service cannot check (and one-hot rows read
+//! a linear model's weights in any layout). Two levels, and the Galois keys for the
+//! rotations by powers of two below b.
 
 use rayon::prelude::*;
 

@@ -54,6 +54,9 @@ const MAX_PEER_JOBS: usize = 4;
 /// How long a job waits for the client's next message before it is ended.
 const JOB_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// A lookup of a client's registered keys for a key set.
+type Lookup<'a> = dyn Fn(&str, KeyId) -> Option<(Arc<Context>, Arc<EvaluationKeys>)> + 'a;
+
 /// One client's registered keys for one key set.
 struct Registered {
     peer: String,
@@ -307,7 +310,9 @@ fn bad(e: impl std::fmt::Display) -> Error {
 }
 
 impl Job {
-    fn open(circuit: &Circuit, open: &Open, peer: &str, cache: &KeyCache) -> Result<Job> {
+    /// The job `open` asks for; `registered` looks up a client's registered keys (taking
+    /// the cache's lock only for the lookup).
+    fn open(circuit: &Circuit, open: &Open, peer: &str, registered: &Lookup<'_>) -> Result<Job> {
         let scheme: Scheme = open.scheme.parse()?;
         circuit.check(scheme)?;
         let features = circuit.features.len();
@@ -329,7 +334,7 @@ impl Job {
                     ));
                 }
                 if open.layout == FEATURE_PACKED {
-                    return CkksJob::packed(circuit, open, ctx, peer, cache).map(Job::Ckks);
+                    return CkksJob::packed(circuit, open, ctx, peer, registered).map(Job::Ckks);
                 }
                 if !open.layout.is_empty() && open.layout != super::ROW_PER_SLOT {
                     return Err(bad(format!("an unknown layout \"{}\"", open.layout)));
@@ -400,7 +405,7 @@ impl CkksJob {
         open: &Open,
         ctx: Arc<Context>,
         peer: &str,
-        cache: &KeyCache,
+        registered: &Lookup<'_>,
     ) -> Result<CkksJob> {
         if circuit.hidden_layers() > 0 {
             return Err(Error::unevaluable(
@@ -421,9 +426,8 @@ impl CkksJob {
             .as_slice()
             .try_into()
             .map_err(|_| bad("a key-set id of 16 bytes"))?;
-        let (theirs, keys) = cache
-            .get(peer, KeyId(id))
-            .ok_or_else(|| Error::Key(KeyProblem::NotRegistered))?;
+        let (theirs, keys) =
+            registered(peer, KeyId(id)).ok_or_else(|| Error::Key(KeyProblem::NotRegistered))?;
         if theirs.params() != ctx.params() {
             return Err(Error::Key(KeyProblem::OtherDegree {
                 what: "rotation keys",
@@ -690,7 +694,8 @@ impl Inference for Service {
         &self,
         request: Request<Streaming<ScoreRequest>>,
     ) -> std::result::Result<Response<Self::ScoreStream>, Status> {
-        let peer = veil_net::tls::peer_name(&request).unwrap_or_else(|_| "unknown".into());
+        let peer = veil_net::tls::peer_name(&request)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
         let running = JobSlot::take(&self.jobs, &peer).ok_or_else(|| {
             Status::resource_exhausted(format!(
                 "{MAX_PEER_JOBS} jobs of this client are running: wait for one to finish"
@@ -786,7 +791,11 @@ async fn run_job(
         _ => return Err(bad("a job starts with an Open message")),
     };
     let circuit = &service.circuit;
-    let mut job = Job::open(circuit, &open, peer, &service.cache())?;
+    // Opening may parse a relinearisation key: off the network threads, and with the key
+    // cache locked only to look a key set up.
+    let mut job = tokio::task::block_in_place(|| {
+        Job::open(circuit, &open, peer, &|p, id| service.cache().get(p, id))
+    })?;
     while !job.done() {
         let input = match next_message(inbound).await?.and_then(|m| m.body) {
             Some(score_request::Body::Input(input)) => input,
@@ -796,8 +805,15 @@ async fn run_job(
         // The arithmetic is CPU-bound: keep it off the threads that drive the network.
         let replies = tokio::task::block_in_place(|| job.input(circuit, &input))?;
         for reply in replies {
-            if tx.send(Ok(reply)).await.is_err() {
-                return Err(bad("the client went away"));
+            match tokio::time::timeout(JOB_IDLE, tx.send(Ok(reply))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(bad("the client went away")),
+                Err(_) => {
+                    return Err(bad(format!(
+                        "the client took no reply for {} s: the job is ended",
+                        JOB_IDLE.as_secs()
+                    )));
+                }
             }
         }
     }
