@@ -49,7 +49,7 @@ const MAX_KEY_SETS: usize = 16;
 const MAX_KEY_BYTES: usize = 512 << 20;
 const MAX_PEER_KEY_SETS: usize = MAX_KEY_SETS / 4;
 const MAX_PEER_KEY_BYTES: usize = MAX_KEY_BYTES / 2;
-/// Jobs one client may run at once.
+/// Jobs (and key registrations) one client may run at once.
 const MAX_PEER_JOBS: usize = 4;
 /// How long a job waits for the client's next message before it is ended.
 const JOB_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
@@ -673,6 +673,12 @@ impl Inference for Service {
     ) -> std::result::Result<Response<KeysRegistered>, Status> {
         let peer = veil_net::tls::peer_name(&request)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        // Parsing keys is work like a job's: it takes one of the client's job slots.
+        let _slot = JobSlot::take(&self.jobs, &peer).ok_or_else(|| {
+            Status::resource_exhausted(format!(
+                "{MAX_PEER_JOBS} jobs or registrations of this client are running: wait for one to finish"
+            ))
+        })?;
         let bytes = request.get_ref().keys.len();
         let (ctx, keys) = tokio::task::block_in_place(|| {
             EvaluationKeys::from_bytes_in(&request.get_ref().keys, &service_context)
