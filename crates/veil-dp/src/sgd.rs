@@ -21,13 +21,11 @@
 //! optimiser does with the noisy sums (momentum, Adam, L2 on the weights) is
 //! post-processing. The weights' initialisation and the batch order's seed are public.
 
-use std::path::PathBuf;
-
 use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
 use serde::Serialize;
 use veil_ml::network::Network;
 use veil_ml::optim::Optimizer;
-use veil_ml::pipeline::{FitRequest, ModelConfig, Prepared};
+use veil_ml::pipeline::{FitRequest, ModelConfig, Prepared, TrainedModel};
 use veil_ml::train::TrainConfig;
 use veil_ml::{Model, ModelKind, Task, TestMetrics};
 
@@ -425,30 +423,12 @@ fn plan(prepared: &Prepared, config: &ModelConfig, private: &PrivateTraining) ->
 /// released as it is (`"data"`: a class that only one record has appears in it).
 #[derive(Debug, Clone, Serialize)]
 pub struct PrivatelyTrained {
-    /// The model file written.
-    #[serde(rename = "model")]
-    pub path: PathBuf,
-    /// The model kind.
-    pub kind: &'static str,
-    /// The task.
-    pub task: &'static str,
-    /// The label column.
-    pub label: String,
-    /// The classes, in the model's order.
-    pub classes: Vec<String>,
+    /// The model and the run.
+    #[serde(flatten)]
+    pub summary: TrainedModel,
     /// Where the classes came from: `given` (public, in advance) or `data` (the label
     /// column's values, released without DP).
     pub classes_from: &'static str,
-    /// Feature columns.
-    pub features: usize,
-    /// Trainable parameters.
-    pub parameters: usize,
-    /// Epochs run.
-    pub epochs: usize,
-    /// The public seed of the initial weights.
-    pub seed: u64,
-    /// Wall time of training.
-    pub train_seconds: f64,
     /// Always true: the model was trained with DP-SGD.
     pub dp: bool,
     /// ε spent (at `delta`), by the accountant, standardisation included.
@@ -489,12 +469,8 @@ impl PrivatelyTrained {
     /// label, seed, epochs and parameter count, what it spent, and the test metrics on the
     /// separate test data, marked as such.
     pub fn provenance(&self) -> Vec<(String, String)> {
-        let mut meta = vec![
-            ("model".to_string(), self.kind.to_string()),
-            ("label".to_string(), self.label.clone()),
-            ("seed".to_string(), self.seed.to_string()),
-            ("epochs".to_string(), self.epochs.to_string()),
-            ("parameters".to_string(), self.parameters.to_string()),
+        let mut meta = self.summary.provenance();
+        meta.extend([
             ("dp_epsilon".to_string(), self.epsilon_spent.to_string()),
             ("dp_delta".to_string(), self.delta.to_string()),
             (
@@ -503,7 +479,7 @@ impl PrivatelyTrained {
             ),
             ("dp_steps".to_string(), self.steps.to_string()),
             ("classes_from".to_string(), self.classes_from.to_string()),
-        ];
+        ]);
         if let Some(test) = &self.test {
             meta.extend(test.provenance());
             meta.push(("test_data".to_string(), "outside the budget".to_string()));
@@ -516,10 +492,11 @@ impl PrivatelyTrained {
 /// What was trained and spent, and the test accuracy or why there is none (human output).
 impl std::fmt::Display for PrivatelyTrained {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = &self.summary;
         writeln!(
             f,
             "trained {} on every row with DP-SGD ({} features, {} parameters) in {:.2} s",
-            self.kind, self.features, self.parameters, self.train_seconds
+            m.kind, m.features, m.parameters, m.train_seconds
         )?;
         writeln!(
             f,
@@ -530,7 +507,7 @@ impl std::fmt::Display for PrivatelyTrained {
             Some(a) => writeln!(f, "test accuracy {a:.3} ({})", self.test_metrics_note)?,
             None => writeln!(f, "test metrics: {}", self.test_metrics_note)?,
         }
-        writeln!(f, "model written to {}", self.path.display())
+        writeln!(f, "model written to {}", m.path.display())
     }
 }
 
@@ -591,21 +568,18 @@ pub fn fit(
     let test = prepared.evaluate(&model)?.as_ref().map(TestMetrics::from);
     veil_ml::model_file::save(&model, request.out)?;
     Ok(PrivatelyTrained {
-        path: request.out.to_path_buf(),
-        kind: model.kind.name(),
-        task: model.task.name(),
-        label: model.label.clone(),
-        classes: model.task.classes().to_vec(),
+        summary: TrainedModel::of(
+            &model,
+            request.out,
+            report.epochs,
+            request.config.train.seed,
+            train_seconds,
+        ),
         classes_from: if request.columns.classes.is_some() {
             "given"
         } else {
             "data"
         },
-        features: model.features.len(),
-        parameters: model.network.num_params(),
-        epochs: report.epochs,
-        seed: request.config.train.seed,
-        train_seconds,
         dp: true,
         epsilon_spent: report.epsilon,
         // The guarantee holds at the calibrated δ, at most the one charged; this is the one

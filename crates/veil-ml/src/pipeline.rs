@@ -371,9 +371,10 @@ impl FitRequest<'_> {
     }
 }
 
-/// A finished training run: the model (saved), and what `veil train` reports about it.
+/// What every training report says about the model it wrote: its file, its shape, and the
+/// run that made it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Trained {
+pub struct TrainedModel {
     /// The model file written.
     #[serde(rename = "model")]
     pub path: PathBuf,
@@ -389,18 +390,56 @@ pub struct Trained {
     pub features: usize,
     /// Trainable parameters.
     pub parameters: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// The seed of the initial weights and the batch order (and of the split, if any).
+    pub seed: u64,
+    /// Wall time of the training loop.
+    pub train_seconds: f64,
+}
+
+impl TrainedModel {
+    /// The summary of `model`, written to `path` after `epochs` epochs in `train_seconds`.
+    pub fn of(model: &Model, path: &Path, epochs: usize, seed: u64, train_seconds: f64) -> Self {
+        TrainedModel {
+            path: path.to_path_buf(),
+            kind: model.kind.name(),
+            task: model.task.name(),
+            label: model.label.clone(),
+            classes: model.task.classes().to_vec(),
+            features: model.features.len(),
+            parameters: model.network.num_params(),
+            epochs,
+            seed,
+            train_seconds,
+        }
+    }
+
+    /// What a provenance record keeps of it: the model kind, label, seed, epochs and
+    /// parameter count.
+    pub fn provenance(&self) -> Vec<(String, String)> {
+        vec![
+            ("model".to_string(), self.kind.to_string()),
+            ("label".to_string(), self.label.clone()),
+            ("seed".to_string(), self.seed.to_string()),
+            ("epochs".to_string(), self.epochs.to_string()),
+            ("parameters".to_string(), self.parameters.to_string()),
+        ]
+    }
+}
+
+/// A finished training run: the model (saved), and what `veil train` reports about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trained {
+    /// The model and the run.
+    #[serde(flatten)]
+    pub summary: TrainedModel,
     /// Training rows.
     pub train_rows: usize,
     /// Test rows.
     pub test_rows: usize,
-    /// Epochs run.
-    pub epochs: usize,
     /// Mean training loss in the last epoch.
     pub final_loss: f64,
-    /// The seed of the split, the initial weights and the batch order.
-    pub seed: u64,
-    /// Wall time of the training loop.
-    pub train_seconds: f64,
     /// The test metrics, each under a `test_` key.
     #[serde(flatten)]
     pub metrics: TestMetrics,
@@ -426,19 +465,10 @@ impl Trained {
         let test = prepared.evaluate(&model)?;
         crate::model_file::save(&model, out)?;
         Ok(Trained {
-            path: out.to_path_buf(),
-            kind: model.kind.name(),
-            task: model.task.name(),
-            label: model.label.clone(),
-            classes: model.task.classes().to_vec(),
-            features: model.features.len(),
-            parameters: model.network.num_params(),
+            summary: TrainedModel::of(&model, out, run.epochs, seed, seconds),
             train_rows: prepared.x_train.nrows(),
             test_rows: prepared.x_test.nrows(),
-            epochs: run.epochs,
             final_loss: run.final_loss,
-            seed,
-            train_seconds: seconds,
             metrics: test.as_ref().map(TestMetrics::from).unwrap_or_default(),
             model,
             test,
@@ -448,13 +478,7 @@ impl Trained {
     /// The settings and results a provenance record of this run keeps (sorted by key): the
     /// model kind, label, seed, epochs, parameter count and the headline test metrics.
     pub fn provenance(&self) -> Vec<(String, String)> {
-        let mut meta = vec![
-            ("model".to_string(), self.kind.to_string()),
-            ("label".to_string(), self.label.clone()),
-            ("seed".to_string(), self.seed.to_string()),
-            ("epochs".to_string(), self.epochs.to_string()),
-            ("parameters".to_string(), self.parameters.to_string()),
-        ];
+        let mut meta = self.summary.provenance();
         meta.extend(self.metrics.provenance());
         meta.sort();
         meta

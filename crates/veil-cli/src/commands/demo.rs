@@ -119,7 +119,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     let trained = pipeline::fit(&bc_request, |_| {})?;
     say(format!(
         "trained logistic regression in {:.2} s ({} epochs)",
-        trained.train_seconds, trained.epochs
+        trained.summary.train_seconds, trained.summary.epochs
     ));
     if let (false, Some(test)) = (json, &trained.test) {
         print_evaluation("test", test);
@@ -174,7 +174,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     let digits = pipeline::fit(&digits_request, |_| {})?;
     say(format!(
         "trained MLP 64→64→10 ({} parameters) in {:.2} s",
-        digits.parameters, digits.train_seconds
+        digits.summary.parameters, digits.summary.train_seconds
     ));
     if let (false, Some(test)) = (json, &digits.test) {
         print_evaluation("test", test);

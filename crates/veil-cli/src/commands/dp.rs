@@ -148,11 +148,10 @@ fn budget(cmd: &BudgetCommand, json: bool) -> anyhow::Result<()> {
             store.set(&table, name.as_deref().unwrap_or(data), total, unit)?
         }
         BudgetCommand::Show { .. } => {
+            let dataset = data.clone();
             store
                 .show(&table)?
-                .ok_or_else(|| veil_dp::Error::NoBudget {
-                    dataset: data.clone(),
-                })?
+                .ok_or(veil_dp::Error::NoBudget { dataset })?
         }
     };
     show(json, &b, |b| print!("{b}"))

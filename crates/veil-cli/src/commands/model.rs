@@ -133,14 +133,15 @@ pub fn train(args: &TrainArgs, json: bool) -> anyhow::Result<()> {
 }
 
 fn say_trained(args: &TrainArgs, t: &Trained, index: Option<u64>) {
+    let m = &t.summary;
     println!(
         "trained {} on {} ({} training rows, {} features, {} parameters) in {:.2} s",
-        t.kind, args.data, t.train_rows, t.features, t.parameters, t.train_seconds
+        m.kind, args.data, t.train_rows, m.features, m.parameters, m.train_seconds
     );
     if let Some(test) = &t.test {
         print_evaluation("test", test);
     }
-    println!("model written to {}", t.path.display());
+    println!("model written to {}", m.path.display());
     report::say_recorded(index);
 }
 
