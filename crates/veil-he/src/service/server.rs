@@ -671,14 +671,8 @@ impl Inference for Service {
         &self,
         request: Request<KeysUpload>,
     ) -> std::result::Result<Response<KeysRegistered>, Status> {
-        let peer = veil_net::tls::peer_name(&request)
-            .map_err(|e| Status::unauthenticated(e.to_string()))?;
         // Parsing keys is work like a job's: it takes one of the client's job slots.
-        let _slot = JobSlot::take(&self.jobs, &peer).ok_or_else(|| {
-            Status::resource_exhausted(format!(
-                "{MAX_PEER_JOBS} jobs or registrations of this client are running: wait for one to finish"
-            ))
-        })?;
+        let (peer, _slot) = self.slot(&request)?;
         let bytes = request.get_ref().keys.len();
         let (ctx, keys) = tokio::task::block_in_place(|| {
             EvaluationKeys::from_bytes_in(&request.get_ref().keys, &service_context)
@@ -700,13 +694,7 @@ impl Inference for Service {
         &self,
         request: Request<Streaming<ScoreRequest>>,
     ) -> std::result::Result<Response<Self::ScoreStream>, Status> {
-        let peer = veil_net::tls::peer_name(&request)
-            .map_err(|e| Status::unauthenticated(e.to_string()))?;
-        let running = JobSlot::take(&self.jobs, &peer).ok_or_else(|| {
-            Status::resource_exhausted(format!(
-                "{MAX_PEER_JOBS} jobs of this client are running: wait for one to finish"
-            ))
-        })?;
+        let (peer, running) = self.slot(&request)?;
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let service = self.clone();
@@ -726,6 +714,19 @@ impl Inference for Service {
 }
 
 impl Service {
+    /// The client's certificate name and one of its job slots, or the status that refuses
+    /// the call (no name, or [`MAX_PEER_JOBS`] jobs and registrations already running).
+    fn slot<T>(&self, request: &Request<T>) -> std::result::Result<(String, JobSlot), Status> {
+        let peer = veil_net::tls::peer_name(request)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let slot = JobSlot::take(&self.jobs, &peer).ok_or_else(|| {
+            Status::resource_exhausted(format!(
+                "{MAX_PEER_JOBS} jobs or key registrations of this client are running: wait for one to finish"
+            ))
+        })?;
+        Ok((peer, slot))
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
         self.keys
             .lock()
