@@ -342,6 +342,10 @@ pub struct FlModelArgs {
     /// With --dp-epsilon: the L2 norm each client's update is clipped to.
     #[arg(long, value_name = "C", default_value_t = 1.0)]
     pub dp_clip: f64,
+    /// With --dp-epsilon: a feature's public range, which standardises it (no statistics
+    /// of the clients' data are released); repeat per feature; others are used as given.
+    #[arg(long, value_name = "COL=LO:HI", value_parser = parse_bounds, allow_hyphen_values = true, requires = "dp_epsilon")]
+    pub bounds: Vec<(String, f64, f64)>,
     /// With --secagg: each coordinate of an update is clipped to ±CLIP before encoding.
     #[arg(long, default_value_t = 10.0, requires = "secagg")]
     pub clip: f64,
@@ -385,6 +389,9 @@ pub struct FlJoinArgs {
     /// Local epochs per round [default: the coordinator's].
     #[arg(long)]
     pub local_epochs: Option<usize>,
+    /// Keep this client's record of its distributed-DP contributions in DIR [default: memory].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<std::path::PathBuf>,
 }
 
 /// How a client reaches its server (the coordinator, the inference service) over mutual TLS.

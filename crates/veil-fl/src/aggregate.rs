@@ -16,6 +16,10 @@ use std::str::FromStr;
 pub enum Aggregator {
     /// FedAvg: the mean weighted by the clients' row counts.
     Mean,
+    /// The plain mean: every client counts once, whatever its row count. What secure
+    /// aggregation computes: a row-count lane in the sum would let the coordinator solve
+    /// for each client's size from the sums of different subsets over rounds.
+    Unweighted,
     /// In each coordinate, drop the ⌊β·n⌋ largest and smallest values and average the rest.
     TrimmedMean {
         /// β, the fraction trimmed from each side, in [0, 0.5).
@@ -29,6 +33,7 @@ impl fmt::Display for Aggregator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Aggregator::Mean => f.write_str("fedavg"),
+            Aggregator::Unweighted => f.write_str("unweighted"),
             Aggregator::TrimmedMean { .. } => f.write_str("trimmed-mean"),
             Aggregator::Median => f.write_str("median"),
         }
@@ -38,15 +43,16 @@ impl fmt::Display for Aggregator {
 impl FromStr for Aggregator {
     type Err = String;
 
-    /// `fedavg`, `median` or `trimmed-mean` (trimming 20% from each side; see
+    /// `fedavg`, `unweighted`, `median` or `trimmed-mean` (trimming 20% from each side; see
     /// [`Aggregator::with_trim`]).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "fedavg" | "mean" => Ok(Aggregator::Mean),
+            "unweighted" => Ok(Aggregator::Unweighted),
             "trimmed-mean" => Ok(Aggregator::TrimmedMean { trim: 0.2 }),
             "median" => Ok(Aggregator::Median),
             other => Err(format!(
-                "unknown aggregator {other:?}: use fedavg, trimmed-mean or median"
+                "unknown aggregator {other:?}: use fedavg, unweighted, trimmed-mean or median"
             )),
         }
     }
@@ -83,6 +89,13 @@ impl Aggregator {
                     sum.iter_mut().zip(delta).for_each(|(a, v)| *a += w * v);
                 }
                 sum.into_iter().map(|s| s / total).collect()
+            }
+            Aggregator::Unweighted => {
+                let mut sum = vec![0.0; dims];
+                for (_, delta) in updates {
+                    sum.iter_mut().zip(delta).for_each(|(a, v)| *a += v);
+                }
+                sum.into_iter().map(|s| s / n as f64).collect()
             }
             Aggregator::Median => coordinate_wise(updates, dims, |sorted| {
                 (sorted[(n - 1) / 2] + sorted[n / 2]) / 2.0
@@ -137,6 +150,11 @@ mod tests {
         let updates = vec![(1.0, vec![0.0, 4.0]), (3.0, vec![4.0, 0.0])];
         assert_eq!(Aggregator::Mean.combine(&updates, 2), Some(vec![3.0, 1.0]));
         assert_eq!(Aggregator::Mean.combine(&[], 2), None);
+        // Unweighted, each client counts once.
+        assert_eq!(
+            Aggregator::Unweighted.combine(&updates, 2),
+            Some(vec![2.0, 2.0])
+        );
     }
 
     #[test]
@@ -169,6 +187,7 @@ mod tests {
                 .unwrap(),
             Aggregator::TrimmedMean { trim: 0.1 }
         );
+        assert_eq!("unweighted".parse(), Ok(Aggregator::Unweighted));
         assert!("krum".parse::<Aggregator>().is_err());
         assert!(Aggregator::Median.with_trim(0.5).is_err());
         assert_eq!(Aggregator::Median.to_string(), "median");

@@ -24,9 +24,9 @@ use veil_ml::task::sorted_classes;
 use veil_ml::{Activation, Architecture, Model, ModelKind, Network, Task};
 
 use crate::aggregate::Aggregator;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, DpLedger};
 use crate::clock::Clock;
-use crate::ddp::{Ddp, DpTarget};
+use crate::ddp::{Contribution, Ddp, DpTarget};
 use crate::error::{Error, Result};
 use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
@@ -70,6 +70,11 @@ pub struct Plan {
     pub aggregator: Aggregator,
     /// Secure aggregation of the updates, if set.
     pub secure: Option<SecurePlan>,
+    /// Public bounds of feature columns (column, low, high). With distributed DP the
+    /// standardisation comes from them (the centre and half-width of each range), never
+    /// from the clients' data; a feature without bounds is used as given. Only used with
+    /// distributed DP.
+    pub bounds: Vec<(String, f64, f64)>,
 }
 
 /// How updates are securely aggregated ([`crate::secagg`]).
@@ -84,6 +89,44 @@ pub struct SecurePlan {
     pub dp: Option<DpTarget>,
     /// Each coordinate of a client's delta is clipped to ±clip before it is encoded.
     pub clip: f64,
+}
+
+impl Default for SecurePlan {
+    /// Bonawitz et al.'s complete graph with the default threshold, no DP, updates clipped to
+    /// ±10 per coordinate.
+    fn default() -> SecurePlan {
+        SecurePlan {
+            threshold: None,
+            neighbours: None,
+            dp: None,
+            clip: 10.0,
+        }
+    }
+}
+
+impl Default for Plan {
+    /// `veil fl`'s defaults: logistic regression, 20 rounds of FedAvg with 5 local epochs
+    /// (SGD, learning rate 0.1, batches of 16), seed 1, answers awaited 120 s; one client per
+    /// round, without secure aggregation.
+    fn default() -> Plan {
+        Plan {
+            kind: ModelKind::Logreg,
+            hidden: Vec::new(),
+            activation: Activation::Relu,
+            rounds: 20,
+            clients_per_round: 1,
+            min_clients: 1,
+            local_epochs: 5,
+            lr: 0.1,
+            batch_size: 16,
+            answer_timeout: Duration::from_secs(120),
+            seed: 1,
+            mu: 0.0,
+            aggregator: Aggregator::Mean,
+            secure: None,
+            bounds: Vec::new(),
+        }
+    }
 }
 
 impl SecurePlan {
@@ -131,9 +174,24 @@ pub struct RunReport {
     pub rounds: Vec<RoundReport>,
     /// Clients that left or were dropped during the run.
     pub dropped_clients: usize,
-    /// With distributed DP: the ε spent over the planned rounds at the target's δ, and
-    /// each client's noise σ.
-    pub dp: Option<(f64, f64)>,
+    /// With distributed DP: what the run has spent, over every process that ran it.
+    pub dp: Option<DpSpent>,
+}
+
+/// The privacy a distributed-DP run has spent: the composition of every sum unmasked
+/// since it began, counted across coordinator restarts from `state.json`'s ledger.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct DpSpent {
+    /// ε at `delta` over the sums unmasked so far (at most the target).
+    pub epsilon: f64,
+    /// δ of the target.
+    pub delta: f64,
+    /// Each client's noise σ.
+    pub sigma: f64,
+    /// Sums unmasked (each counted before its unmasking shares were asked for).
+    pub unmasked: usize,
+    /// Contributions asked of the clients: rounds begun, of the planned rounds.
+    pub begun: usize,
 }
 
 type Outbox = mpsc::Sender<Result<CoordinatorMessage, Status>>;
@@ -229,13 +287,30 @@ impl Coordinator {
                 why: format!("{k} neighbours: SecAgg+ needs between 2 and 253"),
             });
         }
-        if plan.secure.is_some() && plan.aggregator != Aggregator::Mean {
+        if plan.secure.is_some() && plan.aggregator != Aggregator::Unweighted {
             return Err(Error::InvalidParameter {
                 name: "aggregator",
                 why: format!(
-                    "{} needs to see each update; under secure aggregation the coordinator sees only their sum",
+                    "{}: under secure aggregation the coordinator sees only the sum of the updates, each client counting once (unweighted); a row count summed beside them would reveal every client's size over rounds",
                     plan.aggregator
                 ),
+            });
+        }
+        let dp = matches!(plan.secure, Some(SecurePlan { dp: Some(_), .. }));
+        if !plan.bounds.is_empty() && !dp {
+            return Err(Error::InvalidParameter {
+                name: "bounds",
+                why: "public bounds set the standardisation of a distributed-DP run; without distributed DP the standardisation comes from the clients' statistics".into(),
+            });
+        }
+        if let Some((column, lo, hi)) = plan
+            .bounds
+            .iter()
+            .find(|(_, lo, hi)| !(lo.is_finite() && hi.is_finite() && lo < hi))
+        {
+            return Err(Error::InvalidParameter {
+                name: "bounds",
+                why: format!("{column}={lo}:{hi}: the low bound must be below the high one"),
             });
         }
         Ok(Coordinator {
@@ -479,6 +554,7 @@ impl Coordinator {
         secure: &SecurePlan,
         dims: usize,
         start: impl Fn(u32, &Session, usize) -> SecAggStart,
+        before_unmask: &mut (dyn FnMut() -> Result<()> + Send),
     ) -> Result<Option<(Vec<u32>, Vec<u32>, Session)>> {
         let n = selected.len();
         let graph = secagg::Graph::for_round(secure.neighbours, n);
@@ -552,6 +628,8 @@ impl Coordinator {
             Ok(u) => u,
             Err(e) => return abort(&e),
         };
+        // From here the sum can be unmasked: the caller counts it first (write-ahead).
+        before_unmask()?;
         let survivors = |id: u32| {
             ToClient::Survivors(SecAggSurvivors {
                 u3: server.u3_for(id),
@@ -573,21 +651,22 @@ impl Coordinator {
         }
     }
 
-    /// A round of FedAvg under secure aggregation: each client sends its delta times its
-    /// row count, and the count, encoded in Z_2^32 and masked; the coordinator unmasks only
-    /// their sums. Returns the weighted mean delta and how many clients are in it, or
-    /// `None` if the round aborted (fewer than t clients left at some stage).
+    /// A round of FedAvg under secure aggregation: each client sends its delta, clipped
+    /// and encoded in Z_2^32, masked; the coordinator unmasks only their sum. Returns the
+    /// (unweighted) mean delta and how many clients are in it, or `None` if the round
+    /// aborted (fewer than t clients left at some stage). No row count travels: summed over
+    /// the subsets of clients different rounds hold, counts would give away each client's
+    /// (review F-10).
     async fn secure_round(
         &self,
         selected: &[u32],
         train: &impl Fn(u32) -> Train,
         secure: &SecurePlan,
-        total_rows: f64,
         dims: usize,
     ) -> Result<(Option<Vec<f64>>, usize)> {
         let n = selected.len();
-        // |rows·clip(δ)| ≤ clip·N and rows ≤ N: every coordinate within ±bound.
-        let bound = total_rows * secure.clip.max(1.0);
+        // Every coordinate is clipped to ±clip.
+        let bound = secure.clip;
         let quantizer = Quantizer::new(bound, n)?;
         let start = |id: u32, session: &Session, threshold: usize| SecAggStart {
             train: Some(train(id)),
@@ -600,29 +679,35 @@ impl Coordinator {
             moments: false,
             ddp: None,
         };
-        let Some((sum, u3, _)) = self.secure_sum(selected, secure, dims + 1, start).await? else {
+        let Some((sum, u3, _)) = self
+            .secure_sum(selected, secure, dims, start, &mut || Ok(()))
+            .await?
+        else {
             return Ok((None, 0));
         };
-        let sum = quantizer.decode_sum(&sum);
-        let weight = sum[dims];
-        if weight.is_nan() || weight <= 0.0 {
-            tracing::warn!("secure aggregation: the summed row count is not positive");
-            return Ok((None, 0));
-        }
-        let average = sum[..dims].iter().map(|s| s / weight).collect();
+        let clients = u3.len() as f64;
+        let average = quantizer
+            .decode_sum(&sum)
+            .iter()
+            .map(|s| s / clients)
+            .collect();
         Ok((Some(average), u3.len()))
     }
 
     /// A round of DP-FedAvg with distributed DP ([`crate::ddp`]): each client clips,
-    /// rounds and noises its delta; the coordinator unmasks the noisy sum of at least
-    /// `threshold` clients and returns their mean, and how many are in it.
+    /// rounds and noises its delta (its contribution `contribution` to the run); the
+    /// coordinator counts the sum as spent (`before_unmask`), then unmasks the noisy sum of
+    /// at least `threshold` clients and returns their mean, and how many are in it.
+    #[allow(clippy::too_many_arguments)]
     async fn private_round(
         &self,
         selected: &[u32],
         train: &impl Fn(u32) -> Train,
         secure: &SecurePlan,
         (ddp, threshold): (&Ddp, usize),
+        contribution: &Contribution,
         dims: usize,
+        before_unmask: &mut (dyn FnMut() -> Result<()> + Send),
     ) -> Result<(Option<Vec<f64>>, usize)> {
         let n = selected.len();
         let start = |id: u32, session: &Session, threshold: usize| SecAggStart {
@@ -634,7 +719,7 @@ impl Coordinator {
             bound: 0.0,
             clients: n as u32,
             moments: false,
-            ddp: Some(wire::ddp_out(ddp)),
+            ddp: Some(wire::ddp_out(ddp, contribution)),
         };
         // The accounting assumes the noise of at least `threshold` clients in every sum.
         let secure = SecurePlan {
@@ -642,7 +727,7 @@ impl Coordinator {
             ..*secure
         };
         let Some((sum, u3, session)) = self
-            .secure_sum(selected, &secure, ddp.padded, start)
+            .secure_sum(selected, &secure, ddp.padded, start, before_unmask)
             .await?
         else {
             return Ok((None, 0));
@@ -712,7 +797,13 @@ impl Coordinator {
         };
         for attempt in 1..=ATTEMPTS {
             if let Some((sum, u3, _)) = self
-                .secure_sum(ids, secure, (2 * d + 1) * Wide::LIMBS, start)
+                .secure_sum(
+                    ids,
+                    secure,
+                    (2 * d + 1) * Wide::LIMBS,
+                    start,
+                    &mut || Ok(()),
+                )
                 .await?
             {
                 let sums = Wide::decode_sum(&sum);
@@ -745,25 +836,31 @@ impl Coordinator {
         let plan = &self.shared.plan;
         let ids: Vec<u32> = lock(&self.shared.members).keys().copied().collect();
         let d = features.len();
-        let (count, sum, sum_sq) = match &plan.secure {
-            Some(secure) => self.secure_moments(&ids, secure, d).await?,
-            None => self.plain_moments(&ids, d, dropped).await,
+        let (rows, mean, scale) = if self.dp_target().is_some() {
+            let (mean, scale) = self.public_standardisation(features)?;
+            (None, mean, scale)
+        } else {
+            let (count, sum, sum_sq) = match &plan.secure {
+                Some(secure) => self.secure_moments(&ids, secure, d).await?,
+                None => self.plain_moments(&ids, d, dropped).await,
+            };
+            if count < 2.0 {
+                return Err(Error::InvalidParameter {
+                    name: "data",
+                    why: "the clients hold fewer than two rows in all".into(),
+                });
+            }
+            let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+            let scale: Vec<f64> = sum_sq
+                .iter()
+                .zip(&mean)
+                .map(|(q, m)| {
+                    let var = (q / count - m * m).max(0.0);
+                    if var > 1e-24 { var.sqrt() } else { 1.0 }
+                })
+                .collect();
+            (Some(count), mean, scale)
         };
-        if count < 2.0 {
-            return Err(Error::InvalidParameter {
-                name: "data",
-                why: "the clients hold fewer than two rows in all".into(),
-            });
-        }
-        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
-        let scale: Vec<f64> = sum_sq
-            .iter()
-            .zip(&mean)
-            .map(|(q, m)| {
-                let var = (q / count - m * m).max(0.0);
-                if var > 1e-24 { var.sqrt() } else { 1.0 }
-            })
-            .collect();
         let classes = {
             let members = lock(&self.shared.members);
             let all: BTreeSet<String> = members
@@ -784,11 +881,101 @@ impl Coordinator {
             features: features.to_vec(),
             label: label.to_string(),
             classes,
-            rows: count,
+            rows,
             mean,
             scale,
             params: network.params().to_vec(),
+            dp: None,
         })
+    }
+
+    /// The distributed-DP target, if the plan has one.
+    fn dp_target(&self) -> Option<DpTarget> {
+        self.shared.plan.secure.and_then(|s| s.dp)
+    }
+
+    /// The standardisation of a distributed-DP run, from public bounds only: each bounded
+    /// feature is centred on its range and scaled by its half-width; the others are used
+    /// as given. Nothing in it depends on a client's data (review F-07).
+    fn public_standardisation(&self, features: &[String]) -> Result<(Vec<f64>, Vec<f64>)> {
+        let bounds = &self.shared.plan.bounds;
+        if let Some((column, ..)) = bounds.iter().find(|(c, ..)| !features.contains(c)) {
+            return Err(Error::InvalidParameter {
+                name: "bounds",
+                why: format!("{column:?} is not a feature of this run (features: {features:?})"),
+            });
+        }
+        let unscaled: Vec<&String> = features
+            .iter()
+            .filter(|f| !bounds.iter().any(|(c, ..)| c == *f))
+            .collect();
+        if !unscaled.is_empty() {
+            tracing::warn!(
+                ?unscaled,
+                "features without --bounds are used as given (unscaled) in this distributed-DP run"
+            );
+        }
+        Ok(features
+            .iter()
+            .map(
+                |f| match bounds.iter().rev().find(|(column, ..)| column == f) {
+                    Some((_, lo, hi)) => ((lo + hi) / 2.0, (hi - lo) / 2.0),
+                    None => (0.0, 1.0),
+                },
+            )
+            .unzip())
+    }
+
+    /// The privacy ledger of a distributed-DP run: the saved one, if it was made for the
+    /// same plan, else a new one calibrated now. A resume with other DP parameters is
+    /// refused: the rounds already spent were calibrated for the old plan, and the ε of
+    /// the new one would not cover them (review F-01).
+    fn dp_ledger(
+        &self,
+        saved: Option<DpLedger>,
+        round: usize,
+        dims: usize,
+    ) -> Result<Option<DpLedger>> {
+        let plan = &self.shared.plan;
+        let refuse = |why: String| Error::InvalidParameter { name: "state", why };
+        let (threshold, clients) = (plan.threshold(), plan.clients_per_round);
+        match (self.dp_target(), saved) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(refuse(
+                "the saved run has distributed DP: resume it with the same --dp-* options, or use a fresh --state directory".into(),
+            )),
+            (Some(_), None) if round > 0 => Err(refuse(
+                "the saved run has no privacy ledger (it trained without distributed DP, or with a Veil whose state.json did not keep one): use a fresh --state directory".into(),
+            )),
+            (Some(target), None) => {
+                let (mechanism, _) = Ddp::calibrate(&target, plan.rounds, dims, clients, threshold)?;
+                Ok(Some(DpLedger {
+                    run: veil_core::digest::hex(&veil_core::random::bytes::<32>()),
+                    epsilon: target.epsilon,
+                    delta: target.delta,
+                    clip: target.clip,
+                    rounds: plan.rounds,
+                    clients_per_round: clients,
+                    threshold,
+                    dims,
+                    mechanism,
+                    begun: 0,
+                    unmasked: 0,
+                }))
+            }
+            (Some(target), Some(l)) => {
+                let same = (l.epsilon, l.delta, l.clip) == (target.epsilon, target.delta, target.clip)
+                    && (l.rounds, l.clients_per_round, l.threshold, l.dims)
+                        == (plan.rounds, clients, threshold, dims);
+                if !same {
+                    return Err(refuse(format!(
+                        "the saved run spends ε = {} at δ = {} (clip {}) over {} rounds of {} clients with threshold {}; resuming with other DP parameters would report an ε that does not cover the {} sums already unmasked: resume with those, or use a fresh --state directory",
+                        l.epsilon, l.delta, l.clip, l.rounds, l.clients_per_round, l.threshold, l.unmasked
+                    )));
+                }
+                Ok(Some(l))
+            }
+        }
     }
 
     fn architecture(&self, inputs: usize, task: &Task) -> Architecture {
@@ -803,14 +990,22 @@ impl Coordinator {
     }
 
     /// Runs the plan from `resume` (a checkpoint of an earlier run of the same plan) or
-    /// from the start, calling `on_round` with a checkpoint after every round; tells every
-    /// client when it is over.
+    /// from the start, calling `on_round` with a checkpoint after every round — and, with
+    /// distributed DP, also before a round begins and before its sum is unmasked, so that
+    /// a checkpoint saved by `on_round` always counts what was spent; tells every client
+    /// when it is over. An error from `on_round` stops the run.
     pub async fn run_resumable(
         &self,
         resume: Option<Checkpoint>,
-        mut on_round: impl FnMut(&Checkpoint) -> Result<()>,
+        mut on_round: impl FnMut(&Checkpoint) -> Result<()> + Send,
     ) -> Result<RunReport> {
         let plan = &self.shared.plan;
+        let mut resume = resume;
+        // A resume whose DP parameters differ is refused before anyone is waited for.
+        let resumed_dp = match resume.as_mut() {
+            Some(c) => Some(self.dp_ledger(c.dp.take(), c.round, c.params.len())?),
+            None => None,
+        };
         self.until_connected(plan.min_clients).await;
         let (features, label) =
             lock(&self.shared.schema)
@@ -842,7 +1037,6 @@ impl Coordinator {
             self.architecture(features.len(), &task),
             state.params.clone().into(),
         )?;
-        let count = state.rows;
         let model_msg = crate::proto::Model {
             kind: plan.kind.to_string(),
             hidden: plan.hidden.iter().map(|&h| h as u32).collect(),
@@ -852,29 +1046,48 @@ impl Coordinator {
             scale: state.scale.clone(),
         };
 
-        // Distributed DP: the mechanism, the ε it spends and the threshold it assumes.
-        let private = match plan.secure {
-            Some(SecurePlan {
-                dp: Some(target), ..
-            }) => {
-                let n = plan.clients_per_round;
-                let t = plan.threshold();
-                let (ddp, epsilon) =
-                    Ddp::calibrate(&target, plan.rounds, network.params().len(), n, t)?;
-                tracing::info!(
-                    epsilon,
-                    delta = target.delta,
-                    sigma = ddp.sigma(),
-                    threshold = t,
-                    "distributed DP calibrated"
-                );
-                Some((ddp, epsilon, t))
-            }
-            _ => None,
+        // Distributed DP: the mechanism and what the run has spent, across restarts.
+        state.dp = match resumed_dp {
+            Some(ledger) => ledger,
+            None => self.dp_ledger(None, 0, network.params().len())?,
         };
+        if let Some(l) = &state.dp {
+            tracing::info!(
+                epsilon_planned = l.mechanism.epsilon_after(l.delta, l.rounds, l.threshold)?,
+                epsilon_spent = l.epsilon_spent()?,
+                delta = l.delta,
+                sigma = l.mechanism.sigma(),
+                threshold = l.threshold,
+                begun = l.begun,
+                unmasked = l.unmasked,
+                "distributed DP"
+            );
+        }
         let mut rng = ChaCha20Rng::seed_from_u64(plan.seed ^ state.round as u64);
         let mut rounds = Vec::with_capacity(plan.rounds);
         for round in state.round + 1..=plan.rounds {
+            // Write-ahead: a contribution number is counted as asked for before anyone is
+            // asked, and never asked for again, even if this process dies mid-round.
+            let contribution = match &mut state.dp {
+                Some(l) if l.begun >= l.rounds => {
+                    tracing::warn!(
+                        begun = l.begun,
+                        "every contribution the distributed-DP plan allows has been asked for (rounds cut short by restarts count too): the run stops here"
+                    );
+                    break;
+                }
+                Some(l) => {
+                    l.begun += 1;
+                    let c = Contribution {
+                        run: l.run.clone(),
+                        number: l.begun,
+                        rounds: l.rounds,
+                    };
+                    on_round(&state)?;
+                    Some(c)
+                }
+                None => None,
+            };
             let start = Instant::now();
             let late_before = self.shared.timed_out.load(Ordering::SeqCst);
             // Clients that dropped out may be joining again: give them a moment.
@@ -897,14 +1110,31 @@ impl Coordinator {
                 batch_size: plan.batch_size as u32,
                 mu: plan.mu,
             };
-            let (average, answered) = match (plan.secure, &private) {
-                (Some(secure), Some(private)) => {
-                    let private = (&private.0, private.2);
-                    self.private_round(&selected, &train, &secure, private, params.len())
-                        .await?
+            let (average, answered) = match (plan.secure, contribution) {
+                (Some(secure), Some(contribution)) => {
+                    let ledger = state.dp.clone().ok_or_else(|| Error::InvalidParameter {
+                        name: "state",
+                        why: "a distributed-DP round without its ledger".into(),
+                    })?;
+                    let mut spend = || {
+                        if let Some(l) = &mut state.dp {
+                            l.unmasked += 1;
+                        }
+                        on_round(&state)
+                    };
+                    self.private_round(
+                        &selected,
+                        &train,
+                        &secure,
+                        (&ledger.mechanism, ledger.threshold),
+                        &contribution,
+                        params.len(),
+                        &mut spend,
+                    )
+                    .await?
                 }
                 (Some(secure), None) => {
-                    self.secure_round(&selected, &train, &secure, count, params.len())
+                    self.secure_round(&selected, &train, &secure, params.len())
                         .await?
                 }
                 (None, _) => {
@@ -950,6 +1180,16 @@ impl Coordinator {
                 threshold: plan.threshold(),
             });
         }
+        let dp = match &state.dp {
+            Some(l) => Some(DpSpent {
+                epsilon: l.epsilon_spent()?,
+                delta: l.delta,
+                sigma: l.mechanism.sigma(),
+                unmasked: l.unmasked,
+                begun: l.begun,
+            }),
+            None => None,
+        };
         Ok(RunReport {
             model: Model {
                 kind: plan.kind,
@@ -965,16 +1205,20 @@ impl Coordinator {
             },
             rounds,
             dropped_clients: dropped.len(),
-            dp: private.map(|(ddp, epsilon, _)| (epsilon, ddp.sigma())),
+            dp,
         })
     }
 }
 
-/// Logs an answer of the wrong kind for a secure-aggregation stage (no answer is not
-/// logged here: the timeout already was).
+/// Logs an answer of the wrong kind for a secure-aggregation stage, or a client's refusal
+/// to answer (no answer is not logged here: the timeout already was).
 fn unexpected(id: u32, wanted: &str, got: Option<&FromClient>) {
-    if let Some(got) = got {
-        tracing::warn!(client = id, "rejected {} where {wanted} was due", kind(got));
+    match got {
+        Some(FromClient::Refusal(r)) => {
+            tracing::warn!(client = id, "refused to send {wanted}: {}", r.reason)
+        }
+        Some(got) => tracing::warn!(client = id, "rejected {} where {wanted} was due", kind(got)),
+        None => {}
     }
 }
 
@@ -989,6 +1233,7 @@ fn kind(body: &FromClient) -> &'static str {
         FromClient::ShareKeys(_) => "shares",
         FromClient::Masked(_) => "a masked input",
         FromClient::Unmasking(_) => "unmasking shares",
+        FromClient::Refusal(_) => "a refusal",
     }
 }
 

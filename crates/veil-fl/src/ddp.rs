@@ -70,8 +70,21 @@ pub struct DpTarget {
     pub clip: f64,
 }
 
-/// The mechanism's parameters for a run, the same for every client.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which of a run's distributed-DP contributions a client is asked for
+/// ([`crate::contributions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    /// The run's id (hex), the same across coordinator restarts.
+    pub run: String,
+    /// This contribution's number, 1..=rounds.
+    pub number: usize,
+    /// The contributions the run may ask for: its planned rounds.
+    pub rounds: usize,
+}
+
+/// The mechanism's parameters for a run, the same for every client (kept in the
+/// coordinator's `state.json`, so that a resumed run goes on with the very same noise).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ddp {
     /// c, the clipping norm.
     pub clip: f64,
@@ -138,14 +151,6 @@ impl Ddp {
         let den = 2f64.powi((52.0 - units2.log2().ceil()).clamp(0.0, 52.0) as i32);
         let num = (units2 * den).ceil();
         let noise_units2 = (num as u64, den as u64);
-        let epsilon = epsilon_of(
-            target.delta,
-            rounds,
-            d,
-            threshold,
-            l2_bound / gamma,
-            (num / den).sqrt(),
-        )?;
         let ddp = Ddp {
             clip: c,
             padded: d,
@@ -153,7 +158,24 @@ impl Ddp {
             noise_units2,
             l2_bound,
         };
+        let epsilon = ddp.epsilon_after(target.delta, rounds, threshold)?;
         Ok((ddp, epsilon))
+    }
+
+    /// ε at `delta` once `rounds` sums of at least `threshold` clients' contributions have
+    /// been unmasked: the composition of that many rounds of this mechanism (0 for none).
+    pub fn epsilon_after(&self, delta: f64, rounds: usize, threshold: usize) -> Result<f64> {
+        if rounds == 0 {
+            return Ok(0.0);
+        }
+        epsilon_of(
+            delta,
+            rounds,
+            self.padded,
+            threshold,
+            self.l2_bound / self.gamma,
+            (self.noise_units2.0 as f64 / self.noise_units2.1 as f64).sqrt(),
+        )
     }
 
     /// Checks parameters that came from the coordinator.

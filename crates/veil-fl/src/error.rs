@@ -105,6 +105,11 @@ pub enum ProtocolViolation {
     /// Distributed-DP parameters out of range.
     #[error("distributed-DP parameters out of range")]
     BadDpPlan,
+    /// A request this client refuses because answering it would weaken its privacy: a
+    /// distributed-DP contribution beyond what the run allows, a roster or view that does
+    /// not check out, a stage asked twice.
+    #[error("refused to answer: {0}")]
+    Unsafe(String),
     /// The stream closed before the run was over.
     #[error("the coordinator closed the stream before the run was over")]
     Closed,

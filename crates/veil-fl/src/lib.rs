@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod checkpoint;
 pub mod clock;
+pub mod contributions;
 pub mod coordinator;
 pub mod ddp;
 pub mod error;

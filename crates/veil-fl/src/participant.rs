@@ -12,12 +12,13 @@ use veil_core::{Standardizer, Table};
 use veil_ml::train::fit;
 use veil_ml::{Activation, Architecture, ModelKind, Network, OptimizerKind, Task, TrainConfig};
 
+use crate::contributions::Contributions;
 use crate::error::{Error, ProtocolViolation, Result};
 use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
 use crate::proto::federation_client::FederationClient;
 use crate::proto::{
-    ClientMessage, Hello, Moments, Schema, SecAggAdvert, SecAggMasked, SecAggRoster,
+    ClientMessage, Hello, Moments, Refusal, Schema, SecAggAdvert, SecAggMasked, SecAggRoster,
     SecAggShareKeys, SecAggShares, SecAggStart, SecAggSurvivors, SecAggUnmasking, Train, Update,
 };
 use crate::{secagg, wire};
@@ -184,11 +185,24 @@ impl LocalData {
     }
 }
 
-/// Logs a failed secure-aggregation step; the client then sits the round out (the
-/// coordinator goes on without it, as with any dropout).
-fn skip_on_error<T>(r: Result<T>) -> Option<T> {
-    r.map_err(|e| tracing::warn!("secure aggregation step skipped: {e}"))
-        .ok()
+/// The answer to a secure-aggregation step, or, if the step failed, a refusal that says
+/// why (logged here too); the client then sits the round out, and the coordinator goes on
+/// without it at once, as with any dropout.
+fn answer_or_refuse(r: Result<FromClient>) -> FromClient {
+    r.unwrap_or_else(|e| {
+        tracing::warn!("secure aggregation step refused: {e}");
+        FromClient::Refusal(Refusal {
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// A secure-aggregation message with no round in progress to take it: the round was
+/// refused or finished, or the coordinator asks a stage out of turn.
+fn out_of_turn(what: &str) -> Error {
+    protocol(ProtocolViolation::Unsafe(format!(
+        "{what} with no secure-aggregation round waiting for it"
+    )))
 }
 
 /// A client's state in one secure-aggregation round.
@@ -201,10 +215,15 @@ struct SecureRound {
 }
 
 impl SecureRound {
-    /// Stage 0: the input — for a training round, rows·clip(δ) and rows after training;
-    /// for the statistics round, the row count, sums and sums of squares — encoded for
-    /// the sum, and this client's keys.
-    fn start(data: &LocalData, start: &SecAggStart) -> Result<(SecureRound, SecAggAdvert)> {
+    /// Stage 0: the input — for a training round, clip(δ) after training (with distributed
+    /// DP, clipped, rounded and noised, once `contributions` has recorded it); for the
+    /// statistics round, the row count, sums and sums of squares — encoded for the sum,
+    /// and this client's keys.
+    fn start(
+        data: &LocalData,
+        start: &SecAggStart,
+        contributions: &Contributions,
+    ) -> Result<(SecureRound, SecAggAdvert)> {
         let session = secagg::Session(
             start
                 .session
@@ -223,24 +242,25 @@ impl SecureRound {
             }
             (None, _) => return Err(protocol(ProtocolViolation::NoTask)),
             // DP-FedAvg: the update itself, unweighted (a row count would be a sensitivity
-            // of its own), clipped, rounded and noised.
-            (Some(train), Some(ddp)) => wire::ddp_in(ddp)?.encode(
-                &data.train(train)?.delta,
-                &session,
-                &mut NoiseRng::from_os(),
-            )?,
+            // of its own), clipped, rounded and noised — at most once per contribution
+            // number and run.
+            (Some(train), Some(ddp)) => {
+                let (ddp, contribution) = wire::ddp_in(ddp)?;
+                contributions.admit(&contribution, &ddp, start.threshold as usize)?;
+                ddp.encode(
+                    &data.train(train)?.delta,
+                    &session,
+                    &mut NoiseRng::from_os(),
+                )?
+            }
+            // FedAvg, unweighted: a row count in the sum would reveal this client's size.
             (Some(train), None) => {
                 let update = data.train(train)?;
                 let clip = start.clip;
                 if !(clip.is_finite() && clip > 0.0) {
                     return Err(protocol(ProtocolViolation::BadClip(clip)));
                 }
-                let mut values: Vec<f64> = update
-                    .delta
-                    .iter()
-                    .map(|d| update.weight * d.clamp(-clip, clip))
-                    .collect();
-                values.push(update.weight);
+                let values: Vec<f64> = update.delta.iter().map(|d| d.clamp(-clip, clip)).collect();
                 let quantizer = Quantizer::new(start.bound, start.clients as usize)?;
                 quantizer.encode(&values, &mut NoiseRng::from_os())?
             }
@@ -292,6 +312,7 @@ pub async fn participate(
     name: &str,
     data: std::sync::Arc<LocalData>,
     max_message_bytes: usize,
+    contributions: std::sync::Arc<Contributions>,
     mut dropout: Option<&mut Dropout>,
 ) -> Result<ParticipantReport> {
     let (outbox, outgoing) = mpsc::channel::<ClientMessage>(4);
@@ -365,42 +386,54 @@ pub async fn participate(
                 if drop_at == Some(0) {
                     return Ok(report);
                 }
-                let d = data.clone();
+                let (d, record) = (data.clone(), contributions.clone());
                 let prepared =
-                    tokio::task::spawn_blocking(move || SecureRound::start(&d, &start)).await?;
-                secure = skip_on_error(prepared.map(|(round, advert)| {
-                    pending = Some((step, FromClient::Advert(advert)));
-                    round
-                }));
+                    tokio::task::spawn_blocking(move || SecureRound::start(&d, &start, &record))
+                        .await?;
+                let (round, answer) = match prepared {
+                    Ok((round, advert)) => (Some(round), Ok(FromClient::Advert(advert))),
+                    Err(e) => (None, Err(e)),
+                };
+                secure = round;
+                pending = Some((step, answer_or_refuse(answer)));
             }
             Some(ToClient::Roster(roster)) => {
                 if drop_at == Some(1) {
                     return Ok(report);
                 }
-                pending = secure
-                    .as_mut()
-                    .and_then(|r| skip_on_error(r.share_keys(&roster)))
-                    .map(|m| (step, FromClient::ShareKeys(m)));
+                let answer = match secure.as_mut() {
+                    Some(r) => r.share_keys(&roster).map(FromClient::ShareKeys),
+                    None => Err(out_of_turn("a roster")),
+                };
+                if answer.is_err() {
+                    secure = None;
+                }
+                pending = Some((step, answer_or_refuse(answer)));
             }
             Some(ToClient::Shares(shares)) => {
                 if drop_at == Some(2) {
                     return Ok(report);
                 }
-                pending = secure
-                    .as_mut()
-                    .and_then(|r| skip_on_error(r.masked(&shares)))
-                    .map(|m| (step, FromClient::Masked(m)));
+                let answer = match secure.as_mut() {
+                    Some(r) => r.masked(&shares).map(FromClient::Masked),
+                    None => Err(out_of_turn("shares")),
+                };
+                if answer.is_err() {
+                    secure = None;
+                }
+                pending = Some((step, answer_or_refuse(answer)));
             }
             Some(ToClient::Survivors(survivors)) => {
                 if drop_at == Some(3) {
                     return Ok(report);
                 }
                 let moments_round = secure.as_ref().is_some_and(|r| r.moments);
-                pending = secure
-                    .take()
-                    .and_then(|r| skip_on_error(r.unmasking(&survivors)))
-                    .map(|m| (step, FromClient::Unmasking(m)));
-                report.rounds += usize::from(pending.is_some() && !moments_round);
+                let answer = match secure.take() {
+                    Some(r) => r.unmasking(&survivors).map(FromClient::Unmasking),
+                    None => Err(out_of_turn("survivors")),
+                };
+                report.rounds += usize::from(answer.is_ok() && !moments_round);
+                pending = Some((step, answer_or_refuse(answer)));
             }
             Some(ToClient::Done(done)) => {
                 if done.refused {

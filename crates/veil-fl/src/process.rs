@@ -14,9 +14,13 @@ use veil_net::transport::{Peer, bind, server, spawn};
 use veil_net::{Limits, TlsIdentity, probe};
 
 use crate::checkpoint::Checkpoint;
+use crate::contributions::Contributions;
 use crate::coordinator::{Coordinator, Plan};
 use crate::error::{Error, Result};
 use crate::participant::{LocalData, ParticipantReport, participate};
+
+/// A client's record of its distributed-DP contributions, in its `--state` directory.
+pub const CONTRIBUTIONS: &str = "contributions.json";
 
 /// What a coordinator tells once it listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +44,15 @@ pub struct Served {
     pub dropped_clients: usize,
     /// The last completed round of the run it resumed, if it resumed one.
     pub resumed_from: Option<usize>,
-    /// With distributed DP: ε over the planned rounds.
+    /// With distributed DP: ε spent, over every sum unmasked since the run began (this
+    /// process and those it resumed), at `dp_delta`.
     pub dp_epsilon: Option<f64>,
+    /// With distributed DP: δ.
+    pub dp_delta: Option<f64>,
     /// With distributed DP: each client's noise σ.
     pub dp_noise_sigma: Option<f64>,
+    /// With distributed DP: the sums unmasked since the run began.
+    pub dp_sums_unmasked: Option<usize>,
     /// Where the model was written.
     pub model: Option<PathBuf>,
     /// The checkpoint directory.
@@ -107,16 +116,19 @@ pub async fn serve(
         aborted_rounds: report.rounds.iter().filter(|r| r.aborted).count(),
         dropped_clients: report.dropped_clients,
         resumed_from,
-        dp_epsilon: report.dp.map(|(epsilon, _)| epsilon),
-        dp_noise_sigma: report.dp.map(|(_, sigma)| sigma),
+        dp_epsilon: report.dp.map(|d| d.epsilon),
+        dp_delta: report.dp.map(|d| d.delta),
+        dp_noise_sigma: report.dp.map(|d| d.sigma),
+        dp_sums_unmasked: report.dp.map(|d| d.unmasked),
         model: out.map(Path::to_path_buf),
         state: state.to_path_buf(),
     })
 }
 
 /// Takes part in the run coordinated at `peer` as `tls`'s party, with the table `data` and
-/// its label column `label` (`local_epochs` overrides the coordinator's); stops when
-/// `stop` resolves first.
+/// its label column `label` (`local_epochs` overrides the coordinator's), keeping the
+/// record of its distributed-DP contributions in `state/contributions.json` (in memory
+/// only without `state`); stops when `stop` resolves first.
 #[allow(clippy::too_many_arguments)]
 pub async fn join(
     peer: &Peer,
@@ -125,8 +137,16 @@ pub async fn join(
     data: &str,
     label: &str,
     local_epochs: Option<usize>,
+    state: Option<&Path>,
     stop: impl Future<Output = ()>,
 ) -> Result<ParticipantReport> {
+    let contributions = match state {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| veil_core::Error::io(dir, e))?;
+            Contributions::open(&dir.join(CONTRIBUTIONS))?
+        }
+        None => Contributions::in_memory(),
+    };
     let mut local = LocalData::new(Table::load(data)?, label)?;
     if let Some(e) = local_epochs {
         local = local.with_local_epochs(e);
@@ -137,6 +157,7 @@ pub async fn join(
         tls.name(),
         Arc::new(local),
         limits.max_message_bytes,
+        Arc::new(contributions),
         None,
     );
     tokio::select! {

@@ -18,6 +18,7 @@ use veil_net::pki;
 use veil_net::transport::{bind, connect, server, spawn};
 use veil_net::{Limits, TlsIdentity};
 
+use crate::contributions::Contributions;
 use crate::coordinator::{Coordinator, Plan};
 use crate::error::{Error, Result};
 use crate::participant::{Dropout, LocalData, ParticipantReport, participate};
@@ -177,8 +178,8 @@ pub struct SimulationReport {
     pub round_seconds: f64,
     /// Rows per client.
     pub shard_rows: Vec<usize>,
-    /// With distributed DP: ε spent at the target's δ, and each client's noise σ.
-    pub dp: Option<(f64, f64)>,
+    /// With distributed DP: what the run spent.
+    pub dp: Option<crate::coordinator::DpSpent>,
     /// What was simulated.
     pub simulation: Simulation,
 }
@@ -214,7 +215,15 @@ impl std::fmt::Display for SimulationReport {
             self.round_seconds,
             self.aborted_rounds,
             self.dropped_clients
-        )
+        )?;
+        match &self.dp {
+            Some(dp) => writeln!(
+                f,
+                "  distributed DP: ε = {:.4} at δ = {:e} spent over {} unmasked sums; each client's noise σ = {:.4}",
+                dp.epsilon, dp.delta, dp.unmasked, dp.sigma
+            ),
+            None => Ok(()),
+        }
     }
 }
 
@@ -224,7 +233,7 @@ impl serde::Serialize for SimulationReport {
         use serde::ser::SerializeStruct;
         let sim = &self.simulation;
         let secure = sim.plan.secure;
-        let mut st = s.serialize_struct("SimulationReport", 17)?;
+        let mut st = s.serialize_struct("SimulationReport", 18)?;
         st.serialize_field("test_accuracy", &self.test_accuracy)?;
         st.serialize_field("centralised_accuracy", &self.centralised_accuracy)?;
         st.serialize_field("rounds", &self.rounds)?;
@@ -240,12 +249,10 @@ impl serde::Serialize for SimulationReport {
         st.serialize_field("secagg_neighbours", &secure.and_then(|s| s.neighbours))?;
         st.serialize_field("aggregator", &sim.plan.aggregator.to_string())?;
         st.serialize_field("mu", &sim.plan.mu)?;
-        st.serialize_field("dp_epsilon", &self.dp.map(|(epsilon, _)| epsilon))?;
-        st.serialize_field(
-            "dp_delta",
-            &self.dp.and(secure.and_then(|s| s.dp).map(|d| d.delta)),
-        )?;
-        st.serialize_field("dp_noise_sigma", &self.dp.map(|(_, sigma)| sigma))?;
+        st.serialize_field("dp_epsilon", &self.dp.map(|d| d.epsilon))?;
+        st.serialize_field("dp_delta", &self.dp.map(|d| d.delta))?;
+        st.serialize_field("dp_noise_sigma", &self.dp.map(|d| d.sigma))?;
+        st.serialize_field("dp_sums_unmasked", &self.dp.map(|d| d.unmasked))?;
         st.end()
     }
 }
@@ -323,6 +330,8 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
             probability: sim.dropout,
             rng: ChaCha20Rng::seed_from_u64(sim.seed ^ (0x9e37_79b9_7f4a_7c15 * (k as u64 + 1))),
         });
+        // The client's record of its distributed-DP contributions outlives its rejoins.
+        let contributions = Arc::new(Contributions::in_memory());
         clients.push(tokio::spawn(async move {
             let mut total = ParticipantReport {
                 rounds: 0,
@@ -339,6 +348,7 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
                     &name,
                     local.clone(),
                     limits.max_message_bytes,
+                    contributions.clone(),
                     dropout.as_mut(),
                 )
                 .await

@@ -2,8 +2,8 @@
 //! gRPC form ([`crate::proto`]). Whatever comes off the wire is checked here: a key must be
 //! 32 bytes, and the sender is the stream's client, never what the message says.
 
-use crate::ddp::Ddp;
-use crate::error::{Error, Result};
+use crate::ddp::{Contribution, Ddp};
+use crate::error::{Error, ProtocolViolation, Result};
 use crate::proto;
 use crate::secagg::{self, ClientId};
 
@@ -121,8 +121,8 @@ pub fn unmasking_in(from: ClientId, m: &proto::SecAggUnmasking) -> secagg::Unmas
     }
 }
 
-/// The distributed-DP parameters to send.
-pub fn ddp_out(d: &Ddp) -> proto::Ddp {
+/// The distributed-DP parameters to send, for contribution `c`.
+pub fn ddp_out(d: &Ddp, c: &Contribution) -> proto::Ddp {
     proto::Ddp {
         clip: d.clip,
         padded: d.padded as u32,
@@ -130,11 +130,14 @@ pub fn ddp_out(d: &Ddp) -> proto::Ddp {
         noise_num: d.noise_units2.0,
         noise_den: d.noise_units2.1,
         l2_bound: d.l2_bound,
+        run: c.run.clone(),
+        contribution: c.number as u32,
+        rounds: c.rounds as u32,
     }
 }
 
-/// The distributed-DP parameters received, checked.
-pub fn ddp_in(d: &proto::Ddp) -> Result<Ddp> {
+/// The distributed-DP parameters received, checked, and the contribution asked for.
+pub fn ddp_in(d: &proto::Ddp) -> Result<(Ddp, Contribution)> {
     let ddp = Ddp {
         clip: d.clip,
         padded: d.padded as usize,
@@ -143,5 +146,13 @@ pub fn ddp_in(d: &proto::Ddp) -> Result<Ddp> {
         l2_bound: d.l2_bound,
     };
     ddp.check()?;
-    Ok(ddp)
+    let contribution = Contribution {
+        run: d.run.clone(),
+        number: d.contribution as usize,
+        rounds: d.rounds as usize,
+    };
+    if contribution.run.is_empty() || contribution.run.len() > 128 {
+        return Err(Error::Protocol(ProtocolViolation::BadDpPlan));
+    }
+    Ok((ddp, contribution))
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tonic::transport::Channel;
 use veil_core::Table;
 use veil_fl::clock::{Clock, ManualClock};
+use veil_fl::contributions::Contributions;
 use veil_fl::coordinator::{Coordinator, Plan};
 use veil_fl::participant::{LocalData, participate};
 use veil_fl::proto::client_message::Body as FromClient;
@@ -38,6 +39,7 @@ fn plan(rounds: usize) -> Plan {
         mu: 0.0,
         aggregator: veil_fl::aggregate::Aggregator::Mean,
         secure: None,
+        bounds: Vec::new(),
     }
 }
 
@@ -107,6 +109,7 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
                 as_name,
                 data,
                 Limits::default().max_message_bytes,
+                Arc::new(Contributions::in_memory()),
                 None,
             )
             .await
@@ -153,6 +156,9 @@ async fn secure_aggregation_trains_the_same_model_as_plain_fedavg_up_to_quantisa
             clients_per_round: 5,
             min_clients: 5,
             secure,
+            // Under secure aggregation every client counts once (no row count travels,
+            // F-10): the plain run to compare with averages the same way.
+            aggregator: veil_fl::aggregate::Aggregator::Unweighted,
             ..plan(10)
         },
         clients: 5,
@@ -297,7 +303,10 @@ async fn honest_pair(
         let (name, max) = (name.to_string(), Limits::default().max_message_bytes);
         tokio::spawn(async move {
             let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
-            participate(channel, &name, data, max, None).await.unwrap()
+            let record = Arc::new(Contributions::in_memory());
+            participate(channel, &name, data, max, record, None)
+                .await
+                .unwrap()
         });
     }
     let run = tokio::spawn(async move { coordinator.run().await.unwrap() });
@@ -423,12 +432,49 @@ fn plans_that_cannot_work_are_refused() {
             secure: Some(secure),
             ..plan(1)
         },
-        "only their sum",
+        "only the sum",
+    );
+    // FedAvg's weights would need each client's row count in the sum (F-10).
+    refused(
+        Plan {
+            secure: Some(secure),
+            ..plan(1)
+        },
+        "reveal every client's size",
+    );
+    let unweighted = Plan {
+        aggregator: Aggregator::Unweighted,
+        ..plan(1)
+    };
+    // Public bounds standardise distributed-DP runs only, and must be ranges.
+    refused(
+        Plan {
+            bounds: vec![("radius_mean".into(), 5.0, 30.0)],
+            secure: Some(secure),
+            ..unweighted.clone()
+        },
+        "distributed-DP run",
+    );
+    let private = SecurePlan {
+        dp: Some(veil_fl::ddp::DpTarget {
+            epsilon: 1.0,
+            delta: 1e-5,
+            clip: 1.0,
+        }),
+        ..secure
+    };
+    refused(
+        Plan {
+            bounds: vec![("radius_mean".into(), 30.0, 5.0)],
+            secure: Some(private),
+            ..unweighted.clone()
+        },
+        "below the high one",
     );
     let crowd = Plan {
         clients_per_round: 300,
         secure: Some(secure),
-        ..plan(1)
+        ..unweighted
     };
     refused(crowd.clone(), "neighbours");
     let lonely = SecurePlan {
@@ -456,4 +502,124 @@ fn plans_that_cannot_work_are_refused() {
         )
         .is_ok()
     );
+}
+
+/// Distributed DP across coordinator restarts (review F-01). A run of 4 planned rounds
+/// "crashes" after its second sum was unmasked but before that round was checkpointed; a
+/// resume with other DP parameters is refused; the resume with the same ones counts the
+/// crashed round as spent and stops when the plan's contributions are used; a coordinator
+/// rolled back to an older ledger asks the clients for contributions they already made,
+/// and every client refuses. The ε reported is the composition of every sum unmasked, and
+/// never drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_dp_spending_survives_a_coordinator_crash_and_cannot_be_replayed() {
+    use veil_fl::checkpoint::Checkpoint;
+    use veil_fl::coordinator::SecurePlan;
+    use veil_fl::ddp::DpTarget;
+    const NAMES: [&str; 3] = ["hospital-a", "hospital-b", "hospital-c"];
+    let names = NAMES;
+    let target = DpTarget {
+        epsilon: 4.0,
+        delta: 1e-5,
+        clip: 1.0,
+    };
+    let dp_plan = |rounds| Plan {
+        aggregator: veil_fl::aggregate::Aggregator::Unweighted,
+        secure: Some(SecurePlan {
+            threshold: None,
+            neighbours: None,
+            dp: Some(target),
+            clip: 10.0,
+        }),
+        ..plan(rounds)
+    };
+    let table = Table::load("builtin:breast-cancer").unwrap();
+    let n = table.num_rows();
+    // Each client's record of its contributions lives across all the coordinators below.
+    let records: Vec<Arc<Contributions>> = names
+        .iter()
+        .map(|_| Arc::new(Contributions::in_memory()))
+        .collect();
+    // A coordinator for `plan` and the three clients joined to it.
+    let federation = |plan: Plan| {
+        let (dir, coordinator, addr) = start(plan, &names, Clock::Real);
+        for (k, name) in NAMES.into_iter().enumerate() {
+            let shard = table.take(&(0..n).filter(|i| i % 3 == k).collect::<Vec<_>>());
+            let (pki, addr, record) = (dir.path().to_path_buf(), addr.clone(), records[k].clone());
+            tokio::spawn(async move {
+                let channel = channel(&pki, &addr, name).await;
+                let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
+                let max = Limits::default().max_message_bytes;
+                // Ends when the coordinator says the run is over, or gives up on it.
+                let _ = participate(channel, name, data, max, record, None).await;
+            });
+        }
+        (dir, coordinator)
+    };
+    let state = tempfile::tempdir().unwrap();
+    let save = |c: &Checkpoint| c.save(state.path());
+
+    // Run 1 crashes once the second round's sum is unmasked, before that round is saved.
+    let (_pki, coordinator) = federation(dp_plan(4));
+    let crashed = coordinator
+        .run_resumable(None, |c| match c.round {
+            2 => Err(veil_fl::Error::Interrupted { state: None }),
+            _ => save(c),
+        })
+        .await;
+    assert!(crashed.is_err());
+    coordinator.close("crashed");
+    let saved = Checkpoint::load(state.path()).unwrap().unwrap();
+    let ledger = saved.dp.clone().unwrap();
+    assert_eq!(saved.round, 1, "the crashed round was not completed");
+    assert_eq!(
+        (ledger.begun, ledger.unmasked),
+        (2, 2),
+        "but it was counted"
+    );
+    let after_crash = ledger.epsilon_spent().unwrap();
+    assert!(after_crash > 0.0);
+    assert_eq!(saved.rows, None, "a DP run releases no row count");
+
+    // Resuming with twice the rounds at the same ε is refused at once.
+    let (_pki, coordinator) = federation(dp_plan(8));
+    let refused = coordinator
+        .run_resumable(Some(saved.clone()), |_| Ok(()))
+        .await;
+    match refused {
+        Err(veil_fl::Error::InvalidParameter { name: "state", why }) => {
+            assert!(why.contains("other DP parameters"), "{why}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    coordinator.close("refused");
+
+    // The same plan resumes: contributions 3 and 4 remain, so two more rounds run.
+    let (_pki, coordinator) = federation(dp_plan(4));
+    let report = coordinator
+        .run_resumable(Some(saved.clone()), save)
+        .await
+        .unwrap();
+    assert_eq!(report.rounds.len(), 2);
+    assert!(report.rounds.iter().all(|r| !r.aborted && r.answered == 3));
+    let spent = report.dp.unwrap();
+    assert_eq!((spent.begun, spent.unmasked), (4, 4));
+    let composed = ledger
+        .mechanism
+        .epsilon_after(ledger.delta, 4, ledger.threshold)
+        .unwrap();
+    assert_eq!(spent.epsilon, composed);
+    assert!(spent.epsilon > after_crash && spent.epsilon <= target.epsilon);
+    let finished = Checkpoint::load(state.path()).unwrap().unwrap();
+    assert_eq!(finished.dp.as_ref().unwrap().unmasked, 4);
+
+    // A coordinator rolled back to the ledger after the crash asks again for contributions
+    // 3 and 4: every client refuses, each round aborts, and nothing more is unmasked.
+    let (_pki, coordinator) = federation(dp_plan(4));
+    let replayed = coordinator.run_resumable(Some(saved), |_| Ok(())).await;
+    assert!(
+        matches!(replayed, Err(veil_fl::Error::AllAborted { .. })),
+        "{replayed:?}"
+    );
+    coordinator.close("replayed");
 }

@@ -530,25 +530,13 @@ fn federated_stage(
     say: &dyn Fn(String),
 ) -> anyhow::Result<Value> {
     let plan = Plan {
-        kind: ModelKind::Logreg,
-        hidden: Vec::new(),
-        activation: veil_ml::Activation::Relu,
-        rounds: 20,
         clients_per_round: 5,
         min_clients: 5,
-        local_epochs: 5,
-        lr: 0.1,
-        batch_size: 16,
         answer_timeout: std::time::Duration::from_secs(60),
         seed: SEED,
-        mu: 0.0,
-        aggregator: Aggregator::Mean,
-        secure: Some(SecurePlan {
-            threshold: None,
-            neighbours: None,
-            dp: None,
-            clip: 10.0,
-        }),
+        aggregator: Aggregator::Unweighted,
+        secure: Some(SecurePlan::default()),
+        ..Plan::default()
     };
     let sim = Simulation {
         data: train.to_string(),

@@ -86,6 +86,7 @@ pub fn run(cmd: &FlCommand, json: bool) -> anyhow::Result<()> {
                 &args.data,
                 &args.label,
                 args.local_epochs,
+                args.state.as_deref(),
                 ctrl_c(),
             ))?;
             show(json, &report, |r| {
@@ -155,7 +156,10 @@ fn plan(
         answer_timeout,
         seed: t.seed,
         mu: t.mu,
-        aggregator: t.aggregator.with_trim(t.trim)?,
+        aggregator: match t.secagg {
+            true => veil_fl::aggregate::Aggregator::Unweighted,
+            false => t.aggregator.with_trim(t.trim)?,
+        },
         secure: t.secagg.then_some(SecurePlan {
             threshold: t.threshold,
             neighbours: t.secagg_neighbours,
@@ -166,5 +170,6 @@ fn plan(
             }),
             clip: t.clip,
         }),
+        bounds: t.bounds.clone(),
     })
 }
