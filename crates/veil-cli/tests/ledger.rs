@@ -743,11 +743,25 @@ fn ledger_flag_records_lineage_of_a_model_back_to_its_data() {
             .unwrap()
             .starts_with("0.")
     );
+    // The plaintext is data: the log holds a digest keyed with the ledger's digest.key, not
+    // its SHA-256, which would let anyone with the log confirm a guess of the file (F-17);
+    // the sealed file keeps its SHA-256.
     let dataset = &lineage["entries"][3];
     let digest = ok_json(p, &["data", "digest", "bc.csv"]);
-    assert_eq!(
+    assert_ne!(
         dataset["subjects"][0]["sha256"],
         digest["files"][0]["sha256"]
+    );
+    assert_eq!(dataset["meta"]["subject_digest"], "hmac-sha256");
+    let seal = &lineage["entries"][2];
+    let sealed = ok_json(p, &["data", "digest", "bc.veil"]);
+    assert_eq!(seal["subjects"][0]["sha256"], sealed["files"][0]["sha256"]);
+    assert!(seal["meta"].get("subject_digest").is_none());
+    // Opened again, the same plaintext has the same keyed digest: the training run's
+    // lineage went through the open back to the seal and the dataset above.
+    assert_eq!(
+        lineage["entries"][1]["subjects"][0]["sha256"],
+        dataset["subjects"][0]["sha256"]
     );
 
     // A second model on embedded data: the builtin's bytes are the dataset.

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use veil_core::atomic::{Visibility, write_atomic_bytes_with};
 use zeroize::Zeroizing;
 
-use crate::entry::Entry;
+use crate::entry::{Entry, Subject};
 use crate::error::{AuditFinding, Error, Result};
 use crate::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, root};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
@@ -24,6 +24,9 @@ const KEY_HEADER: &str = "veil-ledger-key v1";
 
 /// The file that keeps the newest signed checkpoint, beside the database.
 pub const CHECKPOINT_FILE: &str = "checkpoint";
+
+/// The ledger's key for the digests of data files (HMAC-SHA-256), beside the database.
+pub const DIGEST_KEY_FILE: &str = "digest.key";
 
 /// The kinds of entry a ledger accepts: every step Veil records, and what it means.
 pub const KINDS: &[(&str, &str)] = &[
@@ -167,6 +170,37 @@ impl Ledger {
     /// The ledger's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// `subject` with its digest keyed: HMAC-SHA-256 under this ledger's `digest.key` of
+    /// the content's SHA-256 (see [`crate::lineage::Keyed`]). The key (32 random bytes, mode
+    /// 0600) is made on first use and read through `veil_core::secret_file` after that.
+    pub fn keyed_subject(&self, subject: Subject) -> Result<Subject> {
+        use hmac::{Hmac, Mac};
+        let path = self.dir.join(DIGEST_KEY_FILE);
+        let key = match veil_core::secret_file::read(&path) {
+            Ok(key) => Zeroizing::new(key),
+            Err(e) if e.kind() == veil_core::ErrorKind::Io && !path.exists() => {
+                let key = Zeroizing::new(veil_core::random::bytes::<32>().to_vec());
+                write_bytes(&path, &key, Visibility::Secret)?;
+                key
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if key.len() != 32 {
+            return Err(Error::invalid(
+                "digest.key",
+                "the ledger's digest key must be 32 bytes",
+            ));
+        }
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key)
+            .map_err(|_| Error::invalid("digest.key", "unusable key"))?;
+        mac.update(b"veil ledger keyed subject v1\0");
+        mac.update(&subject.sha256);
+        Ok(Subject {
+            name: subject.name,
+            sha256: mac.finalize().into_bytes().into(),
+        })
     }
 
     /// Opens the ledger in `dir` to read and append. The signing key is not read: see

@@ -64,6 +64,6 @@ pub mod store;
 pub use entry::{Entry, EntrySigner, Subject};
 pub use error::{AuditFinding, Error, ModelMismatch, ProofFailure, Result};
 pub use ledger::Ledger;
-pub use lineage::{Indexed, Lineage, Step};
+pub use lineage::{Indexed, Keyed, Lineage, Step};
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
 pub use proof::{ConsistencyProof, ExpectedSigner, TlogProof, Verified, verify_offline};

@@ -17,8 +17,41 @@ use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::manifest::subject_of;
 
+/// Which of a step's files are data — a table, a plaintext — whose digests are recorded
+/// keyed (review F-17): HMAC-SHA-256 under the ledger's own `digest.key` of the file's
+/// SHA-256, never the SHA-256 itself. A plain digest of a small or guessable file (one
+/// record, a lab result) would let anyone who sees the log confirm a guess offline; the
+/// keyed one still links the same content within this ledger, and only holders of the key
+/// can match a file to it. Sealed files and models keep their SHA-256: they are what
+/// others verify, and reveal nothing by their digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keyed {
+    /// No data among the files (every digest is SHA-256).
+    #[default]
+    None,
+    /// The inputs are data (a seal, a DP release, a training run).
+    Inputs,
+    /// The outputs are data (an open).
+    Outputs,
+    /// Both (a transformation of a table into a table).
+    Both,
+}
+
+impl Keyed {
+    fn inputs(self) -> bool {
+        matches!(self, Keyed::Inputs | Keyed::Both)
+    }
+
+    fn outputs(self) -> bool {
+        matches!(self, Keyed::Outputs | Keyed::Both)
+    }
+}
+
+/// The metadata key that marks an entry whose subjects are keyed digests, and its value.
+pub const KEYED_META: (&str, &str) = ("subject_digest", "hmac-sha256");
+
 /// One step to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Step {
     /// The entry kind (`transform`, `model`, `dp-release`, …).
     pub kind: &'static str,
@@ -30,6 +63,8 @@ pub struct Step {
     pub outputs: Vec<Subject>,
     /// Settings and results worth keeping.
     pub meta: Vec<(String, String)>,
+    /// Which files are data, recorded by keyed digest.
+    pub keyed: Keyed,
 }
 
 impl Subject {
@@ -53,6 +88,38 @@ impl Subject {
     }
 }
 
+impl Step {
+    /// Sealing `source` into `out`: the plaintext is the parent (data, keyed), the sealed
+    /// file the subject (by SHA-256).
+    pub fn sealing(source: &str, out: &str, meta: Vec<(String, String)>) -> Result<Step> {
+        Step::file_transform("seal", source, out, meta, Keyed::Inputs)
+    }
+
+    /// Opening `source` into `out`: the sealed file is the parent, the plaintext the
+    /// subject (data, keyed).
+    pub fn opening(source: &str, out: &str, meta: Vec<(String, String)>) -> Result<Step> {
+        Step::file_transform("open", source, out, meta, Keyed::Outputs)
+    }
+
+    fn file_transform(
+        op: &str,
+        source: &str,
+        out: &str,
+        meta: Vec<(String, String)>,
+        keyed: Keyed,
+    ) -> Result<Step> {
+        let output = Subject::of_source(out)?;
+        Ok(Step {
+            kind: "transform",
+            name: format!("{op}ed {}", output.name),
+            inputs: vec![Subject::of_source(source)?],
+            outputs: vec![output],
+            meta,
+            keyed,
+        })
+    }
+}
+
 /// Records `step`: finds or logs each input, then appends the step; returns its index.
 ///
 /// The input datasets and the step are separate appends (a step's parents must exist before
@@ -60,8 +127,13 @@ impl Subject {
 /// entries stay: each is a true record that the data existed, and the next step that reads
 /// the same bytes finds it by digest instead of logging it again.
 pub fn record(ledger: &mut Ledger, step: Step) -> Result<u64> {
+    let keyed_meta = || vec![(KEYED_META.0.to_string(), KEYED_META.1.to_string())];
     let mut parents = Vec::new();
     for input in step.inputs {
+        let (input, meta) = match step.keyed.inputs() {
+            true => (ledger.keyed_subject(input)?, keyed_meta()),
+            false => (input, Vec::new()),
+        };
         let parent = match ledger.find_subject(&input.sha256)? {
             Some(index) => index,
             None => {
@@ -71,7 +143,7 @@ pub fn record(ledger: &mut Ledger, step: Step) -> Result<u64> {
                     time: veil_core::time::unix_now(),
                     subjects: vec![input],
                     parents: Vec::new(),
-                    meta: Vec::new(),
+                    meta,
                     signature: None,
                 };
                 ledger.add(&dataset)?.0
@@ -82,12 +154,22 @@ pub fn record(ledger: &mut Ledger, step: Step) -> Result<u64> {
     parents.sort_unstable();
     parents.dedup();
     let mut meta = step.meta;
+    let outputs = match step.keyed.outputs() {
+        true => {
+            meta.extend(keyed_meta());
+            step.outputs
+                .into_iter()
+                .map(|s| ledger.keyed_subject(s))
+                .collect::<Result<Vec<_>>>()?
+        }
+        false => step.outputs,
+    };
     meta.sort();
     let entry = Entry {
         kind: step.kind.into(),
         name: step.name,
         time: veil_core::time::unix_now(),
-        subjects: step.outputs,
+        subjects: outputs,
         parents,
         meta,
         signature: None,
@@ -264,7 +346,7 @@ mod tests {
                 name: "m\x1b[2K\r#0 dataset trusted.csv".into(),
                 inputs: vec![subject("in\x1b[31m.csv", 1)],
                 outputs: vec![subject("m.model", 2)],
-                meta: Vec::new(),
+                ..Step::default()
             },
         )
         .unwrap();
@@ -290,6 +372,7 @@ mod tests {
                 inputs: vec![subject("all.csv", 1)],
                 outputs: vec![subject("train.csv", 2), subject("test.csv", 3)],
                 meta: vec![("seed".into(), "42".into()), ("op".into(), "split".into())],
+                keyed: Keyed::None,
             },
         )
         .unwrap();
@@ -307,7 +390,7 @@ mod tests {
                 name: "m".into(),
                 inputs: vec![subject("train.csv", 2), subject("t2", 2), subject("x", 9)],
                 outputs: vec![subject("m.model", 4)],
-                meta: Vec::new(),
+                ..Step::default()
             },
         )
         .unwrap();
@@ -332,5 +415,80 @@ mod tests {
             Subject::of_source("builtin:digits").unwrap().name,
             "builtin:digits"
         );
+    }
+
+    #[test]
+    fn data_files_are_recorded_by_keyed_digest_and_still_link_within_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::init(dir.path(), "example.com/lineage").unwrap();
+        let plaintext = subject("patients.csv", 5);
+        // Sealing: the plaintext is data (keyed), the sealed file is not.
+        let seal = record(
+            &mut ledger,
+            Step {
+                kind: "transform",
+                name: "sealed".into(),
+                inputs: vec![plaintext.clone()],
+                outputs: vec![subject("patients.csv.veil", 6)],
+                keyed: Keyed::Inputs,
+                ..Step::default()
+            },
+        )
+        .unwrap();
+        let dataset = ledger.entry(0).unwrap();
+        assert_ne!(
+            dataset.subjects[0].sha256, plaintext.sha256,
+            "not the SHA-256"
+        );
+        assert!(
+            dataset
+                .meta
+                .contains(&("subject_digest".into(), "hmac-sha256".into()))
+        );
+        assert_eq!(ledger.entry(seal).unwrap().subjects[0].sha256, [6; 32]);
+        assert!(ledger.entry(seal).unwrap().meta.is_empty());
+        // The key is the ledger's own, private, and stable.
+        let key_path = dir.path().join(crate::ledger::DIGEST_KEY_FILE);
+        assert_eq!(std::fs::read(&key_path).unwrap().len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        // Opening it again: the output plaintext gets the same keyed digest, so a DP
+        // release on it finds the same dataset entry as its parent.
+        let open = record(
+            &mut ledger,
+            Step {
+                kind: "transform",
+                name: "opened".into(),
+                inputs: vec![subject("patients.csv.veil", 6)],
+                outputs: vec![plaintext.clone()],
+                keyed: Keyed::Outputs,
+                ..Step::default()
+            },
+        )
+        .unwrap();
+        let opened = ledger.entry(open).unwrap();
+        assert_eq!(opened.parents, [seal]);
+        assert_eq!(opened.subjects[0].sha256, dataset.subjects[0].sha256);
+        let release = record(
+            &mut ledger,
+            Step {
+                kind: "dp-release",
+                name: "count".into(),
+                inputs: vec![plaintext.clone()],
+                keyed: Keyed::Inputs,
+                ..Step::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(ledger.entry(release).unwrap().parents, [open]);
+        // Another ledger keys the same file differently: its digests cannot be compared.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Ledger::init(other_dir.path(), "example.com/other").unwrap();
+        let elsewhere = other.keyed_subject(plaintext).unwrap();
+        assert_ne!(elsewhere.sha256, dataset.subjects[0].sha256);
     }
 }

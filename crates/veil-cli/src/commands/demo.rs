@@ -27,7 +27,7 @@ use veil_fl::aggregate::Aggregator;
 use veil_fl::coordinator::{Plan, SecurePlan};
 use veil_fl::simulate::{Partition, Simulation, simulate};
 use veil_ledger::manifest::subject_of;
-use veil_ledger::{Ledger, Lineage, Step, Subject, TlogProof};
+use veil_ledger::{Keyed, Ledger, Lineage, Step, Subject, TlogProof};
 use veil_ml::pipeline::{self, Columns, FitRequest, ModelConfig};
 use veil_ml::{ModelKind, Predictions, model_file};
 use veil_vault::{Identity, Keyring, SealOptions};
@@ -250,6 +250,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
             name: "stratified train/test split".into(),
             inputs: vec![Subject::of_source("builtin:breast-cancer")?],
             outputs: vec![subject_of(&train_csv)?, subject_of(&test_csv)?],
+            keyed: Keyed::Both,
             meta: vec![
                 ("op".into(), "split".into()),
                 ("seed".into(), SEED.to_string()),
@@ -273,6 +274,7 @@ pub fn run(args: &DemoArgs, json: bool) -> anyhow::Result<()> {
             inputs: vec![subject_of(&train_csv)?],
             outputs: vec![subject_of(&sealed_path)?],
             meta: vec![("op".into(), "seal".into())],
+            keyed: Keyed::Inputs,
         },
     )?;
     let proof_path = dir.join("breast-cancer.model.proof");
@@ -443,6 +445,7 @@ fn private_stage(
             inputs: vec![Subject::of_source(train)?],
             outputs: Vec::new(),
             meta: release.provenance(sql),
+            keyed: Keyed::Inputs,
         },
     )?;
 
@@ -558,6 +561,7 @@ fn federated_stage(
             name: "FedAvg with secure aggregation over five hospitals".into(),
             inputs: vec![Subject::of_source(train)?],
             outputs: vec![subject_of(&model_path)?],
+            keyed: Keyed::Inputs,
             meta: vec![
                 ("clients".into(), "5".into()),
                 ("rounds".into(), r.rounds.to_string()),

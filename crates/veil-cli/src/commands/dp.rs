@@ -6,7 +6,7 @@ use veil_dp::accountant::{self, SubsampledGaussian};
 use veil_dp::budget::{Accounting, Budget, BudgetStore, BudgetUnit};
 use veil_dp::query::QueryOptions;
 use veil_dp::{NoiseRng, PrivacyLoss};
-use veil_ledger::{Step, Subject};
+use veil_ledger::{Keyed, Step, Subject};
 
 use super::{open_ledger, record};
 use crate::cli::{BudgetArgs, BudgetCommand, DpCommand, DpQueryArgs, DpSgdParams};
@@ -184,6 +184,7 @@ fn query(args: &DpQueryArgs, json: bool) -> anyhow::Result<()> {
             inputs: vec![Subject::of_source(&args.data)?],
             outputs: Vec::new(),
             meta: release.provenance(&args.sql),
+            keyed: Keyed::Inputs,
         })
     })?;
     let recorded = Recorded {

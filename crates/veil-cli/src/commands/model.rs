@@ -2,7 +2,7 @@
 
 use veil_dp::NoiseRng;
 use veil_dp::sgd::{Noise, PrivateTraining};
-use veil_ledger::{Step, Subject};
+use veil_ledger::{Keyed, Step, Subject};
 use veil_ml::pipeline::{self, Columns, FitRequest, ModelConfig, Trained};
 use veil_ml::{Evaluation, ModelKind};
 
@@ -68,6 +68,7 @@ pub(super) fn training_step(
         inputs,
         outputs: vec![output],
         meta,
+        keyed: Keyed::Inputs,
     })
 }
 

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use veil_core::atomic::{Visibility, write_atomic};
-use veil_ledger::{Step, Subject};
+use veil_ledger::Step;
 use veil_vault::files::{self, ByteRange, Inspected, Keys, Opened, Rewrapped, Sealed};
 use veil_vault::{PublicIdentity, SealOptions, SealedReader, age_compat};
 
@@ -68,7 +68,7 @@ pub fn run(cmd: &VaultCommand, json: bool) -> anyhow::Result<()> {
                 }
             };
             let index = record(ledger.as_mut(), || {
-                step("seal", source, out, sealed.provenance())
+                Step::sealing(source, out, sealed.provenance())
             })?;
             let recorded = Recorded {
                 report: &sealed,
@@ -112,7 +112,7 @@ pub fn run(cmd: &VaultCommand, json: bool) -> anyhow::Result<()> {
                 .transpose()?;
             let opened = open(source, out, &keys, signer.as_ref(), *range, json)?;
             let index = record(ledger.as_mut(), || {
-                step("open", source, out, opened.provenance())
+                Step::opening(source, out, opened.provenance())
             })?;
             let recorded = Recorded {
                 report: &opened,
@@ -201,24 +201,6 @@ fn load_identity(
 ) -> veil_vault::Result<veil_vault::Identity> {
     veil_vault::files::load_identity(path, || {
         passphrase(args.key_passphrase_file.as_deref(), path)
-    })
-}
-
-/// The provenance step of a seal or an open: the input file is its parent, the output file
-/// its subject.
-fn step(
-    op: &str,
-    source: &str,
-    out: &str,
-    meta: Vec<(String, String)>,
-) -> veil_ledger::Result<Step> {
-    let output = Subject::of_source(out)?;
-    Ok(Step {
-        kind: "transform",
-        name: format!("{op}ed {}", output.name),
-        inputs: vec![Subject::of_source(source)?],
-        outputs: vec![output],
-        meta,
     })
 }
 
