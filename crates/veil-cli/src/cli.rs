@@ -235,11 +235,11 @@ Example:
   veil fl serve --listen 0.0.0.0:7070 --tls pki --name coordinator --model logreg --rounds 20 \\
     --clients-per-round 3 --min-clients 3 --secagg --state fl-state --out model.veil")]
     Serve(Box<FlServeArgs>),
-    /// Take part in a federated training run as a client: the data stays here; only counts,
-    /// sums and (masked, with --secagg on the coordinator) updates are sent.
+    /// Take part in a federated training run as a client: the data stays here.
     #[command(after_help = "\
 Example:
-  veil fl join --server 10.0.0.5:7070 --tls pki --name hospital-a --data patients.csv --label outcome")]
+  veil fl join --server 10.0.0.5:7070 --tls pki --name hospital-a --data patients.csv --label outcome \\
+    --require-secagg --max-epsilon 8 --state fl-client")]
     Join(FlJoinArgs),
     /// Time one secure-aggregation round: N clients with updates of D parameters, a fraction
     /// dropping out after dealing their shares; prints coordinator and per-client time and
@@ -392,6 +392,12 @@ pub struct FlJoinArgs {
     /// Keep this client's record of its distributed-DP contributions in DIR [default: memory].
     #[arg(long, value_name = "DIR")]
     pub state: Option<std::path::PathBuf>,
+    /// Answer only under secure aggregation: never send an update or statistics in clear.
+    #[arg(long)]
+    pub require_secagg: bool,
+    /// Train only under distributed DP, spending at most E (at δ = 1e-5) over all runs.
+    #[arg(long, value_name = "E", requires = "state")]
+    pub max_epsilon: Option<f64>,
 }
 
 /// How a client reaches its server (the coordinator, the inference service) over mutual TLS.

@@ -102,8 +102,8 @@ fn a_simulated_federation_matches_centralised_training() {
     // Distributed DP: the run spends at most the ε asked for (and nearly all of it: no
     // more noise than needed), and still learns (the noise is fresh each run, hence the
     // loose bound; iid shards of 100 clients reach about 0.96 at ε = 8).
-    // The standardisation comes from public ranges (here whole-number ranges around the
-    // data's, as a data dictionary would give): a DP run releases no statistics of its own.
+    // The standardisation comes from public ranges (here the data's, rounded outwards, as a
+    // data dictionary would give them): a DP run releases no statistics of its own.
     let table = veil_core::Table::load("builtin:breast-cancer").unwrap();
     let ranges: Vec<String> = table
         .columns()
@@ -114,10 +114,17 @@ fn a_simulated_federation_matches_centralised_training() {
             let (lo, hi) = x
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
-            format!("{}={}:{}", c.name(), lo.floor(), hi.ceil())
+            // Rounded outwards to two significant digits.
+            let step = 10f64.powf((hi.abs().log10() - 1.0).floor());
+            let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+            format!("{}={lo}:{hi}", c.name())
         })
         .collect();
+    // Client-level DP needs clients: 20 of them here (with 5, ε = 8 leaves accuracy anywhere
+    // from 0.7 to 0.9 run to run; with 20, 0.87–0.94 over six runs).
     let mut private = secure.clone();
+    let clients = private.iter().position(|a| *a == "--clients").unwrap() + 1;
+    private[clients] = "20";
     private.extend_from_slice(&["--dp-epsilon", "8", "--dp-delta", "1e-5"]);
     for range in &ranges {
         private.extend_from_slice(&["--bounds", range]);

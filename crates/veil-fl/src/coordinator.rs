@@ -33,7 +33,7 @@ use crate::proto::coordinator_message::Body as ToClient;
 use crate::proto::federation_server::{Federation, FederationServer};
 use crate::proto::{
     ClientMessage, CoordinatorMessage, Done, Moments, MomentsRequest, Schema, SecAggRoster,
-    SecAggStart, SecAggSurvivors, Train, Update, Welcome,
+    SecAggStart, SecAggSurvivors, SecAggUnmask, Train, Update, ViewSignature, Welcome,
 };
 use crate::secagg::{self, Session};
 use crate::wire;
@@ -198,6 +198,9 @@ type Outbox = mpsc::Sender<Result<CoordinatorMessage, Status>>;
 
 struct Member {
     name: String,
+    /// The certificate (DER) it authenticated with: its secure-aggregation adverts must be
+    /// signed by this certificate's key.
+    certificate: Vec<u8>,
     classes: Vec<String>,
     outbox: Outbox,
     /// The client's messages with the step each answers.
@@ -370,7 +373,7 @@ impl Coordinator {
 
     fn admit(
         &self,
-        name: String,
+        (name, certificate): (String, Vec<u8>),
         schema: Schema,
         outbox: Outbox,
     ) -> Result<(u32, mpsc::Sender<(u64, FromClient)>), Status> {
@@ -403,6 +406,7 @@ impl Coordinator {
             id,
             Member {
                 name,
+                certificate,
                 classes: schema.classes,
                 outbox,
                 inbox: Arc::new(tokio::sync::Mutex::new(inbox)),
@@ -478,6 +482,39 @@ impl Coordinator {
                 }
             }
         }
+    }
+
+    /// The certificate client `id` authenticated with (empty if it is gone).
+    fn certificate_of(&self, id: u32) -> Vec<u8> {
+        lock(&self.shared.members)
+            .get(&id)
+            .map(|m| m.certificate.clone())
+            .unwrap_or_default()
+    }
+
+    /// A client's advert, kept only if it is signed for this session and id by the very
+    /// certificate the client authenticated with, so that one client's bad advert cannot
+    /// make every other client refuse the roster.
+    fn checked_advert(
+        &self,
+        id: u32,
+        advert: &crate::proto::SecAggAdvert,
+        session: &Session,
+    ) -> Result<(secagg::Advert, veil_net::signed::Signed)> {
+        let (advert, signed) = wire::advert_in(id, advert)?;
+        if self.certificate_of(id) != signed.certificate {
+            return Err(Error::rejected(
+                id,
+                "an advert signed with a certificate other than the client's own",
+            ));
+        }
+        veil_net::signed::check_signature(
+            secagg::ADVERT_CONTEXT,
+            &advert.statement(session),
+            &signed,
+        )
+        .map_err(|e| Error::rejected(id, format!("its advert: {e}")))?;
+        Ok((advert, signed))
     }
 
     /// Asks every client in `ids` at once; their answers, in id order.
@@ -574,13 +611,18 @@ impl Coordinator {
         let config = secagg::Config { threshold, dims };
         let mut server = secagg::Server::new(session, config, graph)?;
         let start = |id: u32| ToClient::SecaggStart(start(id, &session, threshold));
+        let mut signed_adverts = BTreeMap::new();
         for (id, answer) in self.ask_all(selected, start).await {
             match answer {
-                Some(FromClient::Advert(a)) => {
-                    if let Err(e) = wire::advert_in(id, &a).and_then(|a| server.advert(a)) {
-                        tracing::warn!("{e}");
-                    }
-                }
+                Some(FromClient::Advert(a)) => match self.checked_advert(id, &a, &session) {
+                    Ok((advert, signed)) => match server.advert(advert) {
+                        Ok(()) => {
+                            signed_adverts.insert(id, signed);
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    },
+                    Err(e) => tracing::warn!("{e}"),
+                },
                 other => unexpected(id, "keys", other.as_ref()),
             }
         }
@@ -590,7 +632,11 @@ impl Coordinator {
         };
         let roster = |id: u32| {
             ToClient::Roster(SecAggRoster {
-                adverts: server.roster_for(id).iter().map(wire::advert_out).collect(),
+                adverts: server
+                    .roster_for(id)
+                    .iter()
+                    .map(|a| wire::advert_out(a, &signed_adverts[&a.id]))
+                    .collect(),
             })
         };
         for (id, answer) in self.ask_all(&u1, roster).await {
@@ -607,9 +653,8 @@ impl Coordinator {
             Ok(u) => u,
             Err(e) => return abort(&e),
         };
-        let shares = |id: u32| {
-            ToClient::Shares(wire::shares_out(&server.u2_for(id), &server.shares_for(id)))
-        };
+        // Every client is told the whole round's U2 (and below U3): the views they sign.
+        let shares = |id: u32| ToClient::Shares(wire::shares_out(&u2, &server.shares_for(id)));
         for (id, answer) in self.ask_all(&u2, shares).await {
             match answer {
                 Some(FromClient::Masked(m)) => {
@@ -628,14 +673,55 @@ impl Coordinator {
             Ok(u) => u,
             Err(e) => return abort(&e),
         };
+        // The consistency check (§4.3): each survivor signs its view of U2 and U3; a client
+        // reveals shares only on t signatures of exactly its view.
+        let survivors = |_| ToClient::Survivors(SecAggSurvivors { u3: u3.clone() });
+        let mut views = Vec::new();
+        for (id, answer) in self.ask_all(&u3, survivors).await {
+            match answer {
+                // Checked here too, before the sum is counted as spent: one client's bad
+                // signature must not cost the round (the clients check it anyway).
+                Some(FromClient::Consistency(c)) => {
+                    let view = secagg::view_statement(&session, &u2, &u3);
+                    let certificate = self.certificate_of(id);
+                    let signed = veil_net::signed::Signed {
+                        certificate,
+                        signature: c.signature,
+                    };
+                    match veil_net::signed::check_signature(secagg::VIEW_CONTEXT, &view, &signed) {
+                        Ok(()) => views.push(ViewSignature {
+                            id,
+                            signature: signed.signature,
+                        }),
+                        Err(e) => tracing::warn!(client = id, "its signed view: {e}"),
+                    }
+                }
+                other => unexpected(id, "a signed view", other.as_ref()),
+            }
+        }
+        if views.len() < threshold {
+            return abort(&Error::Aborted {
+                stage: "consistency check",
+                have: views.len(),
+                threshold,
+            });
+        }
         // From here the sum can be unmasked: the caller counts it first (write-ahead).
         before_unmask()?;
-        let survivors = |id: u32| {
-            ToClient::Survivors(SecAggSurvivors {
-                u3: server.u3_for(id),
+        let signers: Vec<u32> = views.iter().map(|v| v.id).collect();
+        // Each client gets the signatures of its roster only (with SecAgg+, of its
+        // neighbours: O(k), not O(n)).
+        let unmask = |id: u32| {
+            let near: BTreeSet<u32> = server.roster_for(id).iter().map(|a| a.id).collect();
+            ToClient::Unmask(SecAggUnmask {
+                signatures: views
+                    .iter()
+                    .filter(|v| near.contains(&v.id))
+                    .cloned()
+                    .collect(),
             })
         };
-        for (id, answer) in self.ask_all(&u3, survivors).await {
+        for (id, answer) in self.ask_all(&signers, unmask).await {
             match answer {
                 Some(FromClient::Unmasking(m)) => {
                     if let Err(e) = server.unmasking(wire::unmasking_in(id, &m)) {
@@ -1215,7 +1301,9 @@ impl Coordinator {
 fn unexpected(id: u32, wanted: &str, got: Option<&FromClient>) {
     match got {
         Some(FromClient::Refusal(r)) => {
-            tracing::warn!(client = id, "refused to send {wanted}: {}", r.reason)
+            // The client's own words, bounded.
+            let reason: String = r.reason.chars().take(300).collect();
+            tracing::warn!(client = id, "refused to send {wanted}: {reason}")
         }
         Some(got) => tracing::warn!(client = id, "rejected {} where {wanted} was due", kind(got)),
         None => {}
@@ -1234,6 +1322,7 @@ fn kind(body: &FromClient) -> &'static str {
         FromClient::Masked(_) => "a masked input",
         FromClient::Unmasking(_) => "unmasking shares",
         FromClient::Refusal(_) => "a refusal",
+        FromClient::Consistency(_) => "a signed view",
     }
 }
 
@@ -1273,6 +1362,8 @@ impl Federation for Coordinator {
     ) -> Result<Response<Self::JoinStream>, Status> {
         let peer = veil_net::tls::peer_name(&request)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let certificate = veil_net::tls::peer_certificate_der(&request)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
         let mut inbound = request.into_inner();
         let hello =
             match tokio::time::timeout(self.shared.plan.answer_timeout, inbound.message()).await {
@@ -1307,7 +1398,7 @@ impl Federation for Coordinator {
             return Ok(Response::new(ReceiverStream::new(outgoing)));
         }
         let (id, to_inbox) = self
-            .admit(peer.clone(), schema, outbox.clone())
+            .admit((peer.clone(), certificate), schema, outbox.clone())
             .inspect_err(|status| {
                 tracing::warn!(client = %peer, "refused: {}", status.message());
             })?;

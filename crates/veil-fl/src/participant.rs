@@ -12,14 +12,19 @@ use veil_core::{Standardizer, Table};
 use veil_ml::train::fit;
 use veil_ml::{Activation, Architecture, ModelKind, Network, OptimizerKind, Task, TrainConfig};
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use veil_net::signed::{Signed, Signer};
+
 use crate::contributions::Contributions;
 use crate::error::{Error, ProtocolViolation, Result};
 use crate::proto::client_message::Body as FromClient;
 use crate::proto::coordinator_message::Body as ToClient;
 use crate::proto::federation_client::FederationClient;
 use crate::proto::{
-    ClientMessage, Hello, Moments, Refusal, Schema, SecAggAdvert, SecAggMasked, SecAggRoster,
-    SecAggShareKeys, SecAggShares, SecAggStart, SecAggSurvivors, SecAggUnmasking, Train, Update,
+    ClientMessage, Hello, Moments, Refusal, Schema, SecAggAdvert, SecAggConsistency, SecAggMasked,
+    SecAggRoster, SecAggShareKeys, SecAggShares, SecAggStart, SecAggSurvivors, SecAggUnmask,
+    SecAggUnmasking, Train, Update,
 };
 use crate::{secagg, wire};
 use veil_core::fixed::{Quantizer, Wide};
@@ -197,6 +202,23 @@ fn answer_or_refuse(r: Result<FromClient>) -> FromClient {
     })
 }
 
+/// The answer to a middle step of the secure round in progress, or a refusal that ends
+/// the round (also when there is no round to take it).
+fn in_round(
+    secure: &mut Option<SecureRound>,
+    what: &str,
+    step: impl FnOnce(&mut SecureRound) -> Result<FromClient>,
+) -> FromClient {
+    let answer = match secure.as_mut() {
+        Some(r) => step(r),
+        None => Err(out_of_turn(what)),
+    };
+    if answer.is_err() {
+        *secure = None;
+    }
+    answer_or_refuse(answer)
+}
+
 /// A secure-aggregation message with no round in progress to take it: the round was
 /// refused or finished, or the coordinator asks a stage out of turn.
 fn out_of_turn(what: &str) -> Error {
@@ -205,13 +227,74 @@ fn out_of_turn(what: &str) -> Error {
     )))
 }
 
+/// Who this client is and whom it trusts: it signs its adverts and views as `signer`,
+/// checks the others' against `signer`'s CA, and never accepts the coordinator (by its
+/// certificate name) as a client of a round.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// This client's signing key and certificate, and the CA's verifier.
+    pub signer: Signer,
+    /// The name the coordinator was dialled by (a DNS name or IP address its certificate
+    /// carries): a roster entry whose certificate would authenticate it is refused.
+    pub coordinator: String,
+    /// What this client insists on, whatever the coordinator asks.
+    pub require: Requirements,
+}
+
+/// The protection a client insists on. The coordinator chooses how a run goes; a client
+/// that may face a deviating one decides for itself what it will answer: with `secure`, no
+/// update or statistics leave it in clear; with `dp`, its updates leave it only under
+/// distributed DP, within its own cap on the privacy spent over every run it joins
+/// ([`crate::contributions`]), and no statistics round is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Requirements {
+    /// Answer only under secure aggregation.
+    pub secure: bool,
+    /// Answer training only under distributed DP, spending at most (ε, δ) in all.
+    pub dp: Option<(f64, f64)>,
+}
+
+impl Requirements {
+    /// The δ at which a client's cap on ε is kept (`veil fl join --max-epsilon`).
+    pub const DELTA: f64 = 1e-5;
+
+    /// Secure aggregation if `secure`; with `max_epsilon`, distributed DP too, within ε at
+    /// [`Requirements::DELTA`].
+    pub fn new(secure: bool, max_epsilon: Option<f64>) -> Requirements {
+        Requirements {
+            secure: secure || max_epsilon.is_some(),
+            dp: max_epsilon.map(|e| (e, Requirements::DELTA)),
+        }
+    }
+
+    /// Refuses a request that would give less than required: `secure` is whether it comes
+    /// under secure aggregation, `dp` whether under distributed DP.
+    fn check(&self, what: &str, secure: bool, dp: bool) -> Result<()> {
+        if (self.secure || self.dp.is_some()) && !secure {
+            return Err(protocol(ProtocolViolation::Unsafe(format!(
+                "{what} in clear: this client answers only under secure aggregation"
+            ))));
+        }
+        if self.dp.is_some() && !dp {
+            return Err(protocol(ProtocolViolation::Unsafe(format!(
+                "{what} without distributed DP: this client requires it"
+            ))));
+        }
+        Ok(())
+    }
+}
+
 /// A client's state in one secure-aggregation round.
 struct SecureRound {
     /// The statistics round rather than a training round.
     moments: bool,
+    session: secagg::Session,
     client: secagg::Client,
     input: Vec<u32>,
-    u2: Vec<secagg::ClientId>,
+    /// The roster's clients, by id: name and certificate, as checked at the roster.
+    peers: BTreeMap<secagg::ClientId, (String, Vec<u8>)>,
+    /// The statement this client signed for its view of the round.
+    view: Vec<u8>,
 }
 
 impl SecureRound {
@@ -223,6 +306,7 @@ impl SecureRound {
         data: &LocalData,
         start: &SecAggStart,
         contributions: &Contributions,
+        credentials: &Credentials,
     ) -> Result<(SecureRound, SecAggAdvert)> {
         let session = secagg::Session(
             start
@@ -231,6 +315,14 @@ impl SecureRound {
                 .try_into()
                 .map_err(|_| protocol(ProtocolViolation::BadSession))?,
         );
+        let what = if start.moments {
+            "statistics"
+        } else {
+            "an update"
+        };
+        credentials
+            .require
+            .check(what, true, start.ddp.is_some() && !start.moments)?;
         let input = match (&start.train, &start.ddp) {
             _ if start.moments => {
                 let m = data.moments();
@@ -246,7 +338,8 @@ impl SecureRound {
             // number and run.
             (Some(train), Some(ddp)) => {
                 let (ddp, contribution) = wire::ddp_in(ddp)?;
-                contributions.admit(&contribution, &ddp, start.threshold as usize)?;
+                let cap = credentials.require.dp;
+                contributions.admit(&contribution, &ddp, start.threshold as usize, cap)?;
                 ddp.encode(
                     &data.train(train)?.delta,
                     &session,
@@ -270,46 +363,119 @@ impl SecureRound {
             dims: input.len(),
         };
         let (client, advert) = secagg::Client::new(start.id, session, config)?;
+        let signed = credentials
+            .signer
+            .sign(secagg::ADVERT_CONTEXT, &advert.statement(&session))?;
         Ok((
             SecureRound {
                 moments: start.moments,
+                session,
                 client,
                 input,
-                u2: Vec::new(),
+                peers: BTreeMap::new(),
+                view: Vec::new(),
             },
-            wire::advert_out(&advert),
+            wire::advert_out(&advert, &signed),
         ))
     }
 
-    fn share_keys(&mut self, roster: &SecAggRoster) -> Result<SecAggShareKeys> {
-        let adverts = roster
-            .adverts
-            .iter()
-            .map(|a| wire::advert_in(a.id, a))
-            .collect::<Result<Vec<_>>>()?;
+    /// Stage 1: checks every roster entry — signed for this session and id by a
+    /// certificate of the CA, one name per entry, never the coordinator's, this client's
+    /// own under its own name — then deals shares (review F-08: no sybils).
+    fn share_keys(
+        &mut self,
+        roster: &SecAggRoster,
+        credentials: &Credentials,
+    ) -> Result<SecAggShareKeys> {
+        let refuse = |why: String| protocol(ProtocolViolation::Unsafe(why));
+        let verifier = credentials.signer.verifier();
+        let (mut adverts, mut names) = (Vec::new(), BTreeSet::new());
+        for entry in &roster.adverts {
+            let (advert, signed) = wire::advert_in(entry.id, entry)?;
+            let name = verifier
+                .verify(
+                    secagg::ADVERT_CONTEXT,
+                    &advert.statement(&self.session),
+                    &signed,
+                )
+                .map_err(|e| refuse(format!("roster entry {}: {e}", advert.id)))?;
+            let coordinator =
+                veil_net::signed::names_server(&signed.certificate, &credentials.coordinator);
+            if coordinator || !names.insert(name.clone()) {
+                return Err(refuse(format!(
+                    "roster entry {} is signed by {name:?}, the coordinator or a name listed twice",
+                    advert.id
+                )));
+            }
+            let own = advert.id == self.client.id();
+            if own != (name == credentials.signer.name()) {
+                return Err(refuse(format!(
+                    "roster entry {} is signed by {name:?}: this client's entry must be its own, under its own name",
+                    advert.id
+                )));
+            }
+            self.peers.insert(advert.id, (name, signed.certificate));
+            adverts.push(advert);
+        }
         Ok(wire::share_keys_out(&self.client.share_keys(&adverts)?))
     }
 
     fn masked(&mut self, shares: &SecAggShares) -> Result<SecAggMasked> {
         self.client.receive_shares(&wire::shares_in(shares))?;
-        self.u2 = shares.u2.clone();
         Ok(SecAggMasked {
-            masked: self.client.masked_input(&self.input, &self.u2)?.masked,
+            masked: self.client.masked_input(&self.input, &shares.u2)?.masked,
         })
     }
 
-    fn unmasking(self, survivors: &SecAggSurvivors) -> Result<SecAggUnmasking> {
-        Ok(wire::unmasking_out(
-            &self.client.unmask(&self.u2, &survivors.u3)?,
-        ))
+    /// Stage 3, first half: this client's signature on its view of U2 and U3.
+    fn consistency(
+        &mut self,
+        survivors: &SecAggSurvivors,
+        credentials: &Credentials,
+    ) -> Result<SecAggConsistency> {
+        self.view = self.client.survivors(&survivors.u3)?;
+        Ok(SecAggConsistency {
+            signature: credentials
+                .signer
+                .sign(secagg::VIEW_CONTEXT, &self.view)?
+                .signature,
+        })
+    }
+
+    /// Stage 3: the unmasking shares, once the signatures that verify — each by the
+    /// certificate its signer's advert carried, over exactly this client's view — are at
+    /// least t of its roster.
+    fn unmasking(
+        mut self,
+        unmask: &SecAggUnmask,
+        credentials: &Credentials,
+    ) -> Result<SecAggUnmasking> {
+        let verifier = credentials.signer.verifier();
+        let confirmed: Vec<secagg::ClientId> = unmask
+            .signatures
+            .iter()
+            .filter(|s| {
+                self.peers.get(&s.id).is_some_and(|(name, certificate)| {
+                    let signed = Signed {
+                        certificate: certificate.clone(),
+                        signature: s.signature.clone(),
+                    };
+                    verifier
+                        .verify(secagg::VIEW_CONTEXT, &self.view, &signed)
+                        .is_ok_and(|signer| signer == *name)
+                })
+            })
+            .map(|s| s.id)
+            .collect();
+        Ok(wire::unmasking_out(&self.client.unmask(&confirmed)?))
     }
 }
 
-/// Takes part in the run of the coordinator on `channel` as `name` (the name of this
-/// client's certificate) until the coordinator says it is over.
+/// Takes part in the run of the coordinator on `channel` as `credentials` say (the name is
+/// that of this client's certificate) until the coordinator says it is over.
 pub async fn participate(
     channel: Channel,
-    name: &str,
+    credentials: &Credentials,
     data: std::sync::Arc<LocalData>,
     max_message_bytes: usize,
     contributions: std::sync::Arc<Contributions>,
@@ -337,7 +503,7 @@ pub async fn participate(
     send(
         0,
         FromClient::Hello(Hello {
-            name: name.to_string(),
+            name: credentials.signer.name().to_string(),
             schema: Some(data.schema()?),
         }),
         &mut report,
@@ -366,9 +532,17 @@ pub async fn participate(
         match message.body {
             Some(ToClient::Welcome(_)) => {}
             Some(ToClient::MomentsRequest(_)) => {
-                send(step, FromClient::Moments(data.moments()), &mut report)?
+                let answer = match credentials.require.check("statistics", false, false) {
+                    Ok(()) => FromClient::Moments(data.moments()),
+                    Err(e) => answer_or_refuse(Err(e)),
+                };
+                send(step, answer, &mut report)?
             }
             Some(ToClient::Train(t)) => {
+                if let Err(e) = credentials.require.check("an update", false, false) {
+                    send(step, answer_or_refuse(Err(e)), &mut report)?;
+                    continue;
+                }
                 if dropout.as_mut().and_then(|d| d.decide(1)).is_some() {
                     return Ok(report);
                 }
@@ -386,10 +560,11 @@ pub async fn participate(
                 if drop_at == Some(0) {
                     return Ok(report);
                 }
-                let (d, record) = (data.clone(), contributions.clone());
-                let prepared =
-                    tokio::task::spawn_blocking(move || SecureRound::start(&d, &start, &record))
-                        .await?;
+                let (d, record, who) = (data.clone(), contributions.clone(), credentials.clone());
+                let prepared = tokio::task::spawn_blocking(move || {
+                    SecureRound::start(&d, &start, &record, &who)
+                })
+                .await?;
                 let (round, answer) = match prepared {
                     Ok((round, advert)) => (Some(round), Ok(FromClient::Advert(advert))),
                     Err(e) => (None, Err(e)),
@@ -401,36 +576,36 @@ pub async fn participate(
                 if drop_at == Some(1) {
                     return Ok(report);
                 }
-                let answer = match secure.as_mut() {
-                    Some(r) => r.share_keys(&roster).map(FromClient::ShareKeys),
-                    None => Err(out_of_turn("a roster")),
-                };
-                if answer.is_err() {
-                    secure = None;
-                }
-                pending = Some((step, answer_or_refuse(answer)));
+                let answer = in_round(&mut secure, "a roster", |r| {
+                    r.share_keys(&roster, credentials)
+                        .map(FromClient::ShareKeys)
+                });
+                pending = Some((step, answer));
             }
             Some(ToClient::Shares(shares)) => {
                 if drop_at == Some(2) {
                     return Ok(report);
                 }
-                let answer = match secure.as_mut() {
-                    Some(r) => r.masked(&shares).map(FromClient::Masked),
-                    None => Err(out_of_turn("shares")),
-                };
-                if answer.is_err() {
-                    secure = None;
-                }
-                pending = Some((step, answer_or_refuse(answer)));
+                let answer = in_round(&mut secure, "shares", |r| {
+                    r.masked(&shares).map(FromClient::Masked)
+                });
+                pending = Some((step, answer));
             }
             Some(ToClient::Survivors(survivors)) => {
                 if drop_at == Some(3) {
                     return Ok(report);
                 }
+                let answer = in_round(&mut secure, "survivors", |r| {
+                    r.consistency(&survivors, credentials)
+                        .map(FromClient::Consistency)
+                });
+                pending = Some((step, answer));
+            }
+            Some(ToClient::Unmask(unmask)) => {
                 let moments_round = secure.as_ref().is_some_and(|r| r.moments);
                 let answer = match secure.take() {
-                    Some(r) => r.unmasking(&survivors).map(FromClient::Unmasking),
-                    None => Err(out_of_turn("survivors")),
+                    Some(r) => r.unmasking(&unmask, credentials).map(FromClient::Unmasking),
+                    None => Err(out_of_turn("signatures")),
                 };
                 report.rounds += usize::from(answer.is_ok() && !moments_round);
                 pending = Some((step, answer_or_refuse(answer)));

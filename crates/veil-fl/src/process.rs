@@ -17,7 +17,7 @@ use crate::checkpoint::Checkpoint;
 use crate::contributions::Contributions;
 use crate::coordinator::{Coordinator, Plan};
 use crate::error::{Error, Result};
-use crate::participant::{LocalData, ParticipantReport, participate};
+use crate::participant::{Credentials, LocalData, ParticipantReport, Requirements, participate};
 
 /// A client's record of its distributed-DP contributions, in its `--state` directory.
 pub const CONTRIBUTIONS: &str = "contributions.json";
@@ -128,7 +128,8 @@ pub async fn serve(
 /// Takes part in the run coordinated at `peer` as `tls`'s party, with the table `data` and
 /// its label column `label` (`local_epochs` overrides the coordinator's), keeping the
 /// record of its distributed-DP contributions in `state/contributions.json` (in memory
-/// only without `state`); stops when `stop` resolves first.
+/// only without `state`) and answering only what `require` allows; stops when `stop`
+/// resolves first.
 #[allow(clippy::too_many_arguments)]
 pub async fn join(
     peer: &Peer,
@@ -137,7 +138,7 @@ pub async fn join(
     data: &str,
     label: &str,
     local_epochs: Option<usize>,
-    state: Option<&Path>,
+    (state, require): (Option<&Path>, Requirements),
     stop: impl Future<Output = ()>,
 ) -> Result<ParticipantReport> {
     let contributions = match state {
@@ -152,9 +153,14 @@ pub async fn join(
         local = local.with_local_epochs(e);
     }
     let channel = peer.connect(tls, limits).await?;
+    let credentials = Credentials {
+        signer: tls.signer()?,
+        coordinator: peer.name(),
+        require,
+    };
     let run = participate(
         channel,
-        tls.name(),
+        &credentials,
         Arc::new(local),
         limits.max_message_bytes,
         Arc::new(contributions),

@@ -21,7 +21,9 @@ use veil_net::{Limits, TlsIdentity};
 use crate::contributions::Contributions;
 use crate::coordinator::{Coordinator, Plan};
 use crate::error::{Error, Result};
-use crate::participant::{Dropout, LocalData, ParticipantReport, participate};
+use crate::participant::{
+    Credentials, Dropout, LocalData, ParticipantReport, Requirements, participate,
+};
 
 /// How the training rows are dealt to the clients.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -257,6 +259,14 @@ impl serde::Serialize for SimulationReport {
     }
 }
 
+impl Simulation {
+    /// The cap each simulated client sets on its privacy: the plan's DP target.
+    fn dp_cap(&self) -> Option<(f64, f64)> {
+        let target = self.plan.secure.and_then(|s| s.dp)?;
+        Some((target.epsilon, target.delta))
+    }
+}
+
 /// The certificate name of simulated client `k` (1-based).
 fn client_name(k: usize) -> String {
     format!("client-{k}")
@@ -330,6 +340,15 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
             probability: sim.dropout,
             rng: ChaCha20Rng::seed_from_u64(sim.seed ^ (0x9e37_79b9_7f4a_7c15 * (k as u64 + 1))),
         });
+        let credentials = Credentials {
+            signer: tls.signer()?,
+            coordinator: "coordinator".into(),
+            // The clients insist on what the plan promises them.
+            require: Requirements {
+                secure: sim.plan.secure.is_some(),
+                dp: sim.dp_cap(),
+            },
+        };
         // The client's record of its distributed-DP contributions outlives its rejoins.
         let contributions = Arc::new(Contributions::in_memory());
         clients.push(tokio::spawn(async move {
@@ -345,7 +364,7 @@ pub async fn simulate(sim: &Simulation) -> Result<SimulationReport> {
                 let channel = connect(&addr, "coordinator", &tls, &limits).await?;
                 match participate(
                     channel,
-                    &name,
+                    &credentials,
                     local.clone(),
                     limits.max_message_bytes,
                     contributions.clone(),

@@ -6,6 +6,7 @@ use crate::ddp::{Contribution, Ddp};
 use crate::error::{Error, ProtocolViolation, Result};
 use crate::proto;
 use crate::secagg::{self, ClientId};
+use veil_net::signed::Signed;
 
 fn key(from: ClientId, bytes: &[u8], what: &str) -> Result<[u8; 32]> {
     bytes
@@ -13,22 +14,33 @@ fn key(from: ClientId, bytes: &[u8], what: &str) -> Result<[u8; 32]> {
         .map_err(|_| Error::rejected(from, format!("{what} is {} bytes, not 32", bytes.len())))
 }
 
-/// An advert to send.
-pub fn advert_out(a: &secagg::Advert) -> proto::SecAggAdvert {
+/// An advert to send, with its signature.
+pub fn advert_out(a: &secagg::Advert, signed: &Signed) -> proto::SecAggAdvert {
     proto::SecAggAdvert {
         id: a.id,
         enc_pk: a.enc_pk.to_vec(),
         mask_pk: a.mask_pk.to_vec(),
+        seed_commitment: a.seed_commitment.to_vec(),
+        certificate: signed.certificate.clone(),
+        signature: signed.signature.clone(),
     }
 }
 
-/// An advert received on client `from`'s stream (`from` also for a roster entry).
-pub fn advert_in(from: ClientId, a: &proto::SecAggAdvert) -> Result<secagg::Advert> {
-    Ok(secagg::Advert {
-        id: from,
-        enc_pk: key(from, &a.enc_pk, "an encryption key")?,
-        mask_pk: key(from, &a.mask_pk, "a mask key")?,
-    })
+/// An advert received on client `from`'s stream (`from` also for a roster entry), and its
+/// signature (checked by the clients that receive it in a roster).
+pub fn advert_in(from: ClientId, a: &proto::SecAggAdvert) -> Result<(secagg::Advert, Signed)> {
+    Ok((
+        secagg::Advert {
+            id: from,
+            enc_pk: key(from, &a.enc_pk, "an encryption key")?,
+            mask_pk: key(from, &a.mask_pk, "a mask key")?,
+            seed_commitment: key(from, &a.seed_commitment, "a seed commitment")?,
+        },
+        Signed {
+            certificate: a.certificate.clone(),
+            signature: a.signature.clone(),
+        },
+    ))
 }
 
 fn sealed_out(s: &secagg::SealedShare) -> proto::SealedShare {

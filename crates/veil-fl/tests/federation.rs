@@ -13,7 +13,7 @@ use veil_core::Table;
 use veil_fl::clock::{Clock, ManualClock};
 use veil_fl::contributions::Contributions;
 use veil_fl::coordinator::{Coordinator, Plan};
-use veil_fl::participant::{LocalData, participate};
+use veil_fl::participant::{Credentials, LocalData, participate};
 use veil_fl::proto::client_message::Body as FromClient;
 use veil_fl::proto::coordinator_message::Body as ToClient;
 use veil_fl::proto::federation_client::FederationClient;
@@ -74,6 +74,15 @@ fn refusal(run: veil_fl::Result<veil_fl::participant::ParticipantReport>) -> ton
     }
 }
 
+/// What client `name` of the PKI in `pki_dir` signs with, dialling "coordinator".
+fn credentials(pki_dir: &std::path::Path, name: &str) -> Credentials {
+    Credentials {
+        signer: TlsIdentity::load(pki_dir, name).unwrap().signer().unwrap(),
+        coordinator: "coordinator".into(),
+        require: Default::default(),
+    }
+}
+
 /// A channel to the coordinator at `addr` as client `name`.
 async fn channel(pki_dir: &std::path::Path, addr: &ServerAddr, name: &str) -> Channel {
     let tls = TlsIdentity::load(pki_dir, name).unwrap();
@@ -106,7 +115,7 @@ async fn three_hospitals_train_one_model_over_mutual_tls() {
             let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
             participate(
                 channel,
-                as_name,
+                &credentials(&pki_dir, as_name),
                 data,
                 Limits::default().max_message_bytes,
                 Arc::new(Contributions::in_memory()),
@@ -300,11 +309,14 @@ async fn honest_pair(
     for (k, name) in names[..2].iter().enumerate() {
         let shard = table.take(&(0..n).filter(|i| i % 2 == k).collect::<Vec<_>>());
         let channel = channel(dir.path(), &addr, name).await;
-        let (name, max) = (name.to_string(), Limits::default().max_message_bytes);
+        let (who, max) = (
+            credentials(dir.path(), name),
+            Limits::default().max_message_bytes,
+        );
         tokio::spawn(async move {
             let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
             let record = Arc::new(Contributions::in_memory());
-            participate(channel, &name, data, max, record, None)
+            participate(channel, &who, data, max, record, None)
                 .await
                 .unwrap()
         });
@@ -551,7 +563,8 @@ async fn distributed_dp_spending_survives_a_coordinator_crash_and_cannot_be_repl
                 let data = Arc::new(LocalData::new(shard, "malignant").unwrap());
                 let max = Limits::default().max_message_bytes;
                 // Ends when the coordinator says the run is over, or gives up on it.
-                let _ = participate(channel, name, data, max, record, None).await;
+                let who = credentials(&pki, name);
+                let _ = participate(channel, &who, data, max, record, None).await;
             });
         }
         (dir, coordinator)

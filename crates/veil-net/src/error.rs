@@ -123,6 +123,15 @@ pub enum PeerProblem {
     /// The caller claims a name its certificate is not issued to.
     #[error("the caller claims to be {0:?} but its certificate is not issued to that name")]
     NotIssuedTo(String),
+    /// The certificate does not chain to this deployment's CA, or is not valid now.
+    #[error("the certificate is not one this deployment's CA issued, or is not valid now")]
+    Untrusted,
+    /// A signature does not verify under the certificate's key.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// This party's key cannot sign (an unsupported key type).
+    #[error("this party's key cannot sign statements")]
+    CannotSign,
 }
 
 impl Error {

@@ -28,6 +28,7 @@
 pub mod error;
 pub mod pki;
 pub mod probe;
+pub mod signed;
 pub mod tls;
 pub mod transport;
 

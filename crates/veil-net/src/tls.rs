@@ -84,6 +84,18 @@ impl TlsIdentity {
         &self.name
     }
 
+    pub(crate) fn key_pem(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub(crate) fn cert_pem(&self) -> &[u8] {
+        &self.cert
+    }
+
+    pub(crate) fn ca_pem(&self) -> &[u8] {
+        &self.ca
+    }
+
     fn identity(&self) -> Identity {
         Identity::from_pem(&self.cert, self.key.as_slice())
     }
@@ -111,6 +123,11 @@ fn peer_certificate<T>(request: &tonic::Request<T>) -> Result<CertificateDer<'st
         .peer_certs()
         .and_then(|certs| certs.first().cloned())
         .ok_or(Error::Peer(PeerProblem::NoCertificate))
+}
+
+/// The certificate (DER) the caller of `request` authenticated with.
+pub fn peer_certificate_der<T>(request: &tonic::Request<T>) -> Result<Vec<u8>> {
+    Ok(peer_certificate(request)?.as_ref().to_vec())
 }
 
 /// The name the caller of `request` authenticated as: the first DNS name of its verified

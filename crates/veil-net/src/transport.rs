@@ -259,13 +259,16 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// The name the server's certificate must carry: `server_name`, else the host.
+    pub fn name(&self) -> String {
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| self.addr.host().to_string())
+    }
+
     /// A channel to the peer, authenticated both ways with `tls` (see [`connect_retrying`]).
     pub async fn connect(&self, tls: &TlsIdentity, limits: &Limits) -> Result<Channel> {
-        let name = self
-            .server_name
-            .clone()
-            .unwrap_or_else(|| self.addr.host().to_string());
-        connect_retrying(&self.addr, &name, tls, limits, self.wait).await
+        connect_retrying(&self.addr, &self.name(), tls, limits, self.wait).await
     }
 }
 

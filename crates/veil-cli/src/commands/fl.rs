@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use veil_fl::coordinator::{Plan, SecurePlan};
 use veil_fl::ddp::DpTarget;
+use veil_fl::participant::Requirements;
 use veil_fl::simulate::{Simulation, simulate};
 use veil_ml::ModelKind;
 use veil_net::transport::{Peer, ctrl_c};
@@ -86,7 +87,10 @@ pub fn run(cmd: &FlCommand, json: bool) -> anyhow::Result<()> {
                 &args.data,
                 &args.label,
                 args.local_epochs,
-                args.state.as_deref(),
+                (
+                    args.state.as_deref(),
+                    Requirements::new(args.require_secagg, args.max_epsilon),
+                ),
                 ctrl_c(),
             ))?;
             show(json, &report, |r| {

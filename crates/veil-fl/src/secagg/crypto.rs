@@ -145,6 +145,16 @@ pub fn open_share(
         .map(Zeroizing::new)
 }
 
+/// The commitment to a client's self-mask secret b, published in its advert.
+pub fn seed_commitment(b: &[u8; 32], id: ClientId, session: &Session) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"veil secagg v1 self-mask seed commitment");
+    h.update(session.0);
+    h.update(id.to_be_bytes());
+    h.update(b);
+    h.finalize().into()
+}
+
 /// The commitment to one share: what lets the server tell a genuine share from garbage
 /// without learning it (a share is 32 uniformly random bytes).
 pub fn commit(

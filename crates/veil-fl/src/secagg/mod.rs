@@ -21,6 +21,28 @@
 //!    t shares of each, the server removes the self masks of the survivors and the pairwise
 //!    masks the survivors share with the dropped: Σ y_u − masks = Σ_{u∈U3} x_u.
 //!
+//! 4. **Consistency check** (§4.3 / Figure 4, round 3, between stages 2 and 3 here): the
+//!    server sends every survivor the same U2 and U3; each signs (session, U2, U3) with its
+//!    certificate's key, and before revealing any share a client requires t valid
+//!    signatures on exactly its own view from clients of its roster.
+//!
+//! Clients also require t to be more than half of their roster. A client's secrets are
+//! shared only within its roster R, and an honest client reveals shares for one view per
+//! session, either of b_u (u survived) or of s_u (u dropped), never both. Rebuilding both
+//! for one client u then takes t shares of each from R, so at least 2t − |R| colluders in R:
+//! a coordinator that shows clients different views cannot otherwise unmask anyone alone.
+//!
+//! **Against a deviating server** (review F-08), beyond §4's honest-but-curious model:
+//! - adverts are signed with each client's TLS key and the roster's certificates are
+//!   checked against the CA, with distinct names (the caller checks, [`Advert::statement`]),
+//!   so the server cannot slip in sybils whose shares it would hold;
+//! - each client answers each stage once per session, in order ([`Client`] is a state
+//!   machine; a refused step ends its round), so no second masked input under another U2;
+//! - a client refuses a U2 that leaves out a peer whose share it holds, or names one whose
+//!   share it does not;
+//! - the server refuses a message that names a dealer twice, and checks every recovered
+//!   self-mask seed against the commitment in its owner's (signed) advert.
+//!
 //! A round with fewer than t clients at any stage aborts, and reveals nothing: the server
 //! unmasks nothing until it holds t shares for every client it needs. What the server sees
 //! of one client is its public keys, encrypted shares, share commitments and a masked
@@ -140,6 +162,41 @@ pub struct Advert {
     pub enc_pk: [u8; 32],
     /// X25519 public key for agreeing pairwise masks.
     pub mask_pk: [u8; 32],
+    /// SHA-256 commitment to the self-mask secret b (checked after b is rebuilt).
+    pub seed_commitment: [u8; 32],
+}
+
+/// What a client signs to vouch for its advert.
+pub const ADVERT_CONTEXT: &str = "veil secagg v1 advert";
+/// What a client signs to vouch for its view of the survivors.
+pub const VIEW_CONTEXT: &str = "veil secagg v1 survivors";
+
+impl Advert {
+    /// The bytes a client signs for its advert: the session, its id and its three keys and
+    /// commitment, so that a signature cannot be moved to another round or id.
+    pub fn statement(&self, session: &Session) -> Vec<u8> {
+        let mut m = session.0.to_vec();
+        m.extend_from_slice(&self.id.to_be_bytes());
+        m.extend_from_slice(&self.enc_pk);
+        m.extend_from_slice(&self.mask_pk);
+        m.extend_from_slice(&self.seed_commitment);
+        m
+    }
+}
+
+/// The bytes a client signs for its view of a round (§4.3): the session, then U2 and U3 (the
+/// whole round's, as every client is told them), each sorted and prefixed with its length.
+pub fn view_statement(session: &Session, u2: &[ClientId], u3: &[ClientId]) -> Vec<u8> {
+    let mut m = session.0.to_vec();
+    for list in [u2, u3] {
+        let mut sorted = list.to_vec();
+        sorted.sort_unstable();
+        m.extend_from_slice(&(sorted.len() as u32).to_be_bytes());
+        sorted
+            .iter()
+            .for_each(|id| m.extend_from_slice(&id.to_be_bytes()));
+    }
+    m
 }
 
 /// One client's two shares, encrypted to their holder.

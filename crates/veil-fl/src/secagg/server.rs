@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::crypto::{apply_mask, commit, pairwise_seed, self_seed};
+use super::crypto::{apply_mask, commit, pairwise_seed, seed_commitment, self_seed};
 use super::{
     Advert, ClientId, Commitments, Config, Graph, MASK_KEY, MaskedInput, SEED, SHARE_LEN,
     SealedShare, Session, ShareKeys, Unmasking,
@@ -332,7 +332,16 @@ impl Server {
         // Recover everything before unmasking anything.
         let seeds = u3
             .iter()
-            .map(|u| self.recover(self.seeds.get(u), *u))
+            .map(|u| {
+                let b = self.recover(self.seeds.get(u), *u)?;
+                if seed_commitment(&b, *u, &self.session) != self.roster[u].seed_commitment {
+                    return Err(Error::rejected(
+                        *u,
+                        "its recovered self-mask seed does not match the commitment in its advert",
+                    ));
+                }
+                Ok(b)
+            })
             .collect::<Result<Vec<_>>>()?;
         let keys = dropped
             .iter()

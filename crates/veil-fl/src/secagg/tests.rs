@@ -5,7 +5,7 @@ use super::*;
 use crate::Error;
 
 /// The stage at which a client stops answering: 0 sends nothing, 1 only its keys, 2 its
-/// keys and shares, 3 everything but its unmasking shares.
+/// keys and shares, 3 everything but its signed view and unmasking shares.
 type Drop = Option<u8>;
 
 struct Round {
@@ -54,19 +54,25 @@ fn run(r: &mut Round, drops: &[Drop]) -> crate::Result<(Vec<u32>, Vec<u32>)> {
             server.share_keys(client.share_keys(&server.roster_for(advert.id))?)?;
         }
     }
-    server.u2()?;
+    // Every client is told the whole round's U2 and U3, and keeps the part in its roster.
+    let u2 = server.u2()?;
     for (i, (client, advert)) in r.clients.iter_mut().enumerate() {
         if alive(i, 2) {
             client.receive_shares(&server.shares_for(advert.id))?;
-            let u2 = server.u2_for(advert.id);
             server.masked_input(client.masked_input(&r.inputs[i], &u2)?)?;
         }
     }
     let u3 = server.u3()?;
-    for (i, (client, advert)) in r.clients.iter().enumerate() {
+    let mut confirmed = Vec::new();
+    for (i, (client, advert)) in r.clients.iter_mut().enumerate() {
         if alive(i, 3) {
-            let id = advert.id;
-            server.unmasking(client.unmask(&server.u2_for(id), &server.u3_for(id))?)?;
+            client.survivors(&u3)?;
+            confirmed.push(advert.id);
+        }
+    }
+    for (i, (client, _)) in r.clients.iter_mut().enumerate() {
+        if alive(i, 3) {
+            server.unmasking(client.unmask(&confirmed)?)?;
         }
     }
     let mut want = vec![0u32; r.config.dims];
@@ -146,7 +152,7 @@ fn a_masked_input_on_its_own_is_uniformly_random() {
 
 #[test]
 fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
-    let mut r = round(6, 4, 50);
+    let mut r = round(7, 4, 50);
     let mut server = Server::new(r.session, r.config, r.graph).unwrap();
     for (_, a) in &r.clients {
         server.advert(a.clone()).unwrap();
@@ -159,16 +165,35 @@ fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
         server.share_keys(msg).unwrap();
     }
     let u2 = server.u2().unwrap();
-    // A share sealed in another round (same parties, other session) does not open.
-    let mut other = round(6, 4, 50);
+    // Shares sealed in another round (same parties, other session) do not open, nor do
+    // tampered ones; either ends the receiving client's round.
+    let mut other = round(7, 4, 50);
     let other_roster: Vec<Advert> = other.clients.iter().map(|(_, a)| a.clone()).collect();
-    let foreign = other.clients[1].0.share_keys(&other_roster).unwrap();
-    let replay: Vec<SealedShare> = foreign.sealed.into_iter().filter(|s| s.to == 1).collect();
-    assert!(r.clients[0].0.receive_shares(&replay).is_err());
-    // Tampered ciphertext.
-    let mut tampered = server.shares_for(1);
+    for (c, _) in other.clients.iter_mut().take(2) {
+        c.share_keys(&other_roster).unwrap();
+    }
+    assert!(
+        other.clients[0]
+            .0
+            .receive_shares(&server.shares_for(1))
+            .is_err()
+    );
+    let mut tampered: Vec<SealedShare> = other.clients[0]
+        .0
+        .share_keys(&other_roster)
+        .map(|m| m.sealed)
+        .unwrap_or_default();
+    assert!(
+        tampered.is_empty(),
+        "a client out of its round deals nothing"
+    );
+    let mut third = round(7, 4, 50);
+    let third_roster: Vec<Advert> = third.clients.iter().map(|(_, a)| a.clone()).collect();
+    let dealt = third.clients[1].0.share_keys(&third_roster).unwrap();
+    tampered = dealt.sealed.into_iter().filter(|s| s.to == 1).collect();
     tampered[0].ciphertext[3] ^= 1;
-    assert!(r.clients[0].0.receive_shares(&tampered).is_err());
+    third.clients[0].0.share_keys(&third_roster).unwrap();
+    assert!(third.clients[0].0.receive_shares(&tampered).is_err());
     for (i, (c, a)) in r.clients.iter_mut().enumerate() {
         c.receive_shares(&server.shares_for(a.id)).unwrap();
         server
@@ -194,8 +219,21 @@ fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
         "stranger"
     );
     let u3 = server.u3().unwrap();
-    // Client 1 sends a garbage share: rejected whole; the other five are enough (t = 4).
-    let mut bad = r.clients[0].0.unmask(&u2, &u3).unwrap();
+    // Client 3 is shown a U3 outside U2, refuses it, and is out of the round.
+    assert!(r.clients[2].0.survivors(&[1, 2, 3, 4, 77]).is_err());
+    assert!(r.clients[2].0.survivors(&u3).is_err(), "no second try");
+    for (c, _) in r.clients.iter_mut() {
+        let _ = c.survivors(&u3);
+    }
+    // Fewer than t signatures on client 7's view: it reveals nothing (and is out).
+    assert!(matches!(
+        r.clients[6].0.unmask(&[1, 2, 6]),
+        Err(Error::Aborted { .. })
+    ));
+    let confirmed = [1, 2, 4, 5, 6];
+    // Client 1 sends a garbage share: rejected whole; clients 2, 4, 5 and 6 are enough
+    // (t = 4).
+    let mut bad = r.clients[0].0.unmask(&confirmed).unwrap();
     bad.seeds[2].1[5] ^= 0x40;
     assert!(matches!(
         server.unmasking(bad),
@@ -203,22 +241,23 @@ fn garbage_shares_and_replays_are_rejected_and_the_round_survives_them() {
     ));
     // A share repeated in one message (which would cancel itself out of the interpolation
     // and corrupt the sum silently) is refused; the sender may still send it once.
-    let mut repeated = r.clients[1].0.unmask(&u2, &u3).unwrap();
+    let msg = r.clients[1].0.unmask(&confirmed).unwrap();
+    let mut repeated = msg.clone();
     repeated.seeds.push(repeated.seeds[0].clone());
     let err = server.unmasking(repeated).unwrap_err();
     assert!(err.to_string().contains("two shares for client"), "{err}");
     // Its Debug names dealers, never shares.
-    let msg = r.clients[1].0.unmask(&u2, &u3).unwrap();
     let shown = format!("{msg:?}");
     let share = format!("{:?}", msg.seeds[0].1);
     assert!(
         shown.contains("seeds_for") && !shown.contains(&share[1..20]),
         "{shown}"
     );
-    // A client asking for a U3 outside U2 is refused.
-    assert!(r.clients[1].0.unmask(&u2, &[1, 2, 3, 77]).is_err());
-    for (c, _) in r.clients.iter().skip(1) {
-        server.unmasking(c.unmask(&u2, &u3).unwrap()).unwrap();
+    // A client asked twice answers once.
+    assert!(r.clients[1].0.unmask(&confirmed).is_err());
+    server.unmasking(msg).unwrap();
+    for (c, _) in r.clients.iter_mut().skip(3).take(3) {
+        server.unmasking(c.unmask(&confirmed).unwrap()).unwrap();
     }
     let mut want = vec![0u32; 50];
     for x in &r.inputs {
@@ -295,9 +334,10 @@ proptest::proptest! {
         neighbours in proptest::option::of(2usize..8),
         drops in proptest::collection::vec(proptest::option::weighted(0.3, 0u8..4), 14),
     ) {
+        // t is more than half of what each client deals to (clients refuse less).
         let t = match neighbours {
-            Some(k) => (k + 1 - t_off.min(k - 1)).max(2),
-            None => (n - t_off).max(2),
+            Some(k) if k + 1 < n => (k + 1 - t_off).max(k.div_ceil(2) + 1),
+            _ => (n - t_off).max(n / 2 + 1),
         };
         let mut r = round(n, t, 17);
         if let Some(neighbours) = neighbours {
@@ -335,4 +375,54 @@ fn quantised_updates_come_out_of_secure_aggregation_as_their_plain_sum() {
         let want: f64 = (0..8).filter(|&i| i != 5).map(|i| updates[i][j]).sum();
         assert!((g - want).abs() <= 7.0 / q.scale(), "{j}: {g} vs {want}");
     }
+}
+
+#[test]
+fn a_rebuilt_self_mask_seed_must_match_the_commitment_in_its_advert() {
+    // Client 1 tells the server a seed commitment other than the one its own roster entry
+    // carries (a client that deals shares of one b and masks with another looks the same):
+    // the round refuses to unmask rather than return a wrong sum.
+    let mut r = round(4, 3, 8);
+    let mut server = Server::new(r.session, r.config, r.graph).unwrap();
+    let genuine: Vec<Advert> = r.clients.iter().map(|(_, a)| a.clone()).collect();
+    for a in &genuine {
+        let mut told = a.clone();
+        if a.id == 1 {
+            told.seed_commitment[0] ^= 1;
+        }
+        server.advert(told).unwrap();
+    }
+    server.close_roster().unwrap();
+    for (c, _) in r.clients.iter_mut() {
+        server.share_keys(c.share_keys(&genuine).unwrap()).unwrap();
+    }
+    let u2 = server.u2().unwrap();
+    for (i, (c, a)) in r.clients.iter_mut().enumerate() {
+        c.receive_shares(&server.shares_for(a.id)).unwrap();
+        server
+            .masked_input(c.masked_input(&r.inputs[i], &u2).unwrap())
+            .unwrap();
+    }
+    let u3 = server.u3().unwrap();
+    for (c, _) in r.clients.iter_mut() {
+        c.survivors(&u3).unwrap();
+    }
+    for (c, _) in r.clients.iter_mut() {
+        server.unmasking(c.unmask(&u3).unwrap()).unwrap();
+    }
+    let err = server.finish().unwrap_err();
+    assert!(err.to_string().contains("self-mask seed"), "{err}");
+}
+
+#[test]
+fn a_threshold_that_is_not_a_majority_of_the_roster_is_refused() {
+    // With t at most half the roster, two disjoint groups of t could each be shown their
+    // own view and each confirm it: clients refuse such a round before dealing a share.
+    let mut r = round(4, 2, 8);
+    let roster: Vec<Advert> = r.clients.iter().map(|(_, a)| a.clone()).collect();
+    let err = r.clients[0].0.share_keys(&roster).err().unwrap();
+    assert!(err.to_string().contains("half the roster"), "{err}");
+    let mut ok = round(3, 2, 8);
+    let roster: Vec<Advert> = ok.clients.iter().map(|(_, a)| a.clone()).collect();
+    assert!(ok.clients[0].0.share_keys(&roster).is_ok());
 }

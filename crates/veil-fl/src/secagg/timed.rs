@@ -169,18 +169,31 @@ pub fn run(round: &TimedRound) -> Result<RoundTiming> {
     let mut server_time = Duration::ZERO;
     let mut server = Server::new(session, config, round.graph)?;
     let timed = |acc: &mut Duration, start: Instant| *acc += start.elapsed();
+    // Every client signs as a party of a throwaway PKI (one identity, the same cost as many).
+    let pki = tempfile::tempdir().map_err(|e| veil_core::Error::io("a temporary PKI", e))?;
+    veil_net::pki::loopback(pki.path(), "coordinator", &["client"])?;
+    let signer = veil_net::TlsIdentity::load(pki.path(), "client")?.signer()?;
+    let verifier = signer.verifier().clone();
 
-    // Stage 0: keys.
+    // Stage 0: keys, signed.
     let mut clients = Vec::with_capacity(n);
+    let mut signed_adverts = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
         let (client, advert) = Client::new(i as ClientId + 1, session, config)?;
+        let signed = signer.sign(super::ADVERT_CONTEXT, &advert.statement(&session))?;
         timed(&mut client_time[i], t);
-        upload[i] += size(Body::Advert(wire::advert_out(&advert)));
+        upload[i] += size(Body::Advert(wire::advert_out(&advert, &signed)));
         let t = Instant::now();
+        veil_net::signed::check_signature(
+            super::ADVERT_CONTEXT,
+            &advert.statement(&session),
+            &signed,
+        )?;
         server.advert(advert)?;
         timed(&mut server_time, t);
         clients.push(client);
+        signed_adverts.push(signed);
     }
     let t = Instant::now();
     server.close_roster()?;
@@ -192,6 +205,11 @@ pub fn run(round: &TimedRound) -> Result<RoundTiming> {
         let roster = server.roster_for(id);
         timed(&mut server_time, t);
         let t = Instant::now();
+        // The client checks every roster entry's signature before dealing.
+        for a in &roster {
+            let signed = &signed_adverts[a.id as usize - 1];
+            verifier.verify(super::ADVERT_CONTEXT, &a.statement(&session), signed)?;
+        }
         let shares = client.share_keys(&roster)?;
         timed(&mut client_time[i], t);
         upload[i] += size(Body::ShareKeys(wire::share_keys_out(&shares)));
@@ -199,7 +217,10 @@ pub fn run(round: &TimedRound) -> Result<RoundTiming> {
         server.share_keys(shares)?;
         timed(&mut server_time, t);
     }
-    // Stage 2: masked inputs, from all but the dropouts.
+    // Stage 2: masked inputs, from all but the dropouts; every client is told the whole U2.
+    let t = Instant::now();
+    let u2 = server.u2()?;
+    timed(&mut server_time, t);
     let mut masked_vector_bytes = 0;
     for (i, client) in clients.iter_mut().enumerate() {
         let id = i as ClientId + 1;
@@ -207,7 +228,7 @@ pub fn run(round: &TimedRound) -> Result<RoundTiming> {
             continue;
         }
         let t = Instant::now();
-        let (sealed, u2) = (server.shares_for(id), server.u2_for(id));
+        let sealed = server.shares_for(id);
         timed(&mut server_time, t);
         let values = update(i);
         let t = Instant::now();
@@ -227,11 +248,31 @@ pub fn run(round: &TimedRound) -> Result<RoundTiming> {
     let t = Instant::now();
     let u3 = server.u3()?;
     timed(&mut server_time, t);
+    // The consistency check: each survivor signs its view, and checks those of its roster.
+    let mut views = Vec::with_capacity(u3.len());
     for &id in &u3 {
         let i = id as usize - 1;
-        let (u2, u3) = (server.u2_for(id), server.u3_for(id));
         let t = Instant::now();
-        let unmasking = clients[i].unmask(&u2, &u3)?;
+        let view = clients[i].survivors(&u3)?;
+        let signed = signer.sign(super::VIEW_CONTEXT, &view)?;
+        timed(&mut client_time[i], t);
+        upload[i] += size(Body::Consistency(crate::proto::SecAggConsistency {
+            signature: signed.signature.clone(),
+        }));
+        // The coordinator checks it before counting the round.
+        let t = Instant::now();
+        veil_net::signed::check_signature(super::VIEW_CONTEXT, &view, &signed)?;
+        timed(&mut server_time, t);
+        views.push((id, signed, view));
+    }
+    for &id in &u3 {
+        let i = id as usize - 1;
+        let t = Instant::now();
+        let near: Vec<ClientId> = server.u3_for(id);
+        for (_, signed, view) in views.iter().filter(|(v, ..)| near.contains(v)) {
+            verifier.verify(super::VIEW_CONTEXT, view, signed)?;
+        }
+        let unmasking = clients[i].unmask(&u3)?;
         timed(&mut client_time[i], t);
         upload[i] += size(Body::Unmasking(wire::unmasking_out(&unmasking)));
         let t = Instant::now();
