@@ -342,8 +342,7 @@ pub struct FlModelArgs {
     /// With --dp-epsilon: the L2 norm each client's update is clipped to.
     #[arg(long, value_name = "C", default_value_t = 1.0)]
     pub dp_clip: f64,
-    /// With --dp-epsilon: a feature's public range, which standardises it (no statistics
-    /// of the clients' data are released); repeat per feature; others are used as given.
+    /// With --dp-epsilon: a feature's public range, which standardises it (repeatable).
     #[arg(long, value_name = "COL=LO:HI", value_parser = parse_bounds, allow_hyphen_values = true, requires = "dp_epsilon")]
     pub bounds: Vec<(String, f64, f64)>,
     /// With --secagg: each coordinate of an update is clipped to ±CLIP before encoding.
@@ -464,8 +463,7 @@ Example:
         #[arg(long)]
         force: bool,
     },
-    /// Issue DIR/NAME.pem and DIR/NAME.key, signed by the CA in DIR, for TLS as server and
-    /// as client.
+    /// Issue DIR/NAME.pem and DIR/NAME.key, signed by the CA in DIR, for TLS in its --role.
     #[command(after_help = "\
 NAME is the identity peers authenticate: the certificate's first DNS name. Network commands
 take --tls DIR --name NAME and use exactly DIR/ca.pem, DIR/NAME.pem and DIR/NAME.key; copy
@@ -473,7 +471,7 @@ those three files (never ca.key) to the party's machine.
 
 Examples:
   veil pki issue pki/ --name coordinator --dns fl.example.org --ip 10.0.0.5
-  veil pki issue pki/ --name hospital-a")]
+  veil pki issue pki/ --name hospital-a --role client")]
     Issue {
         /// The CA's directory.
         dir: PathBuf,
@@ -486,6 +484,9 @@ Examples:
         /// Another DNS name the party is reached at (repeatable).
         #[arg(long = "dns")]
         dns: Vec<String>,
+        /// client (cannot serve: cannot impersonate a server), server, or both.
+        #[arg(long, default_value = "both")]
+        role: veil_net::pki::Role,
         /// Replace an existing certificate and key of that name.
         #[arg(long)]
         force: bool,

@@ -110,6 +110,48 @@ pub fn init(dir: &Path, force: bool) -> Result<PkiFiles> {
     Ok(files)
 }
 
+/// What a certificate may be used for (its extended key usages, RFC 5280 §4.2.1.12). A
+/// client's certificate that is not valid for server authentication cannot impersonate a
+/// server, whatever names it carries (review F-27).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Role {
+    /// A party that only dials others (a federated client, a clinic).
+    Client,
+    /// A party that only serves (a coordinator, a scoring service).
+    Server,
+    /// A party that does both (MPC peers), and the default.
+    #[default]
+    Both,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Role, String> {
+        match s {
+            "client" => Ok(Role::Client),
+            "server" => Ok(Role::Server),
+            "both" => Ok(Role::Both),
+            other => Err(format!(
+                "unknown role {other:?}: use client, server or both"
+            )),
+        }
+    }
+}
+
+impl Role {
+    fn usages(self) -> Vec<ExtendedKeyUsagePurpose> {
+        match self {
+            Role::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            Role::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
+            Role::Both => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        }
+    }
+}
+
 /// What to put in an issued certificate besides its name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extra {
@@ -117,6 +159,8 @@ pub struct Extra {
     pub dns: Vec<String>,
     /// IP addresses (for peers reached by address, e.g. 127.0.0.1 in tests).
     pub ips: Vec<IpAddr>,
+    /// What the certificate may be used for.
+    pub role: Role,
 }
 
 /// Issues `DIR/NAME.pem` and `DIR/NAME.key`, signed by the CA in `dir`.
@@ -152,10 +196,7 @@ pub fn issue(dir: &Path, name: &str, extra: &Extra, force: bool) -> Result<PkiFi
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    params.extended_key_usages = extra.role.usages();
     params.use_authority_key_identifier_extension = true;
     params.not_before = rcgen::date_time_ymd(2025, 1, 1);
     params.not_after = rcgen::date_time_ymd(2035, 1, 1);
@@ -166,18 +207,22 @@ pub fn issue(dir: &Path, name: &str, extra: &Extra, force: bool) -> Result<PkiFi
 }
 
 /// A throwaway PKI for parties on one machine (tests, the demo, `veil fl simulate`): a new
-/// CA in `dir`, a certificate for `server` that is also valid for 127.0.0.1, and one for
-/// each of `clients`. `dir` should be new (a temporary directory): a CA or certificate
+/// CA in `dir`, a certificate for `server` that is also valid for 127.0.0.1, and a client's
+/// certificate (not valid for serving) for each of `clients`. `dir` should be new (a temporary directory): a CA or certificate
 /// already in it is never replaced ([`Error::Exists`]).
 pub fn loopback(dir: &Path, server: &str, clients: &[&str]) -> Result<()> {
     init(dir, false)?;
     let local = Extra {
-        dns: Vec::new(),
         ips: vec![IpAddr::from(std::net::Ipv4Addr::LOCALHOST)],
+        ..Extra::default()
     };
     issue(dir, server, &local, false)?;
+    let client_only = Extra {
+        role: Role::Client,
+        ..Extra::default()
+    };
     for client in clients {
-        issue(dir, client, &Extra::default(), false)?;
+        issue(dir, client, &client_only, false)?;
     }
     Ok(())
 }
@@ -211,6 +256,7 @@ mod tests {
         let extra = Extra {
             dns: vec!["a.example".into()],
             ips: vec!["127.0.0.1".parse().unwrap()],
+            role: Role::Both,
         };
         let a = issue(dir.path(), "a", &extra, false).unwrap();
         assert!(issue(dir.path(), "a", &extra, false).is_err());

@@ -476,7 +476,7 @@ fn issuing_to_a_bad_name_is_refused_before_anything_is_written() {
     // A good name with a bad extra DNS name is refused too, before its files exist.
     let extra = Extra {
         dns: vec!["Not A Name".into()],
-        ips: Vec::new(),
+        ..Extra::default()
     };
     let result = pki::issue(dir.path(), "hospital-a", &extra, false);
     assert!(

@@ -18,8 +18,13 @@ fn make_pki(dir: &Path) {
 
 /// Serves the probe as `coordinator` of the PKI in `dir`; returns its address and a stop.
 async fn serve(dir: &Path) -> (String, Running) {
+    serve_as(dir, "coordinator").await
+}
+
+/// Serves the probe as party `name` of the PKI in `dir`.
+async fn serve_as(dir: &Path, name: &str) -> (String, Running) {
     let limits = Limits::default();
-    let tls = TlsIdentity::load(dir, "coordinator").unwrap();
+    let tls = TlsIdentity::load(dir, name).unwrap();
     let incoming = bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = incoming.local_addr().unwrap().to_string();
     let router = server(&tls, &limits)
@@ -105,6 +110,48 @@ async fn mutual_tls_admits_the_ca_s_parties_and_refuses_everyone_else() {
     );
     stop.stop(Duration::from_secs(1)).await;
     their_stop.stop(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_serves_and_dials_only_in_its_role() {
+    // The loopback PKI issues clients' certificates for client authentication only: a
+    // client cannot pose as a server, even to a peer that dials its very name (F-27).
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let extra = pki::Extra {
+        role: pki::Role::Server,
+        ..pki::Extra::default()
+    };
+    pki::issue(dir.path(), "scorer", &extra, false).unwrap();
+    let (impostor, stop) = serve_as(dir.path(), "hospital-a").await;
+    let err = who(&impostor, "hospital-a", dir.path(), "coordinator")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            veil_net::Error::Connect {
+                problem: ConnectProblem::Tls,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A server-only certificate cannot dial as a client either.
+    let (addr, stop2) = serve(dir.path()).await;
+    let err = who(&addr, "coordinator", dir.path(), "scorer")
+        .await
+        .unwrap_err();
+    assert!(refused(&err), "{err}");
+    // Both roles (the default of `veil pki issue`), as the coordinator's: serves and dials.
+    assert_eq!(
+        who(&addr, "coordinator", dir.path(), "coordinator")
+            .await
+            .unwrap(),
+        "coordinator"
+    );
+    stop.stop(Duration::from_secs(1)).await;
+    stop2.stop(Duration::from_secs(1)).await;
 }
 
 #[test]

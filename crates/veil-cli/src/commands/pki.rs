@@ -13,11 +13,13 @@ pub fn run(cmd: &PkiCommand, json: bool) -> anyhow::Result<()> {
             name,
             ips,
             dns,
+            role,
             force,
         } => {
             let extra = Extra {
                 dns: dns.clone(),
                 ips: ips.clone(),
+                role: *role,
             };
             pki::issue(dir, name, &extra, *force)?
         }
@@ -28,14 +30,12 @@ pub fn run(cmd: &PkiCommand, json: bool) -> anyhow::Result<()> {
             PkiCommand::Issue { .. } => "certificate",
         };
         println!("{what}: {}", f.cert.display());
+        let offline = matches!(cmd, PkiCommand::Init { .. })
+            .then_some(", or offline: it can mint any identity in the deployment");
         println!(
             "key: {} (mode 0600, unprotected: it can act as this party; keep it on the party's machine only{})",
             f.key.display(),
-            if matches!(cmd, PkiCommand::Init { .. }) {
-                ", or offline: it can mint any identity in the deployment"
-            } else {
-                ""
-            }
+            offline.unwrap_or_default()
         );
     })
 }
